@@ -1,0 +1,122 @@
+"""pytest entry point: ``pytest -p featurebench --fb-out records.jsonl [--fb-trace]``.
+
+Nothing happens unless an ``--fb-*`` option is given: the recorder is only
+created and registered when ``--fb-out`` is.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import List, Optional  # noqa: UP035 - the plugin runs on Python 3.9+
+
+import pytest
+
+from pytest_featurebench.recorder import Recorder
+from pytest_featurebench.scope import ProjectScope, default_test_globs
+from pytest_featurebench.tracing import TRACER_NAMES, Tracer, make_tracer, resolve_tracer_name
+
+recorder_key = pytest.StashKey[Recorder]()
+
+
+def _tracer_name(value: str) -> str:
+    if value not in TRACER_NAMES:
+        raise pytest.UsageError(
+            f"--fb-tracer: unknown tracer {value!r}; choose one of {', '.join(TRACER_NAMES)}"
+        )
+    import sys
+
+    if value == "monitoring" and sys.version_info < (3, 12):
+        raise pytest.UsageError(
+            f"--fb-tracer monitoring needs Python 3.12+ (sys.monitoring); this is"
+            f" {sys.version.split()[0]}: use --fb-tracer profile or auto"
+        )
+    return value
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("featurebench", "featurebench records and call traces")
+    group.addoption(
+        "--fb-out",
+        metavar="PATH",
+        default=None,
+        help="Write one featurebench record per line to PATH (JSON lines).",
+    )
+    group.addoption(
+        "--fb-trace",
+        action="store_true",
+        default=False,
+        help="Record the project functions each test runs, with call depth (needs --fb-out).",
+    )
+    group.addoption(
+        "--fb-trace-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="Directory of project code to trace; repeatable (default: rootdir).",
+    )
+    group.addoption(
+        "--fb-tracer",
+        default=None,
+        type=_tracer_name,
+        help="Tracer backend: auto (default), monitoring (3.12+) or profile.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    out: Optional[str] = config.getoption("fb_out")
+    _check_dependent_options(config, out)
+    if out is None:
+        return
+    if not hasattr(config, "workerinput"):  # xdist workers write parts beside it
+        out = _writable_path(out)
+        config.option.fb_out = out  # absolute, so xdist workers agree on it
+    recorder = Recorder(config, out, _make_tracer(config))
+    config.stash[recorder_key] = recorder
+    config.pluginmanager.register(recorder, "featurebench-recorder")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    recorder = config.stash.get(recorder_key, None)
+    if recorder is not None:
+        recorder.close()
+        config.pluginmanager.unregister(recorder)
+        del config.stash[recorder_key]
+
+
+def _check_dependent_options(config: pytest.Config, out: Optional[str]) -> None:
+    tracing_options = {
+        "--fb-trace-root": config.getoption("fb_trace_root"),
+        "--fb-tracer": config.getoption("fb_tracer"),
+    }
+    for name, value in tracing_options.items():
+        if value and not config.getoption("fb_trace"):
+            raise pytest.UsageError(f"{name} only applies with --fb-trace; add --fb-trace")
+    if out is None and config.getoption("fb_trace"):
+        raise pytest.UsageError("--fb-trace needs --fb-out PATH to write its records to")
+
+
+def _writable_path(out: str) -> str:
+    path = os.path.abspath(out)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb"):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(f"--fb-out {out}: cannot write there ({exc.strerror})") from None
+    return path
+
+
+def _make_tracer(config: pytest.Config) -> Optional[Tracer]:
+    if not config.getoption("fb_trace"):
+        return None
+    roots: List[str] = config.getoption("fb_trace_root") or [str(config.rootpath)]  # noqa: UP006
+    for root in roots:
+        if not os.path.isdir(root):
+            raise pytest.UsageError(f"--fb-trace-root {root}: not a directory")
+    python_files = config.getini("python_files")
+    scope = ProjectScope(str(config.rootpath), roots, default_test_globs(python_files))
+    name = resolve_tracer_name(config.getoption("fb_tracer") or "auto")
+    try:
+        return make_tracer(name, scope)
+    except RuntimeError as exc:  # every sys.monitoring tool id is taken
+        raise pytest.UsageError(f"--fb-tracer {name}: {exc}") from None

@@ -1,0 +1,68 @@
+"""The tracer protocol and the one function that picks a backend.
+
+A tracer is started and stopped around each traced phase (collection, test
+setup, test call) and hands back the project functions that ran, each with the
+smallest depth it saw, split into calls made by the tests and calls made while
+a module body was running (import time).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Dict, Protocol  # noqa: UP035 - the plugin runs on Python 3.9+
+
+from pytest_featurebench.scope import FunctionId, ProjectScope
+
+TRACER_NAMES = ("auto", "monitoring", "profile")
+
+Depths = Dict[FunctionId, int]  # noqa: UP006
+
+
+class PhaseCalls:
+    """What one traced phase ran: test calls and import-time calls."""
+
+    __slots__ = ("calls", "imports")
+
+    def __init__(self, calls: Depths, imports: Depths):
+        self.calls = calls
+        self.imports = imports
+
+
+class Tracer(Protocol):
+    name: str
+
+    def start(self) -> None:
+        """Begin recording a phase."""
+
+    def stop(self) -> PhaseCalls:
+        """End the phase, restore whatever hook was there before, return its calls."""
+
+    def close(self) -> None:
+        """Release everything the tracer holds; it is not started again."""
+
+
+def keep_smallest(into: Depths, found: Depths) -> None:
+    """Merge ``found`` into ``into``, keeping each function's smallest depth."""
+    for function, depth in found.items():
+        known = into.get(function)
+        if known is None or depth < known:
+            into[function] = depth
+
+
+def resolve_tracer_name(name: str) -> str:
+    """``auto`` is sys.monitoring on 3.12+ and the C profiler before."""
+    if name == "auto":
+        return "monitoring" if sys.version_info >= (3, 12) else "profile"
+    return name
+
+
+def make_tracer(name: str, scope: ProjectScope) -> Tracer:
+    """The one place that chooses a backend; ``name`` is already validated."""
+    name = resolve_tracer_name(name)
+    if name == "monitoring":
+        from pytest_featurebench.tracer_monitoring import MonitoringTracer
+
+        return MonitoringTracer(scope)
+    from pytest_featurebench.tracer_profile import ProfileTracer
+
+    return ProfileTracer(scope)

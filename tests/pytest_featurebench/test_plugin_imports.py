@@ -1,0 +1,51 @@
+"""The plugin runs inside every environment under test, so it imports almost nothing."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest_featurebench
+
+ALLOWED = {"pytest", "msgspec", "pytest_featurebench"}
+PLUGIN_DIR = Path(pytest_featurebench.__file__).parent
+
+
+def imported_top_level_names(source: str) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_plugin_sources_import_only_stdlib_pytest_and_msgspec() -> None:
+    """Every import statement in the plugin names the standard library, pytest or msgspec."""
+    modules = sorted(PLUGIN_DIR.glob("*.py"))
+    assert len(modules) >= 6
+    for module in modules:
+        foreign = imported_top_level_names(module.read_text()) - ALLOWED - set(sys.stdlib_module_names)
+        assert not foreign, f"{module.name} imports {sorted(foreign)}"
+
+
+def test_importing_the_plugin_loads_nothing_else() -> None:
+    """Importing every plugin module adds no third-party module beyond pytest's and msgspec's."""
+    probe = """
+import sys
+import pytest, msgspec
+before = set(sys.modules)
+import pytest_featurebench.plugin, pytest_featurebench.tracer_profile, pytest_featurebench.records
+added = {name.split(".")[0] for name in set(sys.modules) - before}
+print(sorted(added - set(sys.stdlib_module_names)))
+"""
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "['pytest_featurebench']"
+
+
+def test_the_detector_sees_a_forbidden_import() -> None:
+    """The static check would catch a third-party import."""
+    assert imported_top_level_names("import click\nfrom rich.text import Text\nfrom . import x\n") == {"click", "rich"}

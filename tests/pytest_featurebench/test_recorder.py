@@ -1,0 +1,141 @@
+"""The records a run writes: collection, outcomes, durations and the session."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_featurebench import records as rec
+from tests.conftest import Inner
+
+OUTCOMES_MODULE = """
+import pytest
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("fixture broke")
+
+@pytest.fixture
+def bad_teardown():
+    yield
+    raise RuntimeError("teardown broke")
+
+def test_pass():
+    pass
+
+def test_fail():
+    assert 1 + 1 == 3, "arithmetic"
+
+@pytest.mark.skip(reason="not today")
+def test_skip():
+    pass
+
+@pytest.mark.xfail(reason="known bug")
+def test_xfail():
+    assert False
+
+@pytest.mark.xfail(reason="fixed already")
+def test_xpass():
+    pass
+
+def test_setup_error(broken):
+    pass
+
+def test_teardown_error(bad_teardown):
+    pass
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n, word", [(1, "one"), (2, "two")])
+def test_param(n, word):
+    pass
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini("[pytest]\nmarkers =\n    slow: slow tests\n")
+    pytester.makepyfile(test_outcomes=OUTCOMES_MODULE)
+    return pytester
+
+
+def test_every_phase_has_its_outcome_and_summary(project: pytest.Pytester, inner311: Inner) -> None:
+    """passed, failed, skipped, xfailed, xpassed and error each come out as such."""
+    done = inner311.run(project.path, "-W", "error")
+    phases = {(r.nodeid.split("::")[1], r.phase): r for r in done.of_type(rec.PhaseReport)}
+    assert phases["test_pass", "call"].outcome == "passed"
+    assert phases["test_fail", "call"].outcome == "failed"
+    assert "arithmetic" in phases["test_fail", "call"].summary
+    assert phases["test_skip", "setup"].outcome == "skipped"
+    assert phases["test_skip", "setup"].summary == "not today"
+    assert phases["test_xfail", "call"].outcome == "xfailed"
+    assert phases["test_xfail", "call"].summary == "known bug"
+    assert phases["test_xpass", "call"].outcome == "xpassed"
+    assert phases["test_setup_error", "setup"].outcome == "error"
+    assert "fixture broke" in phases["test_setup_error", "setup"].summary
+    assert phases["test_teardown_error", "teardown"].outcome == "error"
+    assert all(r.duration >= 0 for r in phases.values())
+
+
+def test_session_records_frame_the_run(project: pytest.Pytester, inner311: Inner) -> None:
+    """The run starts with versions and rootdir and ends with exit status and counts."""
+    done = inner311.run(project.path, "-W", "error")
+    start, end = done.records[0], done.records[-1]
+    assert isinstance(start, rec.SessionStart)
+    assert start.format_version == rec.FORMAT_VERSION
+    assert start.rootdir == str(project.path)
+    assert start.pytest == pytest.__version__
+    assert isinstance(end, rec.SessionEnd)
+    assert end.exitstatus == done.result.returncode == 1
+    assert end.counts == {"passed": 4, "failed": 1, "skipped": 1, "xfailed": 1, "xpassed": 1, "error": 2}
+
+
+def test_collect_only_records_items_with_markers_and_params(project: pytest.Pytester, inner311: Inner) -> None:
+    """``--collect-only`` records the collection alone: items, no phases."""
+    done = inner311.run(project.path, "--collect-only", "-q")
+    items = {r.nodeid: r for r in done.of_type(rec.CollectedItem)}
+    assert len(items) == 9
+    param = items["test_outcomes.py::test_param[2-two]"]
+    assert param.file == "test_outcomes.py"
+    # Like the code object's first line, pytest's location starts at the first decorator.
+    lines = (project.path / "test_outcomes.py").read_text().splitlines()
+    assert param.line == lines.index("@pytest.mark.slow") + 1
+    assert param.markers == ["parametrize", "slow"]
+    assert param.params == {"n": "2", "word": "'two'"}
+    assert not done.of_type(rec.PhaseReport)
+    assert isinstance(done.records[-1], rec.SessionEnd)
+
+
+def test_collection_errors_name_file_and_message(pytester: pytest.Pytester, inner311: Inner) -> None:
+    """A module that fails to import is a collection error record, not a crash."""
+    pytester.makepyfile(test_good="def test_ok():\n    pass\n", test_bad="import no_such_module_here\n")
+    done = inner311.run(pytester.path)
+    (error,) = done.of_type(rec.CollectError)
+    assert error.file == "test_bad.py"
+    assert "No module named 'no_such_module_here'" in error.message
+
+
+def test_records_are_flushed_as_they_are_written(pytester: pytest.Pytester, inner311: Inner) -> None:
+    """A test can read the records of the tests before it: nothing waits in a buffer."""
+    pytester.makepyfile(
+        test_flush="""
+        import json, os
+
+        def test_first():
+            pass
+
+        def test_second():
+            with open(os.environ["FB_OUT"]) as f:
+                seen = [json.loads(line) for line in f]
+            first = [r for r in seen if r["type"] == "phase" and r["nodeid"].endswith("test_first")]
+            assert [r["phase"] for r in first] == ["setup", "call", "teardown"]
+        """
+    )
+    done = inner311.run(pytester.path, env={"FB_OUT": str(pytester.path / "records.jsonl")})
+    assert done.result.returncode == 0, done.result.stdout
+
+
+def test_the_plugin_emits_no_warnings(project: pytest.Pytester, inner311: Inner) -> None:
+    """With ``-W error`` and tracing on, the run's only failures are the suite's own."""
+    done = inner311.trace(project.path)
+    assert "Warning" not in done.result.stdout
+    assert isinstance(done.records[-1], rec.SessionEnd)
+    assert done.records[-1].counts["passed"] == 4
