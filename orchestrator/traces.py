@@ -51,7 +51,7 @@ class TraceIndex(msgspec.Struct):
     def test(self, nodeid: str) -> TestCalls:
         found = self.tests.get(nodeid)
         if found is None:
-            close = difflib.get_close_matches(nodeid, list(self.tests), n=3)
+            close = difflib.get_close_matches(nodeid, list(self.tests), n=1)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise RecordsReadError(f"no traced test {nodeid!r}{hint}")
         return found

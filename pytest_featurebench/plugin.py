@@ -7,7 +7,7 @@ created and registered when ``--fb-out`` is.
 from __future__ import annotations
 
 import os
-from typing import List, Optional  # noqa: UP035 - the plugin runs on Python 3.9+
+from typing import List  # noqa: UP035 - the plugin runs on Python 3.9+
 
 import pytest
 
@@ -63,7 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    out: Optional[str] = config.getoption("fb_out")
+    out: str | None = config.getoption("fb_out")
     _check_dependent_options(config, out)
     if out is None:
         return
@@ -83,7 +83,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[recorder_key]
 
 
-def _check_dependent_options(config: pytest.Config, out: Optional[str]) -> None:
+def _check_dependent_options(config: pytest.Config, out: str | None) -> None:
     tracing_options = {
         "--fb-trace-root": config.getoption("fb_trace_root"),
         "--fb-tracer": config.getoption("fb_tracer"),
@@ -106,7 +106,7 @@ def _writable_path(out: str) -> str:
     return path
 
 
-def _make_tracer(config: pytest.Config) -> Optional[Tracer]:
+def _make_tracer(config: pytest.Config) -> Tracer | None:
     if not config.getoption("fb_trace"):
         return None
     roots: List[str] = config.getoption("fb_trace_root") or [str(config.rootpath)]  # noqa: UP006

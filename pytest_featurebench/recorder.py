@@ -13,7 +13,7 @@ import glob
 import os
 import platform
 from time import perf_counter as _perf_counter  # bound at import: suites mock time
-from typing import IO, Any, Dict, Generator, List, Optional  # noqa: UP035 - Python 3.9+
+from typing import IO, Any, Dict, Generator, List  # noqa: UP035 - Python 3.9+
 
 import pytest
 
@@ -25,10 +25,10 @@ _SUMMARY_CHARS = 500
 
 
 class Recorder:
-    def __init__(self, config: pytest.Config, out_path: str, tracer: Optional[Tracer]):
+    def __init__(self, config: pytest.Config, out_path: str, tracer: Tracer | None):
         self.config = config
         self.tracer = tracer
-        self.worker: Optional[str] = getattr(config, "workerinput", {}).get("workerid")
+        self.worker: str | None = getattr(config, "workerinput", {}).get("workerid")
         self.out_path = f"{out_path}.{self.worker}" if self.worker else out_path
         self.main_path = out_path
         self.controller = False  # set at session start when pytest-xdist distributes
@@ -72,7 +72,9 @@ class Recorder:
         if self.controller:
             self._append_worker_parts()
         duration = round(_perf_counter() - self._started, 6)
-        self.write(rec.SessionEnd(exitstatus=int(exitstatus), counts=self._counts, duration=duration))
+        self.write(
+            rec.SessionEnd(exitstatus=int(exitstatus), counts=self._counts, duration=duration)
+        )
         self._file.close()
 
     def _append_worker_parts(self) -> None:
@@ -104,7 +106,9 @@ class Recorder:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and not self.controller:
             path = report.nodeid.split("::")[0]
-            self.write(rec.CollectError(nodeid=report.nodeid, file=path, message=_collect_message(report)))
+            self.write(
+                rec.CollectError(nodeid=report.nodeid, file=path, message=_collect_message(report))
+            )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         for item in session.items:
@@ -160,7 +164,7 @@ class Recorder:
         if self.tracer is not None and not self.controller:
             self.tracer.start()
 
-    def _stop_tracing(self) -> Optional[PhaseCalls]:
+    def _stop_tracing(self) -> PhaseCalls | None:
         if self.tracer is None or self.controller:
             return None
         return self.tracer.stop()
@@ -178,7 +182,7 @@ def phase_outcome(report: pytest.TestReport) -> str:
     return report.outcome
 
 
-def _phase_summary(report: pytest.TestReport, outcome: str) -> Optional[str]:
+def _phase_summary(report: pytest.TestReport, outcome: str) -> str | None:
     if outcome in ("xfailed", "xpassed"):
         return _shorten(str(getattr(report, "wasxfail", "")))
     if outcome == "skipped" and isinstance(report.longrepr, tuple):
@@ -208,7 +212,9 @@ def _shorten(text: str) -> str:
 def _item_record(item: pytest.Item) -> rec.CollectedItem:
     path, line, _ = item.location
     callspec = getattr(item, "callspec", None)
-    params = {name: _safe_repr(value) for name, value in callspec.params.items()} if callspec else {}
+    params = (
+        {name: _safe_repr(value) for name, value in callspec.params.items()} if callspec else {}
+    )
     return rec.CollectedItem(
         nodeid=item.nodeid,
         file=path.replace(os.sep, "/"),
@@ -226,5 +232,7 @@ def _safe_repr(value: object) -> str:
 
 
 def _calls(found: Dict[FunctionId, int]) -> List[rec.Call]:  # noqa: UP006
-    return [rec.Call(path, qualname, line, depth) for (path, qualname, line), depth in sorted(found.items())]
-
+    return [
+        rec.Call(path, qualname, line, depth)
+        for (path, qualname, line), depth in sorted(found.items())
+    ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Dict, List, Optional, Union  # noqa: UP035 - the plugin runs on Python 3.9+
+from typing import List, Optional, Union  # noqa: UP035 - the plugin runs on Python 3.9+
 
 import msgspec
 
@@ -39,15 +39,15 @@ class SessionStart(Record, tag="session_start"):
     pytest: str
     rootdir: str
     tracer: Optional[str] = None  # noqa: UP045
-    trace_roots: List[str] = []
+    trace_roots: list[str] = []
 
 
 class CollectedItem(Record, tag="item"):
     nodeid: str
     file: str
     line: Optional[int] = None  # noqa: UP045
-    markers: List[str] = []
-    params: Dict[str, str] = {}
+    markers: list[str] = []
+    params: dict[str, str] = {}
 
 
 class CollectError(Record, tag="collect_error"):
@@ -88,7 +88,7 @@ class CallTrace(Record, tag="trace"):
     """The project functions one test ran during its setup and call phases."""
 
     nodeid: str
-    calls: List[Call] = []
+    calls: list[Call] = []
 
 
 class ImportTrace(Record, tag="import_trace"):
@@ -99,16 +99,16 @@ class ImportTrace(Record, tag="import_trace"):
     """
 
     nodeid: str = ""
-    calls: List[Call] = []
+    calls: list[Call] = []
 
 
 class SessionEnd(Record, tag="session_end"):
     exitstatus: int
-    counts: Dict[str, int] = {}
+    counts: dict[str, int] = {}
     duration: float = 0.0
 
 
-AnyRecord = Union[  # noqa: UP007
+AnyRecord = Union[
     SessionStart, CollectedItem, CollectError, PhaseReport, CallTrace, ImportTrace, SessionEnd
 ]
 

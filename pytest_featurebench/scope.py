@@ -16,9 +16,9 @@ import os
 import sys
 from pathlib import Path
 from types import CodeType
-from typing import Dict, List, Optional, Sequence, Tuple  # noqa: UP035 - Python 3.9+
+from typing import List, Sequence  # noqa: UP035 - Python 3.9+
 
-FunctionId = Tuple[str, str, int]  # (path relative to rootdir, qualname, first line)
+FunctionId = tuple[str, str, int]  # (path relative to rootdir, qualname, first line)
 
 _CO_NEWLOCALS = 0x0002  # set on function code, not on module or class bodies
 _TEST_DIRS = frozenset({"tests", "test", "testing"})
@@ -39,12 +39,12 @@ class ProjectScope:
     def __init__(self, rootdir: str, trace_roots: Sequence[str], test_globs: Sequence[str]):
         self.rootdir = os.path.realpath(rootdir)
         self.trace_roots = tuple(os.path.realpath(r).rstrip(os.sep) + os.sep for r in trace_roots)
-        self.test_globs = tuple(test_globs) + ("conftest.py",)
-        self._files: Dict[str, Tuple[Kind, str]] = {}
-        self._codes: Dict[int, Tuple[CodeType, Kind, Optional[FunctionId]]] = {}
-        self._qualnames: Dict[str, Dict[Tuple[str, int], str]] = {}
+        self.test_globs = (*test_globs, "conftest.py")
+        self._files: dict[str, tuple[Kind, str]] = {}
+        self._codes: dict[int, tuple[CodeType, Kind, FunctionId | None]] = {}
+        self._qualnames: dict[str, dict[tuple[str, int], str]] = {}
 
-    def classify(self, code: CodeType) -> Tuple[Kind, Optional[FunctionId]]:
+    def classify(self, code: CodeType) -> tuple[Kind, FunctionId | None]:
         """The kind of ``code`` and, for project functions, its identity."""
         known = self._codes.get(id(code))
         if known is None:
@@ -52,7 +52,7 @@ class ProjectScope:
             self._codes[id(code)] = known
         return known[1], known[2]
 
-    def _classify_code(self, code: CodeType) -> Tuple[Kind, Optional[FunctionId]]:
+    def _classify_code(self, code: CodeType) -> tuple[Kind, FunctionId | None]:
         if code.co_name == "<module>":
             return Kind.MODULE, None
         file_kind, relpath = self.classify_file(code.co_filename)
@@ -63,7 +63,7 @@ class ProjectScope:
             return Kind.PROJECT, (relpath, self._qualname(code), code.co_firstlineno)
         return Kind.OTHER, None
 
-    def classify_file(self, filename: str) -> Tuple[Kind, str]:
+    def classify_file(self, filename: str) -> tuple[Kind, str]:
         """PROJECT, ROOT (a test file) or OTHER, with the path relative to rootdir."""
         known = self._files.get(filename)
         if known is None:
@@ -71,7 +71,7 @@ class ProjectScope:
             self._files[filename] = known
         return known
 
-    def _classify_path(self, filename: str) -> Tuple[Kind, str]:
+    def _classify_path(self, filename: str) -> tuple[Kind, str]:
         if filename.startswith("<"):  # <string>, <frozen importlib._bootstrap>, ...
             return Kind.OTHER, ""
         path = os.path.realpath(filename)
@@ -96,7 +96,7 @@ class ProjectScope:
         return any(fnmatch.fnmatch(parts[-1], glob) for glob in self.test_globs)
 
     def _qualname(self, code: CodeType) -> str:
-        qualname: Optional[str] = getattr(code, "co_qualname", None)  # Python 3.11+
+        qualname: str | None = getattr(code, "co_qualname", None)  # Python 3.11+
         if qualname is not None:
             return qualname
         names = self._qualnames.get(code.co_filename)
@@ -106,13 +106,13 @@ class ProjectScope:
         return names.get((code.co_name, code.co_firstlineno), code.co_name)
 
 
-def qualnames_by_line(filename: str) -> Dict[Tuple[str, int], str]:
+def qualnames_by_line(filename: str) -> dict[tuple[str, int], str]:
     """Map (name, first line) to qualified name, for interpreters before 3.11."""
     try:
         tree = ast.parse(Path(filename).read_bytes())
     except (OSError, SyntaxError, ValueError):
         return {}
-    found: Dict[Tuple[str, int], str] = {}
+    found: dict[tuple[str, int], str] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):

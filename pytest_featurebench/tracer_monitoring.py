@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 from types import CodeType, FrameType
-from typing import Any, Dict, Optional, Tuple  # noqa: UP035 - Python 3.9+ syntax
+from typing import Any, Dict, Tuple  # noqa: UP035 - Python 3.9+ syntax
 
 from pytest_featurebench.scope import Kind, ProjectScope
 from pytest_featurebench.tracing import Depths, PhaseCalls
@@ -88,7 +88,7 @@ class MonitoringTracer:
         """Frames up to the test code, and whether a module body came first."""
         depth = 1
         project_frames = 1
-        caller: Optional[FrameType] = frame.f_back
+        caller: FrameType | None = frame.f_back
         classify = self._scope.classify
         while caller is not None:
             kind = classify(caller.f_code)[0]

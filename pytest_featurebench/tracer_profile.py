@@ -19,13 +19,12 @@ before running its target.
 
 from __future__ import annotations
 
+import _lsprof
 import sys
 import threading
 from collections import deque
 from types import CodeType
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set  # noqa: UP035
-
-import _lsprof
+from typing import Any, Callable, Dict, Iterable, List, Set  # noqa: UP035
 
 from pytest_featurebench.scope import Kind, ProjectScope
 from pytest_featurebench.tracing import Depths, PhaseCalls, keep_smallest
@@ -38,10 +37,10 @@ class ProfileTracer:
 
     def __init__(self, scope: ProjectScope):
         self._scope = scope
-        self._main: Optional[_lsprof.Profiler] = None
+        self._main: _lsprof.Profiler | None = None
         self._threads: List[_lsprof.Profiler] = []  # noqa: UP006
         self._saved_profile: Any = None
-        self._saved_thread_hook: Optional[Callable[..., Any]] = None
+        self._saved_thread_hook: Callable[..., Any] | None = None
 
     def start(self) -> None:
         self._saved_profile = sys.getprofile()
@@ -52,8 +51,8 @@ class ProfileTracer:
         self._main.enable(subcalls=True, builtins=False)
 
     def stop(self) -> PhaseCalls:
-        assert self._main is not None  # noqa: S101 - start() always runs first
-        current = sys.getprofile()
+        assert self._main is not None
+        current: Any = sys.getprofile()  # a C profiler's object when one is installed
         self._main.disable()  # clears this thread's hook, whoever set it
         for profiler in self._threads:
             # A profiler still marked enabled clears the hook of whichever
@@ -77,7 +76,7 @@ class ProfileTracer:
     def _restore_hooks(self, hook: Any) -> None:
         """Put back the hook found at start, or the one the suite set during the phase."""
         if getattr(threading, "_profile_hook", None) == self._start_in_thread:
-            threading.setprofile(self._saved_thread_hook)  # type: ignore[arg-type]
+            threading.setprofile(self._saved_thread_hook)
         saved = hook
         if isinstance(saved, _lsprof.Profiler):
             # sys.getprofile() hands back a C profiler's object, which
@@ -116,7 +115,9 @@ def depths_from_graph(scope: ProjectScope, codes: Dict[int, CodeType], graph: Gr
     return PhaseCalls(_by_function(kinds, calls), _by_function(kinds, imports))
 
 
-def _walk(graph: Graph, kinds: Dict[int, Any], starts: List[int], start_depth: int, stop_at_modules: bool) -> Dict[int, int]:  # noqa: UP006, E501
+def _walk(
+    graph: Graph, kinds: dict[int, Any], starts: list[int], start_depth: int, stop_at_modules: bool
+) -> Dict[int, int]:  # noqa: UP006
     """Breadth-first depths from ``starts`` over caller -> callee edges."""
     depth = {key: start_depth for key in starts}
     queue = deque(starts)

@@ -49,20 +49,26 @@ class Inner:
     python: Path
     tracer: str
 
-    def run(self, cwd: Path, *args: str, out: str = "records.jsonl", env: dict[str, str] | None = None) -> InnerRun:
+    def run(
+        self, cwd: Path, *args: str, out: str = "records.jsonl", env: dict[str, str] | None = None
+    ) -> InnerRun:
         # Autoloading is off so that plugins of the outer environment stay out;
         # ``-p featurebench`` then loads ours through its entry point name.
         command = [str(self.python), "-m", "pytest", "-p", "featurebench", "-p", "no:cacheprovider"]
         command += ["--fb-out", out, *args] if out else list(args)
         full_env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", **(env or {})}
         full_env.pop("PYTEST_ADDOPTS", None)
-        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600, check=False)
+        result = subprocess.run(
+            command, cwd=cwd, capture_output=True, text=True, env=full_env, timeout=600, check=False
+        )
         out_path = cwd / out if out else None
         records = rec.read_records([out_path]) if out_path and out_path.exists() else []
         return InnerRun(result, records)
 
     def trace(self, cwd: Path, *args: str, **kwargs: object) -> InnerRun:
-        return self.run(cwd, "--fb-trace", "--fb-tracer", self.tracer, "-W", "error", *args, **kwargs)  # type: ignore[arg-type]
+        return self.run(
+            cwd, "--fb-trace", "--fb-tracer", self.tracer, "-W", "error", *args, **kwargs
+        )  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,13 @@
 """The ``fbench`` command: a click group whose commands only parse and delegate.
 
-``main()`` is the one error boundary: a :class:`FbenchError` becomes a one-line
-message and its exit code; anything else is a bug and keeps its traceback.
+The group's ``invoke`` is the one error boundary: a :class:`FbenchError`
+becomes a one-line message and its exit code; anything else is a bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
 
-import sys
+from typing import IO, Any
 
 import click
 
@@ -15,7 +16,26 @@ from orchestrator.cli.trace import trace
 from orchestrator.errors import FbenchError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class ReportedError(click.ClickException):
+    """A :class:`FbenchError` on its way out: one line on stderr, its own exit code."""
+
+    def __init__(self, error: FbenchError):
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"fbench: error: {self.format_message()}", err=True, file=file)
+
+
+class FbenchGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FbenchError as exc:
+            raise ReportedError(exc) from None
+
+
+@click.group(cls=FbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fbench")
 def cli() -> None:
     """Turn real Python repositories into benchmark tasks for coding agents."""
@@ -24,17 +44,5 @@ def cli() -> None:
 cli.add_command(trace)
 
 
-def main(argv: list[str] | None = None) -> None:
-    try:
-        cli.main(args=argv, prog_name="fbench", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except FbenchError as exc:
-        click.echo(f"fbench: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
+def main() -> None:
+    cli(prog_name="fbench")

@@ -28,7 +28,9 @@ def test_plugin_sources_import_only_stdlib_pytest_and_msgspec() -> None:
     modules = sorted(PLUGIN_DIR.glob("*.py"))
     assert len(modules) >= 6
     for module in modules:
-        foreign = imported_top_level_names(module.read_text()) - ALLOWED - set(sys.stdlib_module_names)
+        foreign = (
+            imported_top_level_names(module.read_text()) - ALLOWED - set(sys.stdlib_module_names)
+        )
         assert not foreign, f"{module.name} imports {sorted(foreign)}"
 
 
@@ -48,4 +50,6 @@ print(sorted(added - set(sys.stdlib_module_names)))
 
 def test_the_detector_sees_a_forbidden_import() -> None:
     """The static check would catch a third-party import."""
-    assert imported_top_level_names("import click\nfrom rich.text import Text\nfrom . import x\n") == {"click", "rich"}
+    assert imported_top_level_names(
+        "import click\nfrom rich.text import Text\nfrom . import x\n"
+    ) == {"click", "rich"}

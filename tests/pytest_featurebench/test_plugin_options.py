@@ -15,7 +15,9 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def test_without_options_the_plugin_writes_nothing(project: pytest.Pytester, inner311: Inner) -> None:
+def test_without_options_the_plugin_writes_nothing(
+    project: pytest.Pytester, inner311: Inner
+) -> None:
     """No ``--fb-*`` option: no recorder, no file, no change to the run."""
     done = inner311.run(project.path, "-W", "error", out="")
     assert done.result.returncode == 0, done.result.stdout
@@ -35,14 +37,28 @@ def test_without_options_no_recorder_is_registered(project: pytest.Pytester) -> 
     ("args", "message"),
     [
         (["--fb-trace"], "--fb-trace needs --fb-out PATH"),
-        (["--fb-out", "r.jsonl", "--fb-tracer", "profile"], "--fb-tracer only applies with --fb-trace"),
-        (["--fb-out", "r.jsonl", "--fb-trace-root", "."], "--fb-trace-root only applies with --fb-trace"),
+        (
+            ["--fb-out", "r.jsonl", "--fb-tracer", "profile"],
+            "--fb-tracer only applies with --fb-trace",
+        ),
+        (
+            ["--fb-out", "r.jsonl", "--fb-trace-root", "."],
+            "--fb-trace-root only applies with --fb-trace",
+        ),
         (["--fb-out", "r.jsonl", "--fb-trace", "--fb-tracer", "fast"], "unknown tracer 'fast'"),
-        (["--fb-out", "r.jsonl", "--fb-trace", "--fb-trace-root", "nowhere"], "nowhere: not a directory"),
-        (["--fb-out", "/proc/featurebench/r.jsonl"], "--fb-out /proc/featurebench/r.jsonl: cannot write"),
+        (
+            ["--fb-out", "r.jsonl", "--fb-trace", "--fb-trace-root", "nowhere"],
+            "nowhere: not a directory",
+        ),
+        (
+            ["--fb-out", "/proc/featurebench/r.jsonl"],
+            "--fb-out /proc/featurebench/r.jsonl: cannot write",
+        ),
     ],
 )
-def test_bad_options_are_usage_errors(project: pytest.Pytester, args: list[str], message: str) -> None:
+def test_bad_options_are_usage_errors(
+    project: pytest.Pytester, args: list[str], message: str
+) -> None:
     """Each bad combination stops pytest with a message that names the problem."""
     result = project.runpytest_subprocess("-p", "featurebench", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -52,7 +68,9 @@ def test_bad_options_are_usage_errors(project: pytest.Pytester, args: list[str],
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="sys.monitoring exists from 3.12 on")
 def test_monitoring_before_312_is_a_usage_error(project: pytest.Pytester) -> None:
     """Asking for sys.monitoring where it does not exist says which Python it needs."""
-    result = project.runpytest_subprocess("-p", "featurebench", "--fb-out", "r", "--fb-trace", "--fb-tracer", "monitoring")
+    result = project.runpytest_subprocess(
+        "-p", "featurebench", "--fb-out", "r", "--fb-trace", "--fb-tracer", "monitoring"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--fb-tracer monitoring needs Python 3.12+" in result.stderr.str()
 

@@ -24,8 +24,13 @@ def traced(cachetools_root: Path, inner: Inner) -> InnerRun:
     """The suite traced with per-test coverage contexts alongside, as an oracle."""
     done = inner.trace(
         cachetools_root,
-        "-p", "pytest_cov", "--cov=cachetools", "--cov-context=test", "--cov-report=",
-        "-W", "ignore::DeprecationWarning",
+        "-p",
+        "pytest_cov",
+        "--cov=cachetools",
+        "--cov-context=test",
+        "--cov-report=",
+        "-W",
+        "ignore::DeprecationWarning",
         env={"PYTHONPATH": "src"},
     )
     assert done.result.returncode == 0, done.result.stdout[-3000:]
@@ -69,8 +74,10 @@ def function_body_lines(path: Path) -> dict[tuple[str, int], int]:
     return found
 
 
-def test_each_functions_callers_are_the_tests_that_run_it(traced: InnerRun, cachetools_root: Path) -> None:
-    """For every library function, the traced callers equal the tests whose coverage runs its body."""
+def test_each_functions_callers_are_the_tests_that_run_it(
+    traced: InnerRun, cachetools_root: Path
+) -> None:
+    """For each library function, traced callers are the tests whose coverage runs its body."""
     data = coverage.CoverageData(basename=str(cachetools_root / ".coverage"))
     data.read()
     compared = 0

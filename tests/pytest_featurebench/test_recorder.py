@@ -85,10 +85,19 @@ def test_session_records_frame_the_run(project: pytest.Pytester, inner311: Inner
     assert start.pytest == pytest.__version__
     assert isinstance(end, rec.SessionEnd)
     assert end.exitstatus == done.result.returncode == 1
-    assert end.counts == {"passed": 4, "failed": 1, "skipped": 1, "xfailed": 1, "xpassed": 1, "error": 2}
+    assert end.counts == {
+        "passed": 4,
+        "failed": 1,
+        "skipped": 1,
+        "xfailed": 1,
+        "xpassed": 1,
+        "error": 2,
+    }
 
 
-def test_collect_only_records_items_with_markers_and_params(project: pytest.Pytester, inner311: Inner) -> None:
+def test_collect_only_records_items_with_markers_and_params(
+    project: pytest.Pytester, inner311: Inner
+) -> None:
     """``--collect-only`` records the collection alone: items, no phases."""
     done = inner311.run(project.path, "--collect-only", "-q")
     items = {r.nodeid: r for r in done.of_type(rec.CollectedItem)}
@@ -104,16 +113,22 @@ def test_collect_only_records_items_with_markers_and_params(project: pytest.Pyte
     assert isinstance(done.records[-1], rec.SessionEnd)
 
 
-def test_collection_errors_name_file_and_message(pytester: pytest.Pytester, inner311: Inner) -> None:
+def test_collection_errors_name_file_and_message(
+    pytester: pytest.Pytester, inner311: Inner
+) -> None:
     """A module that fails to import is a collection error record, not a crash."""
-    pytester.makepyfile(test_good="def test_ok():\n    pass\n", test_bad="import no_such_module_here\n")
+    pytester.makepyfile(
+        test_good="def test_ok():\n    pass\n", test_bad="import no_such_module_here\n"
+    )
     done = inner311.run(pytester.path)
     (error,) = done.of_type(rec.CollectError)
     assert error.file == "test_bad.py"
     assert "No module named 'no_such_module_here'" in error.message
 
 
-def test_records_are_flushed_as_they_are_written(pytester: pytest.Pytester, inner311: Inner) -> None:
+def test_records_are_flushed_as_they_are_written(
+    pytester: pytest.Pytester, inner311: Inner
+) -> None:
     """A test can read the records of the tests before it: nothing waits in a buffer."""
     pytester.makepyfile(
         test_flush="""

@@ -12,10 +12,16 @@ from pytest_featurebench import records as rec
 def test_records_round_trip_with_their_type_tag(tmp_path: Path) -> None:
     """Every record kind survives encoding and decoding, tag included."""
     written = [
-        rec.SessionStart(format_version=rec.FORMAT_VERSION, python="3.11.7", pytest="9.0", rootdir="/r"),
-        rec.CollectedItem(nodeid="t.py::a[1]", file="t.py", line=3, markers=["slow"], params={"x": "1"}),
+        rec.SessionStart(
+            format_version=rec.FORMAT_VERSION, python="3.11.7", pytest="9.0", rootdir="/r"
+        ),
+        rec.CollectedItem(
+            nodeid="t.py::a[1]", file="t.py", line=3, markers=["slow"], params={"x": "1"}
+        ),
         rec.CollectError(nodeid="u.py", file="u.py", message="ImportError: nope"),
-        rec.PhaseReport(nodeid="t.py::a[1]", phase="call", outcome="failed", duration=0.5, summary="boom"),
+        rec.PhaseReport(
+            nodeid="t.py::a[1]", phase="call", outcome="failed", duration=0.5, summary="boom"
+        ),
         rec.CallTrace(nodeid="t.py::a[1]", calls=[rec.Call("p.py", "A.f", 3, 1)]),
         rec.ImportTrace(calls=[rec.Call("p.py", "deco", 1, 1)], worker="gw1"),
         rec.SessionEnd(exitstatus=1, counts={"failed": 1}),
@@ -45,7 +51,9 @@ def test_a_bad_line_names_file_and_line(tmp_path: Path) -> None:
 def test_records_from_a_newer_format_are_refused(tmp_path: Path) -> None:
     """A reader never guesses at a format newer than its own."""
     path = tmp_path / "r.jsonl"
-    start = rec.SessionStart(format_version=rec.FORMAT_VERSION + 1, python="3", pytest="9", rootdir="/")
+    start = rec.SessionStart(
+        format_version=rec.FORMAT_VERSION + 1, python="3", pytest="9", rootdir="/"
+    )
     path.write_bytes(rec.encode(start))
     with pytest.raises(rec.RecordsError, match="newer than this reader"):
         rec.read_records([path])

@@ -7,7 +7,7 @@ import pytest
 from pytest_featurebench import records as rec
 from tests.conftest import Inner, InnerRun
 
-SHAPES = '''\
+SHAPES = """\
 REGISTRY = []
 
 
@@ -42,9 +42,9 @@ def describe():
 
 def describe():  # noqa: F811 - redefined on purpose: the two must not merge
     return "second"
-'''
+"""
 
-THREADS = '''\
+THREADS = """\
 import threading
 
 
@@ -60,9 +60,9 @@ def worker(results):
 
 def compute():
     return 42
-'''
+"""
 
-LAZY = '''\
+LAZY = """\
 from pkg.shapes import multiply
 
 
@@ -75,9 +75,17 @@ TABLE = build_table()
 
 def lookup(n):
     return TABLE[n]
-'''
+"""
 
-CONFTEST = '''\
+HELPERS = """\
+from pkg.shapes import describe
+
+
+def call_describe():
+    return describe()
+"""
+
+CONFTEST = """\
 import sys
 
 import pytest
@@ -99,18 +107,18 @@ def prepared():
     yield value
     pkg.fixtures.tear_down()
     assert sys.getprofile() is keep_profile_hook, "the tracer did not restore the profile hook"
-'''
+"""
 
-FIXTURES = '''\
+FIXTURES = """\
 def set_up():
     return "ready"
 
 
 def tear_down():
     return "gone"
-'''
+"""
 
-TESTS = '''\
+TESTS = """\
 from pkg import shapes
 from pkg.threads import run_in_thread
 from tests.helpers import call_describe
@@ -147,7 +155,7 @@ def test_lazy_import():
 
 def test_fixture(prepared):
     assert prepared == "ready"
-'''
+"""
 
 
 @pytest.fixture
@@ -161,7 +169,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
             "pkg/fixtures": FIXTURES,
             "pkg/sub/__init__": "",
             "tests/__init__": "",
-            "tests/helpers": "from pkg.shapes import describe\n\ndef call_describe():\n    return describe()\n",
+            "tests/helpers": HELPERS,
             "tests/conftest": CONFTEST,
             "tests/test_shapes": TESTS,
         }
@@ -260,11 +268,13 @@ def test_only_project_code_is_recorded(traced: InnerRun) -> None:
 
 def test_trace_roots_narrow_the_project(project: pytest.Pytester, inner: Inner) -> None:
     """``--fb-trace-root`` (repeatable) limits the project to those directories."""
-    done = inner.trace(project.path, "--fb-trace-root", "pkg/sub", "--fb-trace-root", str(project.path / "pkg" / "threads.py").rsplit("/", 1)[0] + "/sub")
+    done = inner.trace(project.path, "--fb-trace-root", "pkg/sub", "--fb-trace-root", "tests")
     assert done.result.returncode == 0, done.result.stdout
     assert not any(done.traces().values())
-    done = inner.trace(project.path, "--fb-trace-root", "pkg")
-    assert key("threads.py", "worker", THREADS, "def worker") in done.traces()["tests/test_shapes.py::test_thread"]
+    assert not done.import_time()
+    done = inner.trace(project.path, "--fb-trace-root", "pkg/sub", "--fb-trace-root", "pkg")
+    worker = key("threads.py", "worker", THREADS, "def worker")
+    assert worker in done.traces()["tests/test_shapes.py::test_thread"]
 
 
 def test_the_tracer_name_is_recorded(traced: InnerRun, inner: Inner) -> None:

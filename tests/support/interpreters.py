@@ -16,7 +16,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 # Read at import: pytester points HOME at a temporary directory during tests.
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-CPYTHON_PREFIX = Path(os.environ.get("FB_CPYTHON_PREFIX") or CACHE / "featurebench" / "cpython-3.13")
+CPYTHON_PREFIX = Path(
+    os.environ.get("FB_CPYTHON_PREFIX") or CACHE / "featurebench" / "cpython-3.13"
+)
 UV_ENV = {**os.environ, "UV_CACHE_DIR": os.environ.get("UV_CACHE_DIR") or str(CACHE / "uv")}
 INNER_DEPS = ["pytest", "msgspec", "pytest-xdist", "pytest-cov", "coverage"]
 

@@ -19,8 +19,19 @@ def fetch_sdist(name: str, version: str) -> Path:
     found = sorted(SDIST_CACHE.glob(f"{name}-{version}.tar.gz"))
     if not found:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-             "-d", str(SDIST_CACHE), f"{name}=={version}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(SDIST_CACHE),
+                f"{name}=={version}",
+            ],
             check=True,
         )
         found = sorted(SDIST_CACHE.glob(f"{name}-{version}.tar.gz"))
