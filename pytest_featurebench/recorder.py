@@ -19,7 +19,7 @@ import pytest
 
 from pytest_featurebench import records as rec
 from pytest_featurebench.scope import FunctionId
-from pytest_featurebench.tracing import Depths, PhaseCalls, Tracer, keep_smallest
+from pytest_featurebench.tracing import Depths, Tracer, keep_smallest
 
 _SUMMARY_CHARS = 500
 
@@ -34,8 +34,7 @@ class Recorder:
         self.controller = False  # set at session start when pytest-xdist distributes
         self._file: IO[bytes] = open(self.out_path, "wb")  # noqa: SIM115 - closed at unconfigure
         self._counts: Dict[str, int] = {}  # noqa: UP006
-        self._calls: Dict[str, Depths] = {}  # noqa: UP006 - nodeid -> functions
-        self._imports: Dict[str, Depths] = {}  # noqa: UP006
+        self._traced_nodeid: str | None = None  # the test whose unit is open
         self._started = _perf_counter()
 
     def write(self, record: rec.Record) -> None:
@@ -93,15 +92,18 @@ class Recorder:
     def pytest_collection(self, session: pytest.Session) -> Generator[None, Any, None]:
         # Old-style wrappers throughout: environments under test may pin a
         # pytest older than the new-style ``wrapper=True``.
-        self._start_tracing()
+        tracer = self._active_tracer()
+        if tracer is None:
+            yield
+            return
+        tracer.start()
         try:
             yield
         finally:
-            found = self._stop_tracing()
-            if found is not None:
-                imports = dict(found.imports)
-                keep_smallest(imports, found.calls)
-                self._write_imports("", imports)
+            found = tracer.finish()
+            imports = dict(found.imports)
+            keep_smallest(imports, found.calls)  # whatever collection runs is import time
+            self._write_imports("", imports)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and not self.controller:
@@ -118,21 +120,28 @@ class Recorder:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, Any, None]:
-        yield from self._traced(item.nodeid)
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, None]:
-        yield from self._traced(item.nodeid)
-
-    def _traced(self, nodeid: str) -> Generator[None, Any, None]:
-        self._start_tracing()
+        tracer = self._active_tracer()
+        if tracer is None:
+            yield
+            return
+        tracer.start()
+        self._traced_nodeid = item.nodeid
         try:
             yield
         finally:
-            found = self._stop_tracing()
-            if found is not None:
-                keep_smallest(self._calls.setdefault(nodeid, {}), found.calls)
-                keep_smallest(self._imports.setdefault(nodeid, {}), found.imports)
+            tracer.pause()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, Any, None]:
+        tracer = self._active_tracer()
+        if tracer is None or self._traced_nodeid != item.nodeid:
+            yield
+            return
+        tracer.resume()
+        try:
+            yield
+        finally:
+            tracer.pause()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         outcome = phase_outcome(report)
@@ -151,23 +160,21 @@ class Recorder:
         )
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
-        if self.tracer is None or self.controller:
+        tracer = self._active_tracer()
+        if tracer is None or self._traced_nodeid != nodeid:
             return
-        self.write(rec.CallTrace(nodeid=nodeid, calls=_calls(self._calls.pop(nodeid, {}))))
-        self._write_imports(nodeid, self._imports.pop(nodeid, {}))
+        self._traced_nodeid = None
+        found = tracer.finish()
+        self.write(rec.CallTrace(nodeid=nodeid, calls=_calls(found.calls)))
+        self._write_imports(nodeid, found.imports)
 
     def _write_imports(self, nodeid: str, found: Depths) -> None:
         if found:
             self.write(rec.ImportTrace(nodeid=nodeid, calls=_calls(found)))
 
-    def _start_tracing(self) -> None:
-        if self.tracer is not None and not self.controller:
-            self.tracer.start()
-
-    def _stop_tracing(self) -> PhaseCalls | None:
-        if self.tracer is None or self.controller:
-            return None
-        return self.tracer.stop()
+    def _active_tracer(self) -> Tracer | None:
+        """The tracer, except in an xdist controller, whose workers do the tracing."""
+        return None if self.controller else self.tracer
 
 
 def phase_outcome(report: pytest.TestReport) -> str:

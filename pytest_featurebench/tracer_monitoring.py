@@ -1,10 +1,10 @@
 """Tracer backend for Python 3.12+: ``sys.monitoring`` (PEP 669).
 
 Only PY_START events are asked for. The first time a code object starts in a
-phase the callback decides what it is (the answer is cached per code object)
+unit the callback decides what it is (the answer is cached per code object)
 and returns DISABLE, which switches the event off for that code object alone,
-so code that is not ours costs one callback per phase. ``restart_events()`` at
-the start of every phase switches them all on again.
+so code that is not ours costs one callback per unit. ``restart_events()`` at
+the start of every unit switches them all on again.
 
 Project code is kept on for a few more calls when its depth might still
 shrink: a test may reach a helper through another function first and call it
@@ -56,10 +56,16 @@ class MonitoringTracer:
     def start(self) -> None:
         self._calls, self._imports, self._sightings = {}, {}, {}
         self._monitoring.restart_events()
+        self.resume()
+
+    def pause(self) -> None:
+        self._monitoring.set_events(self._tool, 0)
+
+    def resume(self) -> None:
         self._monitoring.set_events(self._tool, self._monitoring.events.PY_START)
 
-    def stop(self) -> PhaseCalls:
-        self._monitoring.set_events(self._tool, 0)
+    def finish(self) -> PhaseCalls:
+        self.pause()
         return PhaseCalls(self._calls, self._imports)
 
     def close(self) -> None:

@@ -41,17 +41,25 @@ class ProfileTracer:
         self._threads: List[_lsprof.Profiler] = []  # noqa: UP006
         self._saved_profile: Any = None
         self._saved_thread_hook: Callable[..., Any] | None = None
+        self._enabled = False
 
     def start(self) -> None:
+        self._main = _lsprof.Profiler()
+        self._threads = []
+        self.resume()
+
+    def resume(self) -> None:
+        if self._main is None:  # not started: nothing to resume
+            return
         self._saved_profile = sys.getprofile()
         self._saved_thread_hook = getattr(threading, "_profile_hook", None)
-        self._threads = []
         threading.setprofile(self._start_in_thread)
-        self._main = _lsprof.Profiler()
-        self._main.enable(subcalls=True, builtins=False)
+        self._main.enable(subcalls=True, builtins=False)  # keeps adding to its stats
+        self._enabled = True
 
-    def stop(self) -> PhaseCalls:
-        assert self._main is not None
+    def pause(self) -> None:
+        if self._main is None or not self._enabled:
+            return
         current: Any = sys.getprofile()  # a C profiler's object when one is installed
         self._main.disable()  # clears this thread's hook, whoever set it
         for profiler in self._threads:
@@ -59,10 +67,16 @@ class ProfileTracer:
             # thread frees it; disabling it here (where the hook is cleared
             # and restored anyway) makes freeing it harmless.
             profiler.disable()
+        self._enabled = False
         self._restore_hooks(self._saved_profile if current is self._main else current)
+
+    def finish(self) -> PhaseCalls:
+        self.pause()
         calls: Depths = {}
         imports: Depths = {}
         for profiler in [self._main, *self._threads]:
+            if profiler is None:
+                continue
             found = self._depths(profiler.getstats())
             keep_smallest(calls, found.calls)
             keep_smallest(imports, found.imports)
@@ -70,8 +84,8 @@ class ProfileTracer:
         return PhaseCalls(calls, imports)
 
     def close(self) -> None:
-        if self._main is not None:
-            self.stop()
+        self.pause()
+        self._main = None
 
     def _restore_hooks(self, hook: Any) -> None:
         """Put back the hook found at start, or the one the suite set during the phase."""

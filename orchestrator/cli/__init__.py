@@ -7,7 +7,7 @@ keeps its traceback.
 
 from __future__ import annotations
 
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -16,23 +16,13 @@ from orchestrator.cli.trace import trace
 from orchestrator.errors import FbenchError
 
 
-class ReportedError(click.ClickException):
-    """A :class:`FbenchError` on its way out: one line on stderr, its own exit code."""
-
-    def __init__(self, error: FbenchError):
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
-
-    def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"fbench: error: {self.format_message()}", err=True, file=file)
-
-
 class FbenchGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FbenchError as exc:
-            raise ReportedError(exc) from None
+            click.echo(f"fbench: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
 
 
 @click.group(cls=FbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
