@@ -3,11 +3,17 @@
 ::
 
     FbenchError                 anything featurebench reports to the user
-    ├── UsageError              bad input: a file, an option, a spec key (exit 2)
-    └── RecordsReadError        a records file that cannot be read (exit 2)
+    ├── UsageError              bad input: an option, a file, a spec key (exit 2)
+    │   ├── RecordsReadError    a records file that cannot be read
+    │   └── SpecError           one or more bad specs, one line each
+    ├── CommandError            an external command failed (exit 1)
+    │   └── CommandTimeout      ... or ran out of time
+    └── StageError              a stage cannot go on for a whole spec (exit 1)
 
-The CLI's ``main()`` is the only place that turns them into exit codes and
-one-line messages; anything else is a bug and keeps its traceback.
+The CLI group's ``invoke`` is the only place that turns them into exit codes
+and one-line messages; anything else is a bug and keeps its traceback. A
+failure of one item (a test file, a case) is not an exception that escapes:
+it is recorded with its reason in the run's status files.
 """
 
 from __future__ import annotations
@@ -27,3 +33,28 @@ class UsageError(FbenchError):
 
 class RecordsReadError(UsageError):
     """A records file that is missing or not in the plugin's format."""
+
+
+class SpecError(UsageError):
+    """Every problem found in a specs file, one line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class CommandError(FbenchError):
+    """An external command exited with an error; the message names it and its log."""
+
+    def __init__(self, message: str, returncode: int | None = None, output: str = ""):
+        super().__init__(message)
+        self.returncode = returncode
+        self.output = output
+
+
+class CommandTimeout(CommandError):
+    """An external command ran past its time limit and was killed."""
+
+
+class StageError(FbenchError):
+    """A stage cannot go on for a spec (its repository cannot be fetched, say)."""

@@ -1,0 +1,44 @@
+"""Where a repository's tests run: one protocol, a local and a Docker backend.
+
+An environment is keyed by the fingerprint of what it is made of (the
+interpreter, the install commands, the commit, the plugin). ``create`` makes
+the empty base, ``install`` puts the project and the plugin in, ``run`` runs a
+command against a repository work tree, isolated from the network unless
+asked otherwise, with resource limits and a clean set of variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.process import CommandResult
+
+
+class Environment(Protocol):
+    backend: str
+    key: str
+
+    def exists(self) -> bool:
+        """Whether a complete environment with this key is already there."""
+
+    def create(self, log: Path) -> None:
+        """Make the base: an empty virtualenv, or the base and instance image."""
+
+    def install(self, repo: Path, log: Path) -> None:
+        """Install the project from ``repo`` and the featurebench plugin."""
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        repo: Path,
+        timeout: float | None,
+        log: Path | None = None,
+        network: bool = False,
+    ) -> CommandResult:
+        """Run ``argv`` (``pytest ...`` or ``python ...``) in ``repo``; outputs stay in ``repo``."""
+
+    def remove(self) -> None:
+        """Delete the environment."""

@@ -1,0 +1,123 @@
+"""The local backend: one uv virtualenv per environment fingerprint.
+
+The virtualenv lives under ``<cache-dir>/envs/<key>``. It counts as made only
+once the marker file is written at the very end, so a run killed while
+installing leaves a directory that the next run deletes and builds again.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.environments import sandbox
+from orchestrator.errors import CommandError
+from orchestrator.plugin_wheel import build_plugin_wheel
+from orchestrator.process import CommandResult, run_command
+from orchestrator.specs import RepoSpec
+
+_MARKER = ".featurebench-complete"
+
+
+class LocalEnvironment:
+    backend = "local"
+
+    def __init__(
+        self, key: str, spec: RepoSpec, cache_dir: Path, run_env: dict[str, str] | None = None
+    ):
+        self.key = key
+        self.spec = spec
+        self.root = cache_dir / "envs" / key
+        self.wheels = cache_dir / "wheels"
+        self.run_env = run_env or {}
+        self.python = self.root / "venv" / "bin" / "python"
+
+    def exists(self) -> bool:
+        return (self.root / _MARKER).is_file()
+
+    def create(self, log: Path) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)  # an earlier attempt that never finished
+        (self.root / "home").mkdir(parents=True)
+        uv = [sys.executable, "-m", "uv", "venv", "--seed", "--python", self.spec.python_version]
+        env = {**self._install_env(), "UV_PYTHON_DOWNLOADS": "never"}
+        run_command([*uv, str(self.root / "venv")], env=env, log_path=log, check=True, timeout=600)
+
+    def install(self, repo: Path, log: Path) -> None:
+        for command in [*self.spec.pre_install, self.spec.install]:
+            self._shell(command, repo, log)
+        if self.spec.pip_packages:
+            self._pip(["install", *self.spec.pip_packages], repo, log)
+        self._install_plugin(repo, log)
+        (self.root / _MARKER).write_text(self.key + "\n")
+
+    def _install_plugin(self, repo: Path, log: Path) -> None:
+        # --no-deps, then only what is missing: the project's own pins stay as they are.
+        wheel = build_plugin_wheel(self.wheels)
+        self._pip(["install", "--no-deps", "--force-reinstall", str(wheel)], repo, log)
+        for module, requirement in (("pytest", "pytest"), ("msgspec", "msgspec")):
+            probe = run_command(
+                [str(self.python), "-c", f"import {module}"], env=self._install_env(), cwd=repo
+            )
+            if not probe.ok:
+                self._pip(["install", requirement], repo, log)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        repo: Path,
+        timeout: float | None,
+        log: Path | None = None,
+        network: bool = False,
+    ) -> CommandResult:
+        command = self._resolve(argv)
+        prefix = sandbox.limits_prefix(timeout)
+        if not network:
+            prefix = [*(sandbox.network_isolation() or []), *prefix]
+        env = sandbox.clean_environment(
+            [str(self.python.parent)], str(self.root / "home"), self.run_env
+        )
+        env["VIRTUAL_ENV"] = str(self.python.parent.parent)
+        return run_command([*prefix, *command], cwd=repo, env=env, timeout=timeout, log_path=log)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _resolve(self, argv: Sequence[str]) -> list[str]:
+        """``pytest``/``python`` mean this environment's; other tools come from its bin/."""
+        head, *rest = argv
+        if head == "pytest":
+            return [str(self.python), "-m", "pytest", *rest]
+        if head in ("python", "python3"):
+            return [str(self.python), *rest]
+        candidate = self.python.parent / head
+        return [str(candidate) if candidate.exists() else head, *rest]
+
+    def _install_env(self) -> dict[str, str]:
+        extra = {**sandbox.install_variables(), **self.run_env}
+        env = sandbox.clean_environment([str(self.python.parent)], str(self.root / "home"), extra)
+        env["VIRTUAL_ENV"] = str(self.python.parent.parent)
+        env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+        return env
+
+    def _shell(self, command: str, repo: Path, log: Path) -> None:
+        # Install commands are shell text by nature (seed 000); they run with network.
+        result = run_command(
+            ["sh", "-c", command], cwd=repo, env=self._install_env(), log_path=log, timeout=1800
+        )
+        if not result.ok:
+            raise CommandError(
+                f"install step {command!r} failed (log: {log}): {result.tail(300).strip()}"
+            )
+
+    def _pip(self, args: list[str], repo: Path, log: Path) -> None:
+        self._shell(" ".join(["python", "-m", "pip", *map(_quote, args)]), repo, log)
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)

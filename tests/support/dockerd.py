@@ -1,0 +1,421 @@
+"""A private Docker engine for the tests, and a base image built without any registry.
+
+Nothing runs a Docker engine here by default and no registry is reachable, so the suite
+starts its own ``dockerd`` (Debian's ``docker.io``) as a child process with every piece of
+state in a directory of its own, and makes its images from a Debian bookworm root
+filesystem built by ``debootstrap`` from deb.debian.org and ``docker import``-ed.
+
+Networking: the engine runs with ``--bridge=none``, so the default bridge network does not
+exist. Containers either share the host's network (``network_mode="host"``, for building
+and installing from PyPI) or have none at all (``network_mode="none"``, for running code
+under test). ``docker build`` needs ``network_mode="host"`` for steps that download.
+
+TLS: this host's HTTPS goes through an egress proxy whose CA is installed locally (in
+``/usr/local/share/ca-certificates``). The rootfs gets the same extra CAs, so the image's
+``/etc/ssl/certs/ca-certificates.crt`` trusts everything the host trusts, and the image
+sets ``SSL_CERT_FILE``/``REQUESTS_CA_BUNDLE`` so that tools with their own CA lists (uv,
+requests with certifi) use that bundle too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import docker
+
+SUITE = "bookworm"
+MIRROR = "http://deb.debian.org/debian"
+ROOTFS_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "git")
+HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+LABEL = "featurebench.rootfs"
+# Unix socket paths must fit in sun_path (108 bytes with the NUL); containerd puts its
+# own sockets a few levels below the exec-root, so keep that short as well.
+_MAX_RUNTIME_DIR = 40
+_APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+
+def _apt_install(*packages: str) -> None:
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=_APT_ENV)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        check=True,
+        env=_APT_ENV,
+    )
+
+
+def ensure_docker_installed() -> None:
+    """Install Debian's ``docker.io`` (with apt-get) unless ``dockerd`` is already on PATH."""
+    if shutil.which("dockerd") is None:
+        _apt_install("docker.io")
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0): count it as gone.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@dataclass
+class Dockerd:
+    """A ``dockerd`` child process whose state lives in private directories.
+
+    The command line, flag by flag:
+
+    - ``--storage-driver=overlay2``: the fast driver; the default would pick it anyway on
+      ext4, but naming it makes a broken kernel fail loudly instead of falling back to vfs.
+    - ``--iptables=false --ip6tables=false``: leave the host's firewall alone (and work
+      where there is no iptables at all).
+    - ``--bridge=none``: create no ``docker0`` bridge, so no host network setup either;
+      containers use ``network_mode="host"`` or ``"none"``.
+    - ``--ip-forward=false --ip-masq=false``: do not flip the host's
+      ``net.ipv4.ip_forward`` sysctl nor add NAT rules.
+    - ``--data-root``: images, containers and volumes (and the managed containerd's
+      content) go under ``workdir`` instead of ``/var/lib/docker``.
+    - ``--exec-root``: runtime state and containerd's sockets go to a private, short
+      directory instead of ``/var/run/docker``.
+    - ``--pidfile``: instead of ``/var/run/docker.pid``, which would clash with another
+      engine.
+    - ``-H unix://...``: a private API socket instead of ``/var/run/docker.sock``.
+    - ``--config-file``: an empty private ``daemon.json``, so a host
+      ``/etc/docker/daemon.json`` cannot change any of the above.
+    """
+
+    workdir: Path
+    runtime_dir: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _owns_runtime_dir: bool = field(default=False, repr=False)
+
+    @property
+    def socket(self) -> Path:
+        return self.runtime_dir / "docker.sock"
+
+    @property
+    def base_url(self) -> str:
+        """The ``unix://`` address of the engine's API socket."""
+        return f"unix://{self.socket}"
+
+    @property
+    def pid(self) -> int:
+        """The daemon's process id."""
+        if self.process is None:
+            raise RuntimeError("dockerd is not running")
+        return self.process.pid
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "dockerd.log"
+
+    @property
+    def data_root(self) -> Path:
+        return self.workdir / "data"
+
+    @property
+    def exec_root(self) -> Path:
+        return self.runtime_dir / "exec"
+
+    def command(self) -> list[str]:
+        """The ``dockerd`` command line (see the class docstring for each flag)."""
+        return [
+            "dockerd",
+            "--storage-driver=overlay2",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            "--ip-forward=false",
+            "--ip-masq=false",
+            f"--data-root={self.data_root}",
+            f"--exec-root={self.exec_root}",
+            f"--pidfile={self.workdir / 'dockerd.pid'}",
+            f"--config-file={self.workdir / 'daemon.json'}",
+            "-H",
+            self.base_url,
+        ]
+
+    @classmethod
+    def start(cls, workdir: Path, timeout: float = 30.0) -> Dockerd:
+        """Start an engine with its state under ``workdir``; return once it answers a ping."""
+        ensure_docker_installed()
+        workdir = workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        runtime_dir = workdir / "run"
+        owns_runtime_dir = len(str(runtime_dir)) > _MAX_RUNTIME_DIR
+        if owns_runtime_dir:
+            runtime_dir = Path(tempfile.mkdtemp(prefix="fbd-", dir="/tmp"))
+        runtime_dir.mkdir(mode=0o700, exist_ok=True)
+        self = cls(workdir=workdir, runtime_dir=runtime_dir, _owns_runtime_dir=owns_runtime_dir)
+        (workdir / "daemon.json").write_text("{}\n")
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # a Ctrl-C in the terminal is for pytest, not for us
+            )
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"dockerd exited with status {self.process.returncode}; "
+                    f"the end of {self.log_path}:\n{_tail(self.log_path)}"
+                )
+            if self.socket.exists():
+                try:
+                    with contextlib.closing(self.client(timeout=5)) as client:
+                        if client.ping():
+                            return
+                except Exception as error:  # not listening yet
+                    last = error
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"dockerd did not answer on {self.base_url} within {timeout:.0f} s "
+            f"(last error: {last!r}); the end of {self.log_path}:\n{_tail(self.log_path)}"
+        )
+
+    def client(self, timeout: int = 600) -> docker.DockerClient:
+        """A new SDK client for this engine; the caller closes it (``client.close()``)."""
+        return docker.DockerClient(base_url=self.base_url, version="auto", timeout=timeout)
+
+    def _containerd_pid(self) -> int | None:
+        try:
+            return int((self.exec_root / "containerd" / "containerd.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the daemon by its PID: SIGTERM, wait, then SIGKILL (it and its containerd).
+
+        Removes no files; the state under ``workdir`` stays for the caller to reuse or
+        delete (``remove_files``).
+        """
+        if self.process is None:
+            return
+        containerd = self._containerd_pid()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        # dockerd stops the containerd it started on a clean exit, not when killed.
+        if containerd is not None and _pid_alive(containerd):
+            os.kill(containerd, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _pid_alive(containerd) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if _pid_alive(containerd):
+                os.kill(containerd, signal.SIGKILL)
+        self.process = None
+
+    def remove_files(self) -> None:
+        """Delete ``workdir`` and the runtime directory, once stopped and nothing is mounted."""
+        if self.process is not None:
+            raise RuntimeError("stop dockerd before removing its files")
+        roots = [self.workdir, self.runtime_dir]
+        left = [m for m in _mount_points() if any(m.is_relative_to(r) for r in roots)]
+        if left:
+            raise RuntimeError(f"still mounted, not removing: {left}")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._owns_runtime_dir:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
+
+    def __enter__(self) -> Dockerd:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _mount_points() -> list[Path]:
+    mounts = Path("/proc/self/mountinfo").read_text().splitlines()
+    # The fifth field, with spaces and the like octal-escaped.
+    return [Path(line.split()[4].encode().decode("unicode_escape")) for line in mounts]
+
+
+def _unmount_below(root: Path) -> None:
+    for point in sorted(_mount_points(), key=lambda p: len(p.parts), reverse=True):
+        if point.is_relative_to(root):
+            subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[IO[str]]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield handle
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _extra_cas() -> list[Path]:
+    if not HOST_EXTRA_CAS.is_dir():
+        return []
+    return sorted(p for p in HOST_EXTRA_CAS.rglob("*.crt") if p.is_file())
+
+
+def rootfs_key() -> str:
+    """What the cached rootfs depends on: suite, packages and the host's extra CAs."""
+    digest = hashlib.sha256(f"{SUITE} {MIRROR} {' '.join(ROOTFS_PACKAGES)}".encode())
+    for ca in _extra_cas():
+        digest.update(ca.relative_to(HOST_EXTRA_CAS).as_posix().encode() + b"\0")
+        digest.update(ca.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _debootstrap(target: Path) -> None:
+    if shutil.which("debootstrap") is None:
+        _apt_install("debootstrap")
+    done = subprocess.run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(ROOTFS_PACKAGES)}",
+            SUITE,
+            str(target),
+            MIRROR,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        log = target / "debootstrap" / "debootstrap.log"
+        raise RuntimeError(
+            f"debootstrap failed ({done.returncode}):\n{done.stderr[-3000:]}\n{_tail(log)}"
+        )
+    # The host's extra CAs (an egress proxy's, say), so HTTPS works as it does on the host.
+    cas = _extra_cas()
+    for ca in cas:
+        dest = target / "usr/local/share/ca-certificates" / ca.relative_to(HOST_EXTRA_CAS)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ca, dest)
+    if cas:
+        subprocess.run(
+            ["chroot", str(target), "update-ca-certificates"], check=True, capture_output=True
+        )
+    subprocess.run(["chroot", str(target), "apt-get", "clean"], check=True, capture_output=True)
+    for junk in ("var/lib/apt/lists", "var/cache/apt", "var/log", "tmp"):
+        for child in (target / junk).glob("*"):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    (target / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
+
+
+def rootfs_tarball(cache_dir: Path) -> Path:
+    """The cached rootfs tarball under ``cache_dir``, made with debootstrap if missing (~1 min).
+
+    Safe to call from several processes at once: one builds, the others wait for it.
+    """
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tarball = cache_dir / f"{SUITE}-python3-{rootfs_key()}.tar"
+    if tarball.exists():
+        return tarball
+    with _locked(cache_dir / ".lock"):
+        if tarball.exists():
+            return tarball
+        work = Path(tempfile.mkdtemp(prefix=".rootfs-", dir=cache_dir))
+        try:
+            target = work / "rootfs"
+            _debootstrap(target)
+            partial = work / "rootfs.tar"
+            subprocess.run(
+                [
+                    "tar",
+                    "--numeric-owner",
+                    "--xattrs",
+                    "-C",
+                    str(target),
+                    "--exclude=./dev/*",
+                    "--exclude=./proc/*",
+                    "--exclude=./sys/*",
+                    "-cf",
+                    str(partial),
+                    ".",
+                ],
+                check=True,
+            )
+            os.replace(partial, tarball)
+        finally:
+            _unmount_below(work)
+            if not any(p.is_relative_to(work) for p in _mount_points()):
+                shutil.rmtree(work, ignore_errors=True)
+    return tarball
+
+
+def build_rootfs_image(client: docker.DockerClient, tag: str, cache_dir: Path) -> str:
+    """The id of a bookworm image with python3 (3.11), venv, pip, CA certificates and git.
+
+    Imports the cached rootfs tarball (built first if needed) as ``tag``, unless the engine
+    already has ``tag`` made from the same rootfs.
+    """
+    key = rootfs_key()
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        image = client.images.get(tag)
+        if (image.labels or {}).get(LABEL) == key:
+            return str(image.id)
+    tarball = rootfs_tarball(cache_dir)
+    repository, _, version = tag.rpartition(":")
+    if not repository or "/" in version:
+        repository, version = tag, "latest"
+    changes = [
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV LANG=C.UTF-8",
+        f"ENV SSL_CERT_FILE={CA_BUNDLE}",
+        f"ENV REQUESTS_CA_BUNDLE={CA_BUNDLE}",
+        f"LABEL {LABEL}={key}",
+        'CMD ["bash"]',
+    ]
+    client.api.import_image_from_file(
+        str(tarball), repository=repository, tag=version, changes=changes
+    )
+    return str(client.images.get(tag).id)
