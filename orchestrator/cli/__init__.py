@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from orchestrator import __version__
+from orchestrator.cli.build_cases import build_cases_command
 from orchestrator.cli.trace import trace
 from orchestrator.errors import FbenchError
 
@@ -31,6 +32,7 @@ def cli() -> None:
     """Turn real Python repositories into benchmark tasks for coding agents."""
 
 
+cli.add_command(build_cases_command)
 cli.add_command(trace)
 
 

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from orchestrator.errors import UsageError
 from orchestrator.process import CommandResult
+from orchestrator.specs import RepoSpec
+
+if TYPE_CHECKING:
+    from orchestrator.engine import RunContext
 
 
 class Environment(Protocol):
@@ -42,3 +47,14 @@ class Environment(Protocol):
 
     def remove(self) -> None:
         """Delete the environment."""
+
+
+def make_environment(ctx: RunContext, key: str, spec: RepoSpec) -> Environment:
+    """The backend chosen with ``--backend``, for one environment key."""
+    if ctx.backend == "docker":
+        raise UsageError(
+            "--backend docker: the Docker backend is not available in this version yet"
+        )
+    from orchestrator.environments.local import LocalEnvironment
+
+    return LocalEnvironment(key, spec, ctx.cache_dir, ctx.run_env)

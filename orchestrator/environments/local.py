@@ -31,6 +31,7 @@ class LocalEnvironment:
         self.spec = spec
         self.root = cache_dir / "envs" / key
         self.wheels = cache_dir / "wheels"
+        self.downloads = cache_dir / "downloads"  # pip's and uv's caches, shared by environments
         self.run_env = run_env or {}
         self.python = self.root / "venv" / "bin" / "python"
 
@@ -101,6 +102,8 @@ class LocalEnvironment:
         env = sandbox.clean_environment([str(self.python.parent)], str(self.root / "home"), extra)
         env["VIRTUAL_ENV"] = str(self.python.parent.parent)
         env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+        env.setdefault("PIP_CACHE_DIR", str(self.downloads / "pip"))
+        env.setdefault("UV_CACHE_DIR", str(self.downloads / "uv"))
         return env
 
     def _shell(self, command: str, repo: Path, log: Path) -> None:

@@ -1,0 +1,58 @@
+"""Stage image: the environment each spec's tests run in, keyed by what makes it.
+
+The key covers the backend, the interpreter, every install command, the
+commit and the plugin's sources: changing an install command builds a new
+environment; changing a test timeout does not.
+"""
+
+from __future__ import annotations
+
+from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.environments import Environment, make_environment
+from orchestrator.plugin_wheel import plugin_digest
+from orchestrator.repos import Checkout
+from orchestrator.storage import fingerprint
+
+
+class ImageStage:
+    name = "image"
+    version = 1
+    depends_on: tuple[str, ...] = ("repo",)
+    cache_key: str | None = None  # the environment's own completion marker is its cache
+
+    def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
+        spec = state.spec.settings
+        inputs = {
+            "backend": ctx.backend,
+            "base_image": spec.base_image,
+            "python_version": spec.python_version,
+            "pre_install": spec.pre_install,
+            "install": spec.install,
+            "pip_packages": spec.pip_packages,
+            "plugin": plugin_digest(),
+        }
+        if ctx.backend == "docker":
+            inputs["custom_instance_image_build"] = spec.custom_instance_image_build
+        return [WorkItem("environment", inputs)]
+
+    def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
+        key = fingerprint(self.name, self.version, item.inputs, state.fingerprints["repo"])[:24]
+        environment = make_environment(ctx, key, state.spec.settings)
+        checkout: Checkout = state.values["checkout"]
+        log = ctx.logs_dir / "instance" / f"{state.name}.log"
+        rebuild = state.spec.settings.rebuild_instance_image
+        if rebuild or not environment.exists():
+            environment.create(log)
+            environment.install(checkout.path, log)
+            return Outcome("ok", "built", data={"key": key})
+        return Outcome("ok", "reused", data={"key": key})
+
+    def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        (outcome,) = outcomes.values()
+        if outcome.status != "ok":
+            state.stopped = f"image: {outcome.reason}"
+            return
+        key = outcome.data["key"]
+        environment: Environment = make_environment(ctx, key, state.spec.settings)
+        state.values["environment"] = environment
+        state.fingerprints[self.name] = key

@@ -1,0 +1,116 @@
+"""Stage scanner: collect the tests through the plugin and pick the candidates.
+
+Collection is cached (it depends on the environment and the scanner command).
+Picking candidates is cheap and redone every run from the spec's filters:
+fail-to-pass candidates have at least ``min_test_num`` tests and a last commit
+on or after ``start_time``, at most ``max_f2p_num``, newest first; pass-to-pass
+candidates are every test file, at most ``max_p2p_num``, drawn with ``--seed``.
+The result goes to ``metadata_outputs/files_status.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections import Counter
+from pathlib import Path
+
+from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.environments import Environment
+from orchestrator.pytest_runs import run_pytest, seconds
+from orchestrator.repos import Checkout, last_commit_dates
+from orchestrator.status import update_files_status
+
+
+class ScannerStage:
+    name = "scanner"
+    version = 2  # 2: files are the modules tests run in (nodeids), not where they are defined
+    depends_on: tuple[str, ...] = ("image",)
+    cache_key: str | None = "scan_cache"
+
+    def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
+        spec = state.spec.settings
+        inputs = {
+            "test_scanner_cmd": spec.test_scanner_cmd,
+            "timeout_scanner": spec.timeout_scanner,
+        }
+        return [WorkItem("collection", inputs)]
+
+    def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
+        spec = state.spec.settings
+        environment: Environment = state.values["environment"]
+        checkout: Checkout = state.values["checkout"]
+        run = run_pytest(
+            environment,
+            spec.test_scanner_cmd,
+            repo=checkout.path,
+            records=ctx.logs_dir / "test_scanner" / f"{state.name}.jsonl",
+            timeout=seconds(spec.timeout_scanner),
+            log=ctx.logs_dir / "test_scanner" / f"{state.name}.log",
+        )
+        if not run.complete:
+            why = "timed out" if run.result.timed_out else f"crashed (exit {run.result.returncode})"
+            return Outcome("error", f"collection {why}: {run.result.tail(300).strip()}")
+        # The nodeid names the module a test runs in; an inherited test method
+        # is *defined* elsewhere (item.file), often a shared base in tests/__init__.py.
+        counts = Counter(item.nodeid.split("::")[0] for item in run.collected())
+        errors = {error.file: error.message for error in run.collect_errors()}
+        return Outcome("ok", data={"tests": dict(sorted(counts.items())), "collect_errors": errors})
+
+    def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        (outcome,) = outcomes.values()
+        if outcome.status != "ok":
+            state.stopped = f"scanner: {outcome.reason}"
+            return
+        checkout: Checkout = state.values["checkout"]
+        tests: dict[str, int] = outcome.data["tests"]
+        dates = last_commit_dates(checkout.path, list(tests))
+        f2p, p2p = pick_candidates(state, tests, dates, ctx.seed, ctx.debug_samples)
+        state.values.update(f2p=f2p, p2p=p2p)
+        files = {
+            path: {
+                "tests": count,
+                "last_commit": _iso(dates.get(path)),
+                "f2p_candidate": path in f2p,
+                "p2p_candidate": path in p2p,
+            }
+            for path, count in tests.items()
+        }
+        update_files_status(ctx.metadata, state.name, files, outcome.data["collect_errors"])
+
+
+def pick_candidates(
+    state: SpecState,
+    tests: dict[str, int],
+    dates: dict[str, int],
+    seed: int,
+    samples: tuple[str, ...],
+) -> tuple[list[str], list[str]]:
+    spec = state.spec.settings
+    files = [path for path in tests if not samples or Path(path).stem in samples]
+    since = (
+        dt.datetime.fromisoformat(spec.start_time).replace(tzinfo=dt.UTC).timestamp()
+        if spec.start_time
+        else None
+    )
+    f2p = [
+        path
+        for path in files
+        if tests[path] >= spec.min_test_num and (since is None or dates.get(path, 0) >= since)
+    ]
+    f2p.sort(key=lambda path: (-dates.get(path, 0), path))
+    if spec.max_f2p_num != -1:
+        f2p = f2p[: spec.max_f2p_num]
+    p2p = sorted(files)
+    if spec.max_p2p_num != -1 and len(p2p) > spec.max_p2p_num:
+        keep = set(f2p)
+        others = [path for path in p2p if path not in keep]
+        drawn = random.Random(f"{seed}:{state.name}").sample(others, spec.max_p2p_num - len(keep))
+        p2p = sorted(keep | set(drawn))
+    return f2p, p2p
+
+
+def _iso(timestamp: int | None) -> str | None:
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d")
