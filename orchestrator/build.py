@@ -91,8 +91,10 @@ def build_cases(options: BuildOptions) -> Path:
     _check_gpus(specs, options.gpu_ids)
     run_env = _global_env(options.global_config_path)
     root = _run_root(options)
-    _configure_logging(options.log_level, (options.logs_dir or root / "logs") / "fbench.log")
-    with _cache_dir(options) as cache_dir:
+    with (
+        _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level),
+        _cache_dir(options) as cache_dir,
+    ):
         ctx = _context(options, root, cache_dir, debug, run_env)
         states = [SpecState(spec) for spec in specs]
         stages = _stages(options, debug.end, ctx)
@@ -239,10 +241,16 @@ def _write_metadata(
     )
 
 
-def _configure_logging(level: str, path: Path) -> None:
+@contextmanager
+def _log_to(path: Path, level: str) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("fbench")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    logger = logging.getLogger("fbench")
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()

@@ -50,9 +50,9 @@ def checkout_spec(spec: RepoSpec, repos_dir: Path, base: Path, sdist_cache: Path
         return Checkout(path, commit, f"pypi__{name}")
     source, slug = source_location(spec, base)
     path = repos_dir / slug
-    repo = _clone_or_fetch(source, path)
-    commit = _resolve(repo, spec.commit, source)
-    _check_out(repo, commit)
+    with _clone_or_fetch(source, path) as repo:
+        commit = _resolve(repo, spec.commit, source)
+        _check_out(repo, commit)
     return Checkout(path, commit, slug)
 
 
@@ -144,7 +144,8 @@ def _dirty(repo: Repo) -> bool:
 
 
 def head_commit(path: Path) -> str:
-    return Repo(str(path)).head().decode()
+    with Repo(str(path)) as repo:
+        return repo.head().decode()
 
 
 def materialize_sdist(name: str, version: str, path: Path, sdist_cache: Path) -> str:
@@ -244,9 +245,9 @@ def _commit_tree(path: Path, message: str, timestamp: float) -> str:
 
 def last_commit_dates(path: Path, files: list[str]) -> dict[str, int]:
     """For each file, the time of the last commit that changed it (seconds since epoch)."""
-    repo = Repo(str(path))
     dates: dict[str, int] = {}
-    for file in files:
-        for entry in repo.get_walker(paths=[file.encode()], max_entries=1):
-            dates[file] = entry.commit.commit_time
+    with Repo(str(path)) as repo:
+        for file in files:
+            for entry in repo.get_walker(paths=[file.encode()], max_entries=1):
+                dates[file] = entry.commit.commit_time
     return dates

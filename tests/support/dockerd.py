@@ -237,8 +237,9 @@ class Dockerd:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the daemon by its PID: SIGTERM, wait, then SIGKILL (it and its containerd).
 
-        Removes no files; the state under ``workdir`` stays for the caller to reuse or
-        delete (``remove_files``).
+        On SIGTERM dockerd stops its running containers first. Afterwards, what it left
+        mounted under its private exec-root and data-root is unmounted. Removes no files;
+        the state under ``workdir`` stays for the caller to reuse or delete (``remove_files``).
         """
         if self.process is None:
             return
@@ -258,6 +259,10 @@ class Dockerd:
                 time.sleep(0.1)
             if _pid_alive(containerd):
                 os.kill(containerd, signal.SIGKILL)
+        # dockerd leaves the host network namespace bind-mounted at <exec-root>/netns/default
+        # (once a container used network_mode="host"), and overlay mounts if it was killed.
+        _unmount_below(self.exec_root)
+        _unmount_below(self.data_root)
         self.process = None
 
     def remove_files(self) -> None:

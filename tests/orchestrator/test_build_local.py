@@ -1,0 +1,181 @@
+"""``fbench build-cases --backend local`` up to the runner, on a small git repository."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+from tests.orchestrator.small_project import make_small_project
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    root = tmp_path_factory.mktemp("small")
+    commits = make_small_project(root / "shapes", marker=root / "flaky-marker")
+    return root / "shapes", commits
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def write_specs(path: Path, repository: Path, **extra: object) -> Path:
+    spec = {"repository": str(repository), "pip_packages": ["pytest"], "rerun_failed": 1, **extra}
+    path.write_text(f"SPECS_SHAPES = {spec!r}\n")
+    return path
+
+
+def build(specs: Path, out: Path, cache: Path, *args: str) -> Path:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "build-cases",
+            "--config-path",
+            str(specs),
+            "--output-dir",
+            str(out),
+            "--cache-dir",
+            str(cache),
+            "--debug",
+            "end=runner",
+            *args,
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    (day,) = out.iterdir()
+    return sorted(day.iterdir())[-1]
+
+
+def files_status(run: Path) -> dict[str, dict[str, object]]:
+    return json.loads((run / "metadata_outputs" / "files_status.json").read_text())["SPECS_SHAPES"][
+        "files"
+    ]
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    project: tuple[Path, list[str]], cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    work = tmp_path_factory.mktemp("run")
+    return build(write_specs(work / "specs.py", project[0]), work / "out", cache)
+
+
+def test_the_run_directory_has_seed_000s_layout(first_run: Path) -> None:
+    """<out>/<YYYY-MM-DD>/<HH-MM-SS>/ with cases, metadata_outputs, logs, debug_outputs."""
+    assert {p.name for p in first_run.iterdir()} >= {
+        "cases",
+        "metadata_outputs",
+        "logs",
+        "debug_outputs",
+    }
+    assert len(first_run.name) == 8 and first_run.name.count("-") == 2
+    assert len(first_run.parent.name) == 10
+
+
+def test_the_commit_is_resolved_and_written_back(
+    first_run: Path, project: tuple[Path, list[str]]
+) -> None:
+    """No commit in the spec means HEAD, written to config_backup.py and metadata.json."""
+    head = project[1][-1]
+    backup = (first_run / "metadata_outputs" / "config_backup.py").read_text()
+    assert f"'commit': '{head}'" in backup
+    metadata = json.loads((first_run / "metadata_outputs" / "metadata.json").read_text())
+    assert metadata["specs"]["SPECS_SHAPES"]["commit"] == head
+
+
+def test_the_runner_tells_passing_failing_and_flaky_files_apart(first_run: Path) -> None:
+    """Clean files pass; the network test fails for good; the flaky test is named."""
+    files = files_status(first_run)
+    assert files["tests/test_circle.py"]["runner"]["status"] == "ok"
+    assert files["tests/test_square.py"]["runner"]["status"] == "ok"
+    network = files["tests/test_network.py"]["runner"]
+    assert network["status"] == "failed"
+    assert "tests/test_network.py::test_needs_network" in network["reason"]
+    flaky = files["tests/test_flaky.py"]["runner"]
+    assert flaky["status"] == "flaky"
+    assert flaky["flaky"] == ["tests/test_flaky.py::test_flaky"]
+
+
+def test_the_scanner_counts_tests_and_dates_files(first_run: Path) -> None:
+    """Collection comes from the plugin's records; dates from each file's last commit."""
+    files = files_status(first_run)
+    assert files["tests/test_circle.py"]["tests"] == 2
+    assert files["tests/test_circle.py"]["last_commit"] == "2020-09-13"
+    assert files["tests/test_square.py"]["last_commit"] == "2023-11-14"
+
+
+def test_start_time_and_min_test_num_pick_f2p_candidates(
+    project: tuple[Path, list[str]], cache: Path, tmp_path: Path
+) -> None:
+    """Only files committed since start_time, with enough tests, are F2P candidates."""
+    specs = write_specs(tmp_path / "specs.py", project[0], start_time="2021-01-01", min_test_num=2)
+    files = files_status(build(specs, tmp_path / "out", cache))
+    f2p = sorted(path for path, info in files.items() if info["f2p_candidate"])
+    assert f2p == ["tests/test_flaky.py", "tests/test_network.py", "tests/test_square.py"]
+    assert all(info["p2p_candidate"] for info in files.values())
+
+
+def test_a_warm_rerun_runs_nothing_again(
+    first_run: Path, project: tuple[Path, list[str]], cache: Path, tmp_path: Path
+) -> None:
+    """The same specs again: every scanner and runner item comes from the cache."""
+    run = build(write_specs(tmp_path / "specs.py", project[0]), tmp_path / "out", cache)
+    summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())["stages"]
+    assert summary["scanner"]["cached"] == summary["scanner"]["items"] == 1
+    assert summary["runner"]["cached"] == summary["runner"]["items"] == 4
+    assert files_status(run) == files_status(first_run)
+
+
+def test_timeout_run_reruns_the_runner_not_the_scanner(
+    first_run: Path, project: tuple[Path, list[str]], cache: Path, tmp_path: Path
+) -> None:
+    """A runner setting changes the runner's fingerprints only."""
+    run = build(
+        write_specs(tmp_path / "specs.py", project[0], timeout_run=555), tmp_path / "out", cache
+    )
+    summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())["stages"]
+    assert summary["scanner"]["cached"] == 1
+    assert summary["runner"]["cached"] == 0
+    assert summary["image"]["items"] == 1
+
+
+def test_an_install_change_builds_a_new_environment(
+    project: tuple[Path, list[str]], cache: Path, tmp_path: Path
+) -> None:
+    """Changing pip_packages is a new environment, and so a new scan."""
+    envs_before = set((cache / "envs").iterdir())
+    run = build(
+        write_specs(tmp_path / "specs.py", project[0], pip_packages=["pytest", "six"]),
+        tmp_path / "out",
+        cache,
+    )
+    assert len(set((cache / "envs").iterdir()) - envs_before) == 1
+    summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())["stages"]
+    assert summary["scanner"]["cached"] == 0
+
+
+def test_debug_sample_and_cache_override(
+    project: tuple[Path, list[str]], cache: Path, tmp_path: Path
+) -> None:
+    """--debug-sample keeps only those stems; --debug runner=False ignores the cache."""
+    specs = write_specs(tmp_path / "specs.py", project[0])
+    run = build(
+        specs,
+        tmp_path / "out",
+        cache,
+        "--debug-sample",
+        "test_circle",
+        "--debug",
+        "end=runner, runner=False",
+    )
+    files = files_status(run)
+    assert [p for p, info in files.items() if info["p2p_candidate"]] == ["tests/test_circle.py"]
+    summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())["stages"]
+    assert summary["runner"]["items"] == 1
+    assert summary["runner"]["cached"] == 0
