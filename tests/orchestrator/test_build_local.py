@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -74,8 +75,8 @@ def test_the_run_directory_has_seed_000s_layout(first_run: Path) -> None:
         "logs",
         "debug_outputs",
     }
-    assert len(first_run.name) == 8 and first_run.name.count("-") == 2
-    assert len(first_run.parent.name) == 10
+    assert re.fullmatch(r"\d{2}-\d{2}-\d{2}", first_run.name)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", first_run.parent.name)
 
 
 def test_the_commit_is_resolved_and_written_back(
