@@ -1,0 +1,108 @@
+"""A run killed with SIGKILL at any point, then resumed, ends with the same results."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support.gitrepos import commit_files
+
+SLOW_TEST = """\
+import time
+
+
+def test_slow_{n}():
+    time.sleep(0.4)
+    assert {n} >= 0
+"""
+
+FAILING_TEST = """\
+def test_broken():
+    assert 1 == 2
+"""
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six slow passing test files and one failing one."""
+    path = tmp_path_factory.mktemp("slow") / "slow"
+    files = {f"tests/test_slow_{n}.py": SLOW_TEST.format(n=n) for n in range(6)}
+    files["tests/test_broken.py"] = FAILING_TEST
+    files["pyproject.toml"] = '[project]\nname = "slow"\nversion = "0"\n'
+    commit_files(path, files, "slow tests", when=1_700_000_000)
+    return path
+
+
+def start(specs: Path, out: Path, cache: Path, *args: str) -> subprocess.Popen[bytes]:
+    """The real ``fbench`` in its own process group; its stderr goes to a file beside ``out``."""
+    fbench = Path(sys.executable).parent / "fbench"
+    command = [str(fbench), "build-cases", "--config-path", str(specs), "--output-dir", str(out),
+               "--cache-dir", str(cache), "--debug", "end=runner", "--jobs", "1", *args]
+    with (out.parent / "stderr.txt").open("ab") as stderr:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes], limit: float = 300) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert process.poll() is None, "the run ended before the moment to kill it"
+        assert time.monotonic() < deadline, "the run never got there"
+        time.sleep(0.05)
+
+
+def verdicts(run: Path) -> dict[str, str]:
+    files = json.loads((run / "metadata_outputs" / "files_status.json").read_text())["SPECS_SLOW"]["files"]
+    return {path: info["runner"]["status"] for path, info in files.items()}
+
+
+def run_dir(out: Path) -> Path:
+    (day,) = out.iterdir()
+    (run,) = day.iterdir()
+    return run
+
+
+EXPECTED = {f"tests/test_slow_{n}.py": "ok" for n in range(6)} | {"tests/test_broken.py": "failed"}
+
+
+def killed_in_runner(run_out: Path, cache: Path) -> Callable[[], bool]:
+    def some_files_done() -> bool:
+        found = list(run_out.glob("*/*/metadata_outputs/journal/results/runner/*/*.json"))
+        return len(found) >= 2
+
+    return some_files_done
+
+
+def killed_while_installing(run_out: Path, cache: Path) -> Callable[[], bool]:
+    def venv_half_made() -> bool:
+        return any((cache / "envs").glob("*/venv/bin/python"))
+
+    return venv_half_made
+
+
+@pytest.mark.parametrize("moment", [killed_while_installing, killed_in_runner])
+def test_sigkill_then_resume_gives_the_uninterrupted_results(
+    repository: Path, tmp_path: Path, moment: Callable[[Path, Path], Callable[[], bool]]
+) -> None:
+    """Kill -9 the whole run mid-stage; ``--resume`` finishes it with every verdict right."""
+    specs = tmp_path / "specs.py"
+    specs.write_text(f"SPECS_SLOW = {{'repository': {str(repository)!r}, 'pip_packages': ['pytest'], 'rerun_failed': 0}}\n")
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    process = start(specs, out, cache)
+    wait_until(moment(out, cache), process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    run = run_dir(out)
+    resumed = start(specs, out, cache, "--resume", str(run))
+    assert resumed.wait(timeout=600) == 0, (tmp_path / "stderr.txt").read_text()
+    assert verdicts(run) == EXPECTED
+    summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())["stages"]
+    assert summary["runner"]["items"] == 7
+    assert summary["runner"]["errors"] == 0
