@@ -13,6 +13,7 @@ import pytest
 
 from pytest_featurebench.recorder import Recorder
 from pytest_featurebench.scope import ProjectScope, default_test_globs
+from pytest_featurebench.timeout import TimeoutGuard, timeout_seconds
 from pytest_featurebench.tracing import TRACER_NAMES, Tracer, make_tracer, resolve_tracer_name
 
 recorder_key = pytest.StashKey[Recorder]()
@@ -60,9 +61,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=_tracer_name,
         help="Tracer backend: auto (default), monitoring (3.12+) or profile.",
     )
+    group.addoption(
+        "--fb-timeout",
+        metavar="SECONDS",
+        default=None,
+        type=timeout_seconds,
+        help="Fail a test whose setup, call and teardown run longer than SECONDS.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    seconds = config.getoption("fb_timeout")
+    if seconds is not None:
+        config.pluginmanager.register(TimeoutGuard(seconds), "featurebench-timeout")
     out: str | None = config.getoption("fb_out")
     _check_dependent_options(config, out)
     if out is None:

@@ -78,6 +78,7 @@ class RunnerStage:
             records=base.with_suffix(".jsonl"),
             timeout=seconds(spec.timeout_run),
             log=base.with_suffix(".log"),
+            extra=["--fb-timeout", str(spec.timeout_one)] if spec.timeout_one else [],
         )
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:

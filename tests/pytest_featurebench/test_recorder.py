@@ -154,3 +154,32 @@ def test_the_plugin_emits_no_warnings(project: pytest.Pytester, inner311: Inner)
     assert "Warning" not in done.result.stdout
     assert isinstance(done.records[-1], rec.SessionEnd)
     assert done.records[-1].counts["passed"] == 4
+
+
+def test_fb_timeout_fails_the_slow_test_and_goes_on(
+    pytester: pytest.Pytester, inner311: Inner
+) -> None:
+    """``--fb-timeout`` cuts a hanging test short as a failure; the next test still runs."""
+    pytester.makepyfile(
+        test_slow="""
+        import time
+
+        def test_hangs():
+            time.sleep(60)
+
+        def test_after():
+            pass
+        """
+    )
+    done = inner311.run(pytester.path, "--fb-timeout", "0.5")
+    calls = {r.nodeid: r for r in done.of_type(rec.PhaseReport) if r.phase == "call"}
+    assert calls["test_slow.py::test_hangs"].outcome == "failed"
+    assert "ran longer than 0.5s" in calls["test_slow.py::test_hangs"].summary
+    assert calls["test_slow.py::test_after"].outcome == "passed"
+
+
+def test_fb_timeout_needs_a_positive_number(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "featurebench", "--fb-timeout", "soon")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--fb-timeout soon: expected a number of seconds > 0" in result.stderr.str()
