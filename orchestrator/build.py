@@ -19,6 +19,7 @@ import msgspec
 from orchestrator import __version__
 from orchestrator.engine import RunContext, SpecState, Stage, run_stage
 from orchestrator.errors import UsageError
+from orchestrator.progress import stage_progress
 from orchestrator.repos import Checkout
 from orchestrator.specs import Spec, load_specs
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
@@ -94,8 +95,10 @@ def build_cases(options: BuildOptions) -> Path:
     with (
         _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level),
         _cache_dir(options) as cache_dir,
+        stage_progress() as progress,
     ):
         ctx = _context(options, root, cache_dir, debug, run_env)
+        ctx.progress = progress
         states = [SpecState(spec) for spec in specs]
         stages = _stages(options, debug.end, ctx)
         started = dt.datetime.now(dt.UTC)
