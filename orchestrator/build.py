@@ -196,6 +196,7 @@ def _context(
         backend=options.backend,
         cache_overrides=debug.cache,
         debug_samples=options.debug_samples,
+        gpu_ids=options.gpu_ids,
         run_env=run_env,
     )
 

@@ -95,6 +95,7 @@ class RunContext:
     backend: str
     cache_overrides: dict[str, bool] = field(default_factory=dict)
     debug_samples: tuple[str, ...] = ()
+    gpu_ids: tuple[int, ...] = ()
     run_env: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, StageStats] = field(default_factory=dict)

@@ -8,7 +8,7 @@ environment; changing a test timeout does not.
 from __future__ import annotations
 
 from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
-from orchestrator.environments import Environment, make_environment
+from orchestrator.environments import Environment, make_environment, sandbox
 from orchestrator.plugin_wheel import plugin_digest
 from orchestrator.repos import Checkout
 from orchestrator.storage import fingerprint
@@ -52,6 +52,11 @@ class ImageStage:
         if outcome.status != "ok":
             state.stopped = f"image: {outcome.reason}"
             return
+        if ctx.backend == "local" and sandbox.network_isolation() is None:
+            ctx.warn(
+                f"{state.name}: neither bubblewrap nor unshare works here, so its tests"
+                " run with network access; install bubblewrap"
+            )
         key = outcome.data["key"]
         environment: Environment = make_environment(ctx, key, state.spec.settings)
         state.values["environment"] = environment

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from tests.orchestrator.small_project import make_small_project
+from tests.support.gitrepos import commit_files
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +181,31 @@ def test_debug_sample_and_cache_override(
     summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())["stages"]
     assert summary["runner"]["items"] == 1
     assert summary["runner"]["cached"] == 0
+
+
+def test_infrastructure_errors_are_retried_and_failures_kept(tmp_path: Path) -> None:
+    """A timed-out file is an error, run again next time; a failing file is cached as failed."""
+    repo = tmp_path / "hang"
+    commit_files(
+        repo,
+        {
+            "pyproject.toml": '[project]\nname = "hang"\nversion = "0"\n',
+            "tests/test_hang.py": "import time\n\n\ndef test_hang():\n    time.sleep(30)\n",
+            "tests/test_wrong.py": "def test_wrong():\n    assert 1 == 2\n",
+        },
+        "hanging and failing tests",
+        when=1_700_000_000,
+    )
+    specs = write_specs(tmp_path / "specs.py", repo, timeout_run=3, rerun_failed=0)
+    first = build(specs, tmp_path / "out", tmp_path / "cache")
+    files = files_status(first)
+    assert files["tests/test_hang.py"]["runner"]["status"] == "error"
+    assert files["tests/test_hang.py"]["runner"]["reason"].startswith("timed out")
+    assert files["tests/test_wrong.py"]["runner"]["status"] == "failed"
+    second = build(specs, tmp_path / "out", tmp_path / "cache")
+    runner = json.loads((second / "metadata_outputs" / "summary.json").read_text())["stages"][
+        "runner"
+    ]
+    assert runner["items"] == 2
+    assert runner["cached"] == 1  # the failure; the timeout ran again
+    assert runner["errors"] == 1

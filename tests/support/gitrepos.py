@@ -12,11 +12,8 @@ AUTHOR = b"Test Author <test@example.org>"
 
 def commit_files(path: Path, files: dict[str, str], message: str, when: int) -> str:
     """Write ``files`` into the repository at ``path`` (made if needed) and commit them."""
-    repo = (
-        Repo(str(path))
-        if (path / ".git").is_dir()
-        else Repo.init(str(path), mkdir=not path.exists())
-    )
+    path.mkdir(parents=True, exist_ok=True)
+    repo = Repo(str(path)) if (path / ".git").is_dir() else Repo.init(str(path))
     with repo:
         for name, text in files.items():
             target = path / name
