@@ -220,26 +220,29 @@ def _unpack(archive: Path, into: Path) -> float:
 
 
 def _commit_tree(path: Path, message: str, timestamp: float) -> str:
-    repo = Repo.init(str(path))
-    porcelain.add(
-        repo,
-        paths=[
-            str(p)
-            for p in sorted(path.rglob("*"))
-            if p.is_file() and ".git" not in p.relative_to(path).parts
-        ],
-    )
-    when = int(timestamp)
-    sha = porcelain.commit(
-        repo,
-        message=message.encode(),
-        author=_AUTHOR,
-        committer=_AUTHOR,
-        author_timestamp=when,
-        commit_timestamp=when,
-        author_timezone=0,
-        commit_timezone=0,
-    )
+    Repo.init(str(path)).close()
+    files = [
+        p
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(path).parts
+    ]
+    return commit_paths(path, files, message, _AUTHOR, int(timestamp))
+
+
+def commit_paths(path: Path, files: list[Path], message: str, author: bytes, when: int) -> str:
+    """Stage ``files`` and commit them with fixed author, committer and dates (UTC)."""
+    with Repo(str(path)) as repo:
+        porcelain.add(repo, paths=[str(file) for file in files])
+        sha = porcelain.commit(
+            repo,
+            message=message.encode(),
+            author=author,
+            committer=author,
+            author_timestamp=when,
+            commit_timestamp=when,
+            author_timezone=0,
+            commit_timezone=0,
+        )
     return sha.decode()
 
 
