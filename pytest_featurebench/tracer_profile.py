@@ -24,12 +24,10 @@ import sys
 import threading
 from collections import deque
 from types import CodeType
-from typing import Any, Callable, Dict, Iterable, List, Set  # noqa: UP035
+from typing import Any, Callable, Iterable  # noqa: UP035
 
 from pytest_featurebench.scope import Kind, ProjectScope
 from pytest_featurebench.tracing import Depths, PhaseCalls, keep_smallest
-
-Graph = Dict[int, List[CodeType]]  # noqa: UP006 - id(caller) -> callees
 
 
 class ProfileTracer:
@@ -38,7 +36,7 @@ class ProfileTracer:
     def __init__(self, scope: ProjectScope):
         self._scope = scope
         self._main: _lsprof.Profiler | None = None
-        self._threads: List[_lsprof.Profiler] = []  # noqa: UP006
+        self._threads: list[_lsprof.Profiler] = []
         self._saved_profile: Any = None
         self._saved_thread_hook: Callable[..., Any] | None = None
         self._enabled = False
@@ -107,39 +105,62 @@ class ProfileTracer:
         profiler.enable(subcalls=True, builtins=False)
 
     def _depths(self, entries: Iterable[Any]) -> PhaseCalls:
-        graph: Graph = {}
-        codes: Dict[int, CodeType] = {}  # noqa: UP006
+        return depths_from_graph(CallGraph(self._scope, entries))
+
+
+class CallGraph:
+    """The profiler's entries as caller -> callee edges, expanded only where a walk goes.
+
+    Most entries are pytest's own machinery, which no walk from test code
+    reaches; reading their subcalls would be most of the cost of a test.
+    """
+
+    def __init__(self, scope: ProjectScope, entries: Iterable[Any]):
+        self.kinds: dict[int, tuple[Kind, Any]] = {}
+        self._entries: dict[int, Any] = {}
+        self._children: dict[int, list[int]] = {}
         for entry in entries:
-            if isinstance(entry.code, CodeType):
-                codes[id(entry.code)] = entry.code
-                callees = [sub.code for sub in entry.calls or () if isinstance(sub.code, CodeType)]
-                graph[id(entry.code)] = callees
-        return depths_from_graph(self._scope, codes, graph)
+            code = entry.code
+            if type(code) is CodeType:  # built-ins come as strings
+                self._entries[id(code)] = entry
+                self.kinds[id(code)] = scope.classify(code)
+
+    def children(self, key: int) -> list[int]:
+        found = self._children.get(key)
+        if found is None:
+            calls = self._entries[key].calls or ()
+            found = [id(sub.code) for sub in calls if id(sub.code) in self.kinds]
+            self._children[key] = found
+        return found
+
+    def of_kind(self, kind: Kind) -> list[int]:
+        return [key for key, (found, _) in self.kinds.items() if found is kind]
 
 
-def depths_from_graph(scope: ProjectScope, codes: Dict[int, CodeType], graph: Graph) -> PhaseCalls:  # noqa: UP006
+def depths_from_graph(graph: CallGraph) -> PhaseCalls:
     """Shortest depths of project functions from test code, and import-time ones."""
-    kinds = {key: scope.classify(code) for key, code in codes.items()}
-    roots = [key for key, (kind, _) in kinds.items() if kind is Kind.ROOT]
-    modules = [key for key, (kind, _) in kinds.items() if kind is Kind.MODULE]
-    calls = _walk(graph, kinds, roots, start_depth=0, stop_at_modules=True)
-    imports = _walk(graph, kinds, modules, start_depth=0, stop_at_modules=False)
+    calls = _walk(graph, graph.of_kind(Kind.ROOT), start_depth=0, stop_at_modules=True)
+    imports = _walk(graph, graph.of_kind(Kind.MODULE), start_depth=0, stop_at_modules=False)
     reached = set(calls) | set(imports)
-    calls.update(_walk_orphans(graph, kinds, reached))
-    return PhaseCalls(_by_function(kinds, calls), _by_function(kinds, imports))
+    calls.update(_walk_orphans(graph, reached))
+    return PhaseCalls(_by_function(graph, calls), _by_function(graph, imports))
 
 
 def _walk(
-    graph: Graph, kinds: dict[int, Any], starts: list[int], start_depth: int, stop_at_modules: bool
-) -> Dict[int, int]:  # noqa: UP006
+    graph: CallGraph,
+    starts: list[int],
+    start_depth: int,
+    stop_at_modules: bool,
+    within: set[int] | None = None,
+) -> dict[int, int]:
     """Breadth-first depths from ``starts`` over caller -> callee edges."""
     depth = {key: start_depth for key in starts}
     queue = deque(starts)
+    kinds = graph.kinds
     while queue:
         key = queue.popleft()
-        for callee in graph.get(key, ()):
-            child = id(callee)
-            if child in depth or child not in kinds:
+        for child in graph.children(key):
+            if child in depth or (within is not None and child not in within):
                 continue
             if stop_at_modules and kinds[child][0] is Kind.MODULE:
                 continue  # what a module body runs is import time, not the test's
@@ -148,26 +169,24 @@ def _walk(
     return depth
 
 
-def _walk_orphans(graph: Graph, kinds: Dict[int, Any], reached: Set[int]) -> Dict[int, int]:  # noqa: UP006
+def _walk_orphans(graph: CallGraph, reached: set[int]) -> dict[int, int]:
     """Project code with no test code above it: thread targets, hooks, callbacks.
 
     Depth counts project frames only, starting at 1 where project code is
     entered from outside.
     """
-    project = {k for k, (kind, _) in kinds.items() if kind is Kind.PROJECT and k not in reached}
+    project = {key for key in graph.of_kind(Kind.PROJECT) if key not in reached}
     called_by_project = {
-        id(callee) for key in project for callee in graph.get(key, ()) if id(callee) in project
+        child for key in project for child in graph.children(key) if child in project
     }
     entries = [key for key in project if key not in called_by_project] or sorted(project)
-    project_graph = {key: [c for c in graph.get(key, ()) if id(c) in project] for key in project}
-    found = _walk(project_graph, kinds, entries, start_depth=1, stop_at_modules=False)
-    return {key: depth for key, depth in found.items() if key in project}
+    return _walk(graph, entries, start_depth=1, stop_at_modules=False, within=project)
 
 
-def _by_function(kinds: Dict[int, Any], depths: Dict[int, int]) -> Depths:  # noqa: UP006
+def _by_function(graph: CallGraph, depths: dict[int, int]) -> Depths:
     found: Depths = {}
     for key, depth in depths.items():
-        kind, function = kinds[key]
+        kind, function = graph.kinds[key]
         if kind is Kind.PROJECT and depth > 0:
             keep_smallest(found, {function: depth})
     return found
