@@ -22,8 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def build(specs: Path, work: Path, cache: Path) -> float:
     fbench = Path(sys.executable).parent / "fbench"
-    command = [str(fbench), "build-cases", "--config-path", str(specs), "--output-dir",
-               str(work / "out"), "--cache-dir", str(cache), "--debug", "end=runner"]
+    command = [
+        str(fbench),
+        "build-cases",
+        "--config-path",
+        str(specs),
+        "--output-dir",
+        str(work / "out"),
+        "--cache-dir",
+        str(cache),
+        "--debug",
+        "end=runner",
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - started

@@ -23,6 +23,7 @@ from orchestrator.progress import stage_progress
 from orchestrator.repos import Checkout
 from orchestrator.specs import Spec, load_specs
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
+from orchestrator.stages.dynamic import DynamicStage
 from orchestrator.stages.image import ImageStage
 from orchestrator.stages.repo import RepoStage
 from orchestrator.stages.runner import RunnerStage
@@ -32,7 +33,7 @@ from orchestrator.summary import write_summary
 
 log = logging.getLogger("fbench")
 
-BUILT_STAGES = ("repo", "image", "scanner", "runner")
+BUILT_STAGES = ("repo", "image", "scanner", "runner", "dynamic")
 
 
 @dataclass
@@ -203,14 +204,20 @@ def _context(
 
 def _stages(options: BuildOptions, end: str, ctx: RunContext) -> list[Stage]:
     base = options.config_path.parent if options.config_path else Path.cwd()
-    built: list[Stage] = [RepoStage(base.resolve()), ImageStage(), ScannerStage(), RunnerStage()]
+    built: list[Stage] = [
+        RepoStage(base.resolve()),
+        ImageStage(),
+        ScannerStage(),
+        RunnerStage(),
+        DynamicStage(),
+    ]
     last = STAGE_NAMES.index(end)
     wanted = [stage for stage in built if STAGE_NAMES.index(stage.name) <= last]
     missing = [name for name in STAGE_NAMES[: last + 1] if name not in BUILT_STAGES]
     if missing:
         ctx.warn(
             f"stages {', '.join(missing)} are not part of this version yet;"
-            " the run stops after runner"
+            f" the run stops after {BUILT_STAGES[-1]}"
         )
     return wanted
 

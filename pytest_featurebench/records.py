@@ -70,7 +70,8 @@ class Call(msgspec.Struct, array_like=True, frozen=True):
     ``path`` is relative to rootdir (``/`` separated); ``line`` is the code
     object's first line, which CPython sets to the first decorator when there
     is one; ``depth`` is the smallest number of Python frames between the test
-    code and the function seen by the tracer (1 = called by the test itself).
+    code and the function seen by the tracer (1 = called by the test itself),
+    not counting lambdas, comprehensions and generator expressions.
     """
 
     path: str

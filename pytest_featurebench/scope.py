@@ -30,6 +30,7 @@ class Kind(enum.Enum):
     PROJECT = "project"  # a function of the code under test
     ROOT = "root"  # test code: depth is counted from here
     MODULE = "module"  # a module body: what it runs is import time
+    INLINE = "inline"  # <lambda>, <genexpr>, <listcomp>...: a frame that adds no depth
     OTHER = "other"  # everything else: stdlib, site-packages, pytest, us
 
 
@@ -58,8 +59,9 @@ class ProjectScope:
         file_kind, relpath = self.classify_file(code.co_filename)
         if file_kind is Kind.ROOT:
             return Kind.ROOT, None
-        is_function = code.co_flags & _CO_NEWLOCALS and not code.co_name.startswith("<")
-        if file_kind is Kind.PROJECT and is_function:
+        if code.co_name.startswith("<"):
+            return Kind.INLINE, None
+        if file_kind is Kind.PROJECT and code.co_flags & _CO_NEWLOCALS:
             return Kind.PROJECT, (relpath, self._qualname(code), code.co_firstlineno)
         return Kind.OTHER, None
 

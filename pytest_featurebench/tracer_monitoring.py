@@ -11,9 +11,9 @@ shrink: a test may reach a helper through another function first and call it
 directly later. After ``_SIGHTINGS`` calls, or at depth 1, it is disabled too.
 
 Depth is read from the frame stack at the call: frames are counted up to the
-nearest test code. A module body met first means the call happens at import
-time. With no test code above (a thread's target, a hook), depth counts
-project frames only.
+nearest test code, leaving out lambdas and comprehensions. A module body met
+first means the call happens at import time. With no test code above (a
+thread's target, a hook), depth counts project frames only.
 
 Events fire in every thread, so threads started by a test are covered.
 """
@@ -104,6 +104,7 @@ class MonitoringTracer:
                 return depth, True
             if kind is Kind.PROJECT:
                 project_frames += 1
-            depth += 1
+            if kind is not Kind.INLINE:
+                depth += 1
             caller = caller.f_back
         return project_frames, False

@@ -153,19 +153,26 @@ def _walk(
     stop_at_modules: bool,
     within: set[int] | None = None,
 ) -> dict[int, int]:
-    """Breadth-first depths from ``starts`` over caller -> callee edges."""
+    """Smallest depths from ``starts`` over caller -> callee edges.
+
+    Entering a lambda or comprehension adds no depth, so edges weigh 0 or 1:
+    a breadth-first walk that puts 0-weight steps at the front of its queue.
+    """
     depth = {key: start_depth for key in starts}
     queue = deque(starts)
     kinds = graph.kinds
     while queue:
         key = queue.popleft()
         for child in graph.children(key):
-            if child in depth or (within is not None and child not in within):
+            if within is not None and child not in within:
                 continue
-            if stop_at_modules and kinds[child][0] is Kind.MODULE:
+            kind = kinds[child][0]
+            if stop_at_modules and kind is Kind.MODULE:
                 continue  # what a module body runs is import time, not the test's
-            depth[child] = depth[key] + 1
-            queue.append(child)
+            step = 0 if kind is Kind.INLINE else 1
+            if depth.get(child, 1 << 30) > depth[key] + step:
+                depth[child] = depth[key] + step
+                (queue.appendleft if step == 0 else queue.append)(child)
     return depth
 
 

@@ -209,3 +209,29 @@ def test_infrastructure_errors_are_retried_and_failures_kept(tmp_path: Path) -> 
     assert runner["items"] == 2
     assert runner["cached"] == 1  # the failure; the timeout ran again
     assert runner["errors"] == 1
+
+
+def test_dynamic_traces_every_passing_file(
+    project: tuple[Path, list[str]], cache: Path, tmp_path: Path
+) -> None:
+    """end=dynamic: each passing file is traced; traces land in dynamic_trace/{SPECS_NAME}/."""
+    run = build(
+        write_specs(tmp_path / "specs.py", project[0]),
+        tmp_path / "out",
+        cache,
+        "--debug",
+        "end=dynamic",
+    )
+    folder = run / "metadata_outputs" / "dynamic_trace" / "SPECS_SHAPES"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "tests_test_circle.py.json",
+        "tests_test_square.py.json",
+    ]
+    square = json.loads((folder / "tests_test_square.py.json").read_text())
+    total = square["tests"]["tests/test_square.py::test_total"]
+    assert total["outcome"] == "passed"
+    reached = {row[1]: row[3] for row in total["calls"]}
+    assert reached == {"total_area": 1, "Square.__init__": 1, "Square.area": 2}  # genexpr adds none
+    summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())
+    assert summary["stages"]["dynamic"]["items"] == 2
+    assert summary["warnings"] == []

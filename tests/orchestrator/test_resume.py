@@ -44,13 +44,30 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def start(specs: Path, out: Path, cache: Path, *args: str) -> subprocess.Popen[bytes]:
     """The real ``fbench`` in its own process group; its stderr goes to a file beside ``out``."""
     fbench = Path(sys.executable).parent / "fbench"
-    command = [str(fbench), "build-cases", "--config-path", str(specs), "--output-dir", str(out),
-               "--cache-dir", str(cache), "--debug", "end=runner", "--jobs", "1", *args]
+    command = [
+        str(fbench),
+        "build-cases",
+        "--config-path",
+        str(specs),
+        "--output-dir",
+        str(out),
+        "--cache-dir",
+        str(cache),
+        "--debug",
+        "end=runner",
+        "--jobs",
+        "1",
+        *args,
+    ]
     with (out.parent / "stderr.txt").open("ab") as stderr:
-        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        return subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        )
 
 
-def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes], limit: float = 300) -> None:
+def wait_until(
+    condition: Callable[[], bool], process: subprocess.Popen[bytes], limit: float = 300
+) -> None:
     deadline = time.monotonic() + limit
     while not condition():
         assert process.poll() is None, "the run ended before the moment to kill it"
@@ -59,7 +76,9 @@ def wait_until(condition: Callable[[], bool], process: subprocess.Popen[bytes], 
 
 
 def verdicts(run: Path) -> dict[str, str]:
-    files = json.loads((run / "metadata_outputs" / "files_status.json").read_text())["SPECS_SLOW"]["files"]
+    files = json.loads((run / "metadata_outputs" / "files_status.json").read_text())["SPECS_SLOW"][
+        "files"
+    ]
     return {path: info["runner"]["status"] for path, info in files.items()}
 
 
@@ -93,7 +112,9 @@ def test_sigkill_then_resume_gives_the_uninterrupted_results(
 ) -> None:
     """Kill -9 the whole run mid-stage; ``--resume`` finishes it with every verdict right."""
     specs = tmp_path / "specs.py"
-    specs.write_text(f"SPECS_SLOW = {{'repository': {str(repository)!r}, 'pip_packages': ['pytest'], 'rerun_failed': 0}}\n")
+    specs.write_text(
+        f"SPECS_SLOW = {{'repository': {str(repository)!r}, 'pip_packages': ['pytest'], 'rerun_failed': 0}}\n"
+    )
     out, cache = tmp_path / "out", tmp_path / "cache"
     process = start(specs, out, cache)
     wait_until(moment(out, cache), process)

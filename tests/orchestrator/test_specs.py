@@ -179,8 +179,7 @@ def test_schema_holds_every_key_of_seed_000() -> None:
     documented = {
         b
         for b in bullets
-        if (b.replace(".", "_").isidentifier()
-        and "_" in b)
+        if (b.replace(".", "_").isidentifier() and "_" in b)
         or b in {"commit", "install", "repository"}
     }
     top_level = {key.split(".")[0] for key in documented}

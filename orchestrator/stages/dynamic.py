@@ -1,0 +1,79 @@
+"""Stage dynamic: trace the files that passed the runner, test by test.
+
+Each passing file runs again with the plugin's ``--fb-trace`` (``test_cmd``
+plus ``test_dynamic_cmd``, ``timeout_dynamic``). The traces are kept in the
+cache as data and written to ``metadata_outputs/dynamic_trace/{SPECS_NAME}/``
+for this run, one JSON file per test file.
+"""
+
+from __future__ import annotations
+
+import re
+
+from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.environments import Environment
+from orchestrator.pytest_runs import run_pytest, seconds
+from orchestrator.repos import Checkout
+from orchestrator.storage import write_json
+from pytest_featurebench import records as rec
+
+
+class DynamicStage:
+    name = "dynamic"
+    version = 1
+    depends_on: tuple[str, ...] = ("image",)
+    cache_key: str | None = "dynamic_cache"
+
+    def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
+        spec = state.spec.settings
+        common = {
+            "test_cmd": spec.test_cmd,
+            "test_dynamic_cmd": spec.test_dynamic_cmd,
+            "timeout_dynamic": spec.timeout_dynamic,
+        }
+        return [WorkItem(path, {"file": path, **common}) for path in state.values.get("passed", [])]
+
+    def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
+        spec = state.spec.settings
+        environment: Environment = state.values["environment"]
+        checkout: Checkout = state.values["checkout"]
+        base = ctx.logs_dir / "dynamic_trace" / state.name / _slug(item.key)
+        run = run_pytest(
+            environment,
+            [*spec.test_cmd, *spec.test_dynamic_cmd, item.key],
+            repo=checkout.path,
+            records=base.with_suffix(".jsonl"),
+            timeout=seconds(spec.timeout_dynamic),
+            log=base.with_suffix(".log"),
+            extra=["--fb-trace"],
+        )
+        if not run.complete:
+            why = "timed out" if run.result.timed_out else f"crashed (exit {run.result.returncode})"
+            return Outcome("error", f"tracing {why}: {run.result.tail(200).strip()}")
+        return Outcome("ok", data=trace_data(run.records, run.outcomes()))
+
+    def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        traces = {path: out.data for path, out in outcomes.items() if out.status == "ok"}
+        state.values["traces"] = traces
+        folder = ctx.metadata / "dynamic_trace" / state.name
+        for path, data in traces.items():
+            write_json(folder / f"{_slug(path)}.json", {"file": path, **data})
+
+
+def trace_data(records: list[rec.AnyRecord], outcomes: dict[str, str]) -> dict[str, object]:
+    """Per test: outcome and ``[path, qualname, line, depth]`` rows; import-time rows apart."""
+    tests: dict[str, object] = {}
+    import_time: dict[str, list[object]] = {}
+    for record in records:
+        if isinstance(record, rec.CallTrace):
+            rows = [[c.path, c.qualname, c.line, c.depth] for c in record.calls]
+            outcome = outcomes.get(record.nodeid, "unknown")
+            tests[record.nodeid] = {"outcome": outcome, "calls": rows}
+        elif isinstance(record, rec.ImportTrace):
+            for call in record.calls:
+                import_time.setdefault(call.key, [call.path, call.qualname, call.line, call.depth])
+    return {"tests": tests, "import_time": sorted(import_time.values())}
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", path)
