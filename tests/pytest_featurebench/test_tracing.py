@@ -42,6 +42,10 @@ def describe():
 
 def describe():  # noqa: F811 - redefined on purpose: the two must not merge
     return "second"
+
+
+def total_area(shapes):
+    return sum(shape.area() for shape in shapes)
 """
 
 THREADS = """\
@@ -155,6 +159,10 @@ def test_lazy_import():
 
 def test_fixture(prepared):
     assert prepared == "ready"
+
+
+def test_total():
+    assert shapes.total_area([shapes.Square()]) == 4
 """
 
 
@@ -231,6 +239,14 @@ def test_depth_is_the_smallest_seen(traced: InnerRun) -> None:
     assert calls[key("shapes.py", "square_of", SHAPES, "def square_of")] == 1
 
 
+def test_comprehensions_add_no_depth(traced: InnerRun) -> None:
+    """A generator expression between two functions is not a call level of its own."""
+    calls = calls_of(traced, "test_total")
+    assert calls[key("shapes.py", "total_area", SHAPES, "def total_area")] == 1
+    assert calls[key("shapes.py", "Square.area", SHAPES, "def area", 1)] == 2
+    assert calls[key("shapes.py", "square_of", SHAPES, "def square_of")] == 3
+
+
 def test_calls_in_threads_count_for_the_test(traced: InnerRun) -> None:
     """A thread started by the test runs project code that is the test's."""
     calls = calls_of(traced, "test_thread")
@@ -288,10 +304,10 @@ def test_xdist_workers_records_reach_the_output(project: pytest.Pytester, inner:
     """Under ``-n 2`` every worker's records are merged into the one output file."""
     done = inner.trace(project.path, "-p", "xdist", "-n", "2")
     assert done.result.returncode == 0, done.result.stdout + done.result.stderr
-    assert len(done.traces()) == 7
+    assert len(done.traces()) == 8
     assert {r.worker for r in done.of_type(rec.CallTrace)} == {"gw0", "gw1"}
     ends = done.of_type(rec.SessionEnd)
-    assert [e.counts for e in ends if e.worker is None] == [{"passed": 7}]
+    assert [e.counts for e in ends if e.worker is None] == [{"passed": 8}]
     assert sorted(p.name for p in project.path.glob("records.jsonl*")) == ["records.jsonl"]
     circle = key("shapes.py", "Circle.area", SHAPES, "def area", 0)
     assert done.traces()["tests/test_shapes.py::test_circle"][circle] == 1
@@ -309,5 +325,5 @@ def test_coverage_and_traces_side_by_side(project: pytest.Pytester, inner: Inner
 
     assert report(done.result.stdout) == report(plain.result.stdout)
     assert "pkg/shapes.py" in "\n".join(report(done.result.stdout))
-    assert len(done.traces()) == 7
+    assert len(done.traces()) == 8
     assert calls_of(done, "test_circle")
