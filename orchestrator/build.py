@@ -28,12 +28,13 @@ from orchestrator.stages.image import ImageStage
 from orchestrator.stages.repo import RepoStage
 from orchestrator.stages.runner import RunnerStage
 from orchestrator.stages.scanner import ScannerStage
+from orchestrator.stages.top import TopStage
 from orchestrator.storage import ResultCache, is_run_dir, new_run_dir, write_atomic, write_json
 from orchestrator.summary import write_summary
 
 log = logging.getLogger("fbench")
 
-BUILT_STAGES = ("repo", "image", "scanner", "runner", "dynamic")
+BUILT_STAGES = ("repo", "image", "scanner", "runner", "dynamic", "top")
 
 
 @dataclass
@@ -210,6 +211,7 @@ def _stages(options: BuildOptions, end: str, ctx: RunContext) -> list[Stage]:
         ScannerStage(),
         RunnerStage(),
         DynamicStage(),
+        TopStage(),
     ]
     last = STAGE_NAMES.index(end)
     wanted = [stage for stage in built if STAGE_NAMES.index(stage.name) <= last]

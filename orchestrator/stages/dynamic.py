@@ -10,12 +10,30 @@ from __future__ import annotations
 
 import re
 
+import msgspec
+
 from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
 from orchestrator.pytest_runs import run_pytest, seconds
 from orchestrator.repos import Checkout
 from orchestrator.storage import write_json
 from pytest_featurebench import records as rec
+
+Row = tuple[str, str, int, int]  # path, qualname, first line, depth
+
+
+class TestTrace(msgspec.Struct):
+    __test__ = False  # not a pytest test class, despite the name
+
+    outcome: str
+    calls: list[Row]
+
+
+class FileTrace(msgspec.Struct):
+    """What the tests of one file reached, and what ran at import time."""
+
+    tests: dict[str, TestTrace]
+    import_time: list[Row]
 
 
 class DynamicStage:
@@ -54,7 +72,9 @@ class DynamicStage:
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         traces = {path: out.data for path, out in outcomes.items() if out.status == "ok"}
-        state.values["traces"] = traces
+        state.values["traces"] = {
+            path: msgspec.convert(data, FileTrace) for path, data in traces.items()
+        }
         folder = ctx.metadata / "dynamic_trace" / state.name
         for path, data in traces.items():
             write_json(folder / f"{_slug(path)}.json", {"file": path, **data})

@@ -235,3 +235,32 @@ def test_dynamic_traces_every_passing_file(
     summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())
     assert summary["stages"]["dynamic"]["items"] == 2
     assert summary["warnings"] == []
+
+
+def test_top_picks_objects_specific_to_each_f2p_file(
+    project: tuple[Path, list[str]], cache: Path, tmp_path: Path
+) -> None:
+    """end=top: the offline selector picks what only this file's tests exercise, with reasons."""
+    specs = write_specs(tmp_path / "specs.py", project[0])
+    run = build(specs, tmp_path / "out", cache, "--debug", "end=top")
+    reasons = {
+        json.loads(path.read_text())["file"]: json.loads(path.read_text())
+        for path in (run / "debug_outputs" / "top_classification" / "SPECS_SHAPES").glob(
+            "*/reasons.json"
+        )
+    }
+    circle = reasons["tests/test_circle.py"]
+    assert circle["status"] == "ok"
+    assert circle["top_objects"] == [
+        {
+            "kind": "class",
+            "path": "shapes/__init__.py",
+            "qualname": "Circle",
+            "methods": ["Circle.__init__", "Circle.area"],
+        }
+    ]
+    square = reasons["tests/test_square.py"]
+    assert {o["qualname"] for o in square["top_objects"]} == {"Square", "total_area"}
+    verdicts = {c["qualname"]: c for c in square["candidates"]}
+    assert verdicts["total_area"]["specificity"] == 1.0
+    assert verdicts["total_area"]["reason"] == "specific (100%) at depth 1"
