@@ -1,27 +1,45 @@
-# The pipeline's base image: a virtualenv at /opt/venv with pip and uv, on top of the
-# registry-free Debian bookworm rootfs image (tests/support/dockerd.py: build_rootfs_image).
+# The Docker backend's base image: a virtualenv at /opt/venv (on PATH) with pip and uv.
 #
-# Build with network_mode="host" (the engine has no bridge network) and
-#   buildargs={"ROOTFS_IMAGE": "<imported tag>", "PYTHON_VERSION": "3.11"}
-# Only Debian bookworm's python3 (3.11) exists offline here; other versions fail the build.
-ARG ROOTFS_IMAGE
+# orchestrator/environments/docker.py builds it with network_mode="host" and
+#   buildargs={"ROOTFS_IMAGE": <$FBENCH_ROOTFS_IMAGE or debian:bookworm>,
+#              "PYTHON_VERSION": <the spec's python_version>}
+# ROOTFS_IMAGE is an official Debian image or the registry-free bookworm rootfs that
+# tests/support/dockerd.py imports (build_rootfs_image), which already has python3.
+# The instance images (FROM this one) rely on /opt/venv and on WORKDIR /testbed.
+ARG ROOTFS_IMAGE=debian:bookworm
 FROM ${ROOTFS_IMAGE}
 
 ARG PYTHON_VERSION=3.11
 
+# An official debian image has no Python at all; the imported rootfs has it, and apt
+# would need the network for nothing.
+RUN set -eu; \
+    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then \
+        apt-get update -qq; \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            python3 python3-venv ca-certificates git; \
+        rm -rf /var/lib/apt/lists/*; \
+    fi
+
+# Debian's python3 when it is the requested version; any other version comes from uv's
+# managed builds, which needs a network that reaches them.
 RUN set -eu; \
     have="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"; \
     case "$PYTHON_VERSION" in \
-        "$have" | "$have".*) ;; \
-        *) echo "base.Dockerfile: Python $PYTHON_VERSION was requested, but only Python" \
-                "$have (Debian bookworm's python3) is available offline here" >&2; \
-           exit 1 ;; \
+        "$have" | "$have".*) python3 -m venv /opt/venv ;; \
+        *) python3 -m venv /opt/uv-tool; \
+           /opt/uv-tool/bin/python -m pip install --no-cache-dir -q uv; \
+           UV_PYTHON_INSTALL_DIR=/opt/python /opt/uv-tool/bin/uv venv --seed \
+               --python "$PYTHON_VERSION" /opt/venv \
+           || { echo "base.Dockerfile: Python $PYTHON_VERSION was requested; the image" \
+                     "has Python $have and uv could not download $PYTHON_VERSION" >&2; \
+                exit 1; }; \
+           rm -rf /opt/uv-tool ;; \
     esac; \
-    python3 -m venv /opt/venv; \
-    /opt/venv/bin/python -m pip install --no-cache-dir --upgrade pip; \
-    /opt/venv/bin/python -m pip install --no-cache-dir uv; \
+    /opt/venv/bin/python -m pip install --no-cache-dir -q --upgrade pip uv; \
     /opt/venv/bin/uv --version
 
 ENV VIRTUAL_ENV=/opt/venv \
-    PATH=/opt/venv/bin:$PATH
+    PATH=/opt/venv/bin:$PATH \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /testbed

@@ -81,7 +81,7 @@ def run_command(
         tuple(command), process.returncode, output, time.monotonic() - started, timed_out
     )
     if log_path is not None:
-        _write_log(log_path, result, cwd)
+        write_command_log(log_path, result, cwd)
     if check and not result.ok:
         raise _error_for(result, log_path)
     return result
@@ -94,7 +94,8 @@ def _kill_group(process: subprocess.Popen[str]) -> None:
         pass
 
 
-def _write_log(path: Path, result: CommandResult, cwd: Path | None) -> None:
+def write_command_log(path: Path, result: CommandResult, cwd: Path | str | None) -> None:
+    """Append one command's entry to a log: command line, where, output, status."""
     path.parent.mkdir(parents=True, exist_ok=True)
     status = "timed out" if result.timed_out else f"exit {result.returncode}"
     with path.open("a", encoding="utf-8") as handle:

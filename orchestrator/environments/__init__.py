@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from orchestrator.errors import UsageError
 from orchestrator.process import CommandResult
 from orchestrator.specs import RepoSpec
 
@@ -52,9 +51,10 @@ class Environment(Protocol):
 def make_environment(ctx: RunContext, key: str, spec: RepoSpec) -> Environment:
     """The backend chosen with ``--backend``, for one environment key."""
     if ctx.backend == "docker":
-        raise UsageError(
-            "--backend docker: the Docker backend is not available in this version yet"
-        )
+        # Imported here: the docker SDK is needed only by runs that ask for it.
+        from orchestrator.environments.docker import DockerEnvironment
+
+        return DockerEnvironment(key, spec, ctx)
     from orchestrator.environments.local import LocalEnvironment
 
     return LocalEnvironment(key, spec, ctx.cache_dir, ctx.run_env)

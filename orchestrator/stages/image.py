@@ -32,7 +32,10 @@ class ImageStage:
             "plugin": plugin_digest(),
         }
         if ctx.backend == "docker":
+            from orchestrator.environments.docker import template_digest
+
             inputs["custom_instance_image_build"] = spec.custom_instance_image_build
+            inputs["base_template"] = template_digest(spec.base_image)
         return [WorkItem("environment", inputs)]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
@@ -40,7 +43,8 @@ class ImageStage:
         environment = make_environment(ctx, key, state.spec.settings)
         checkout: Checkout = state.values["checkout"]
         log = ctx.logs_dir / "instance" / f"{state.name}.log"
-        rebuild = state.spec.settings.rebuild_instance_image
+        settings = state.spec.settings
+        rebuild = settings.rebuild_instance_image or settings.rebuild_base_image
         if rebuild or not environment.exists():
             environment.create(log)
             environment.install(checkout.path, log)

@@ -1,0 +1,315 @@
+"""``fbench build-cases --backend docker`` up to the runner, on a private Docker engine.
+
+The engine is a ``dockerd`` of this session (tests/support/dockerd.py) with a Debian
+rootfs imported from the cache: no registry is needed. Building images downloads from
+PyPI, hence the ``network`` marks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+from orchestrator.engine import RunContext
+from orchestrator.environments.docker import LABEL, DockerEnvironment, parse_docker_args
+from orchestrator.errors import CommandError, UsageError
+from orchestrator.specs import DockerSpecs, RepoSpec, RunArgs
+from orchestrator.storage import ResultCache
+from tests.orchestrator.small_project import make_small_project
+from tests.support.dockerd import Dockerd, build_rootfs_image, ensure_docker_installed
+
+# Taken at import: pytester points HOME elsewhere later, and the tarball is big to redo.
+ROOTFS_CACHE = Path.home() / ".cache" / "featurebench" / "rootfs"
+ROOTFS_TAG = "featurebench/rootfs:bookworm"
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
+    """A private engine with the rootfs image, named by DOCKER_HOST and FBENCH_ROOTFS_IMAGE."""
+    try:
+        ensure_docker_installed()
+        daemon = Dockerd.start(tmp_path_factory.mktemp("dockerd"))
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot start a Docker daemon here: {exc}")
+    try:
+        with contextlib.closing(daemon.client()) as client:
+            build_rootfs_image(client, ROOTFS_TAG, ROOTFS_CACHE)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DOCKER_HOST", daemon.base_url)
+            patch.setenv("FBENCH_ROOTFS_IMAGE", ROOTFS_TAG)
+            yield daemon
+    finally:
+        daemon.stop()
+        daemon.remove_files()
+
+
+def build_cases(tmp: Path, spec: dict[str, object], *args: str) -> Path:
+    """Write ``SPECS_ONE`` and run build-cases on the docker backend; return the run dir."""
+    specs = tmp / "specs.py"
+    specs.write_text(f"SPECS_ONE = {spec!r}\n")
+    command = ["build-cases", "--backend", "docker", "--config-path", str(specs)]
+    command += ["--output-dir", str(tmp / "out"), "--debug", "end=runner", *args]
+    result = CliRunner().invoke(cli, command, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp / "out").glob("*/*")
+    return run
+
+
+def files_status(run: Path) -> dict[str, dict[str, object]]:
+    status = json.loads((run / "metadata_outputs" / "files_status.json").read_text())
+    return status["SPECS_ONE"]["files"]
+
+
+def stage_summary(run: Path) -> dict[str, dict[str, int]]:
+    return json.loads((run / "metadata_outputs" / "summary.json").read_text())["stages"]
+
+
+def instance_images(daemon: Dockerd) -> set[str]:
+    with contextlib.closing(daemon.client()) as client:
+        return {image.id for image in client.images.list(filters={"label": LABEL})}
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    root = tmp_path_factory.mktemp("small")
+    # A relative marker lands in the work tree, which every container of the run shares.
+    make_small_project(root / "shapes", marker=Path("flaky-marker"))
+    return {"repository": str(root / "shapes"), "pip_packages": ["pytest"], "rerun_failed": 1}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    engine: Dockerd,
+    shapes: dict[str, object],
+    cache: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Path:
+    return build_cases(tmp_path_factory.mktemp("run"), shapes, "--cache-dir", str(cache))
+
+
+@pytest.mark.network
+def test_the_runner_tells_passing_failing_and_flaky_files_apart(first_run: Path) -> None:
+    """In containers: clean files pass, the network test fails (no network), flaky is named."""
+    files = files_status(first_run)
+    assert files["tests/test_circle.py"]["runner"]["status"] == "ok"
+    assert files["tests/test_square.py"]["runner"]["status"] == "ok"
+    network = files["tests/test_network.py"]["runner"]
+    assert network["status"] == "failed"
+    assert "tests/test_network.py::test_needs_network" in network["reason"]
+    flaky = files["tests/test_flaky.py"]["runner"]
+    assert flaky["status"] == "flaky"
+    assert flaky["flaky"] == ["tests/test_flaky.py::test_flaky"]
+
+
+@pytest.mark.network
+def test_the_records_come_out_of_the_container(first_run: Path) -> None:
+    """Collection counts come from the plugin's records, written through the mounts."""
+    files = files_status(first_run)
+    assert {path: info["tests"] for path, info in files.items()} == {
+        "tests/test_circle.py": 2,
+        "tests/test_flaky.py": 2,
+        "tests/test_network.py": 2,
+        "tests/test_square.py": 2,
+    }
+    logs = first_run / "logs"
+    assert (logs / "test_scanner" / "SPECS_ONE.jsonl").stat().st_size > 0
+    assert "featurebench/instance:" in (logs / "instance" / "SPECS_ONE.log").read_text()
+    assert list((logs / "base").glob("3.11-*.log"))
+
+
+@pytest.mark.network
+def test_a_second_run_reuses_the_instance_image(
+    engine: Dockerd, first_run: Path, shapes: dict[str, object], cache: Path, tmp_path: Path
+) -> None:
+    """Same install, same image; the runner runs again in it when its cache is off."""
+    before = instance_images(engine)
+    run = build_cases(
+        tmp_path, shapes, "--cache-dir", str(cache), "--debug", "end=runner, runner=False"
+    )
+    assert instance_images(engine) == before
+    assert stage_summary(run)["runner"]["cached"] == 0
+    # The marker from the first run is in the work tree now: the flaky test passes at once.
+    assert files_status(run)["tests/test_flaky.py"]["runner"]["status"] == "ok"
+
+
+@pytest.mark.network
+def test_cachetools_sdist_to_the_runner(engine: Dockerd, tmp_path: Path) -> None:
+    """A real library from its PyPI sdist: it installs in the image and its files pass."""
+    spec = {"repository": "pypi:cachetools==5.5.2", "pip_packages": ["pytest"], "max_f2p_num": 3}
+    files = files_status(build_cases(tmp_path, spec, "--cache-dir", str(tmp_path / "cache")))
+    assert len(files) == 12
+    passed = [path for path, info in files.items() if info["runner"]["status"] == "ok"]
+    assert len(passed) >= 10, files
+    assert sum(bool(info["f2p_candidate"]) for info in files.values()) == 3
+
+
+def run_context(work: Path, run_env: dict[str, str]) -> RunContext:
+    """What build-cases would make for a run under ``work``."""
+    for name in ("run/logs", "cache"):
+        (work / name).mkdir(parents=True, exist_ok=True)
+    return RunContext(
+        root=work / "run",
+        cache=ResultCache(work / "cache"),
+        journal=ResultCache(work / "run" / "journal"),
+        jobs=1,
+        seed=0,
+        logs_dir=work / "run" / "logs",
+        repos_dir=work / "cache" / "repos",
+        cache_dir=work / "cache",
+        backend="docker",
+        run_env=run_env,
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny(engine: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEnvironment]:
+    """An environment of a one-file repository, built by hand, with a secret in run_env."""
+    work = tmp_path_factory.mktemp("tiny")
+    (work / "repo").mkdir()
+    (work / "repo" / "hello.py").write_text("GREETING = 'hi'\n")
+    ctx = run_context(work, {"OPENAI_API_KEY": "sk-not-for-tests", "FROM_CONFIG": "yes"})
+    docker_specs = DockerSpecs(custom_docker_args=["-e", "FOO=bar", "--env=SPACED=a b"])
+    install = """echo "GENERATED = 'by the install'" > generated.py"""
+    spec = RepoSpec(repository="tiny/tiny", install=install, docker_specs=docker_specs)
+    environment = DockerEnvironment("tiny0000", spec, ctx)
+    log = ctx.logs_dir / "instance.log"
+    environment.create(log)
+    environment.install(work / "repo", log)
+    yield environment
+    environment.remove()
+
+
+def python(environment: DockerEnvironment, code: str, **options: object) -> str:
+    repo = environment.ctx.cache_dir.parent / "repo"
+    result = environment.run(["python", "-c", code], repo=repo, timeout=60, **options)
+    assert result.ok, result.output
+    return result.output.strip()
+
+
+@pytest.mark.network
+def test_custom_docker_args_reach_the_container_and_secrets_do_not(tiny: DockerEnvironment) -> None:
+    """-e from the spec and the run's variables arrive; OPENAI_API_KEY stays out."""
+    code = "import os; print([os.environ.get(n) for n in ('FOO', 'SPACED', 'FROM_CONFIG', 'OPENAI_API_KEY')])"
+    assert python(tiny, code) == "['bar', 'a b', 'yes', None]"
+
+
+@pytest.mark.network
+def test_the_work_tree_and_the_run_directory_are_mounted(tiny: DockerEnvironment) -> None:
+    """The host's repo is /testbed; the run directory is at its own absolute path."""
+    out = tiny.ctx.root / "from-container.txt"
+    code = f"import hello, pathlib; pathlib.Path({str(out)!r}).write_text(hello.GREETING)"
+    log = tiny.ctx.logs_dir / "mounts.log"
+    python(tiny, code, log=log)
+    assert out.read_text() == "hi"
+    assert log.read_text().startswith("$ /opt/venv/bin/python -c ")
+    assert "# exit 0 after" in log.read_text()
+
+
+@pytest.mark.network
+def test_what_the_install_wrote_reaches_the_work_tree(tiny: DockerEnvironment) -> None:
+    """The mount hides the image's /testbed: its install products are copied to the host."""
+    assert python(tiny, "import generated; print(generated.GENERATED)") == "by the install"
+    repo = tiny.ctx.cache_dir.parent / "repo"
+    assert (repo / "generated.py").read_text() == "GENERATED = 'by the install'\n"
+
+
+@pytest.mark.network
+def test_a_timeout_kills_and_removes_the_container(
+    engine: Dockerd, tiny: DockerEnvironment
+) -> None:
+    """The command is killed at the timeout, reported as timed out, and leaves nothing."""
+    repo = tiny.ctx.cache_dir.parent / "repo"
+    result = tiny.run(["python", "-c", "import time; time.sleep(60)"], repo=repo, timeout=2)
+    assert result.timed_out
+    assert result.duration < 30
+    with contextlib.closing(engine.client()) as client:
+        assert client.containers.list(all=True, filters={"label": LABEL}) == []
+
+
+@pytest.mark.network
+def test_no_network_unless_asked(tiny: DockerEnvironment) -> None:
+    """Containers have no network interface but loopback by default."""
+    code = "import socket; print(sorted(name for _, name in socket.if_nameindex()))"
+    assert python(tiny, code) == "['lo']"
+
+
+@pytest.mark.network
+def test_exists_and_remove_follow_the_instance_image(
+    engine: Dockerd, tiny: DockerEnvironment
+) -> None:
+    """The instance tag is the completion marker; remove() deletes it."""
+    with contextlib.closing(engine.client()) as client:
+        client.images.get(tiny.tag).tag("featurebench/instance", "copy0000")
+    copy = DockerEnvironment("copy0000", tiny.spec, tiny.ctx)
+    assert copy.exists()
+    copy.remove()
+    assert not copy.exists()
+    assert tiny.exists()
+
+
+@pytest.mark.network
+def test_a_failing_install_names_its_log(engine: Dockerd, tmp_path: Path) -> None:
+    """A failed build is one CommandError line with the build's log and its last words."""
+    (tmp_path / "repo").mkdir()
+    spec = RepoSpec(repository="a/b", install="echo about to fail; exit 3")
+    environment = DockerEnvironment("fails000", spec, run_context(tmp_path, {}))
+    log = tmp_path / "instance.log"
+    environment.create(log)
+    with pytest.raises(CommandError, match=r"failed \(log: .*instance.log\): .*non-zero code: 3"):
+        environment.install(tmp_path / "repo", log)
+    assert "about to fail" in log.read_text()
+    assert not environment.exists()
+
+
+def test_gpus_go_round_robin_over_the_pool(tmp_path: Path) -> None:
+    """number_once ids per run, taken in turn from the first cuda_visible_num --gpu-ids."""
+    ctx = run_context(tmp_path, {})
+    ctx.gpu_ids = (4, 5, 6, 7)  # type: ignore[attr-defined]
+    run_args = {"cuda_visible_num": 3, "number_once": 2}
+    spec = RepoSpec(repository="a/b", docker_specs=DockerSpecs(run_args=RunArgs(**run_args)))
+    environment = DockerEnvironment("gpus0000", spec, ctx)
+    turns = [environment._device_requests()[0]["DeviceIDs"] for _ in range(3)]
+    assert turns == [["4", "5"], ["6", "4"], ["5", "6"]]
+
+
+def test_unsupported_docker_args_are_refused() -> None:
+    """Only -e NAME=VALUE and -v HOST:CONTAINER[:mode] are accepted, each with a clear error."""
+    env, mounts = parse_docker_args(["-e FOO=bar", "-v", "/data:/data:ro", "--volume=cache:/c"])
+    assert env == {"FOO": "bar"}
+    assert [(m["Source"], m["Target"], m["Type"], m["ReadOnly"]) for m in mounts] == [
+        ("/data", "/data", "bind", True),
+        ("cache", "/c", "volume", False),
+    ]
+    with pytest.raises(UsageError, match=r"'--privileged' is not supported; use -e NAME=VALUE"):
+        parse_docker_args(["--privileged"])
+    with pytest.raises(UsageError, match=r"-e 'FOO'; use -e NAME=VALUE"):
+        parse_docker_args(["-e", "FOO"])
+    with pytest.raises(UsageError, match=r"-v needs a value"):
+        parse_docker_args(["-v"])
+    with pytest.raises(UsageError, match=r"host side must be an absolute path"):
+        parse_docker_args(["-v", "./data:/data"])
+
+
+def test_no_daemon_is_a_one_line_command_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """An unreachable DOCKER_HOST is reported as such, not as a traceback."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    environment = DockerEnvironment("x", RepoSpec(repository="a/b"), run_context(tmp_path, {}))
+    with pytest.raises(
+        CommandError, match=r"no Docker daemon reachable at unix://.*nothing.sock"
+    ) as info:
+        environment.exists()
+    assert "\n" not in str(info.value)
