@@ -1,14 +1,17 @@
 """Tracer backend for Python 3.12+: ``sys.monitoring`` (PEP 669).
 
-Only PY_START events are asked for. The first time a code object starts in a
-unit the callback decides what it is (the answer is cached per code object)
-and returns DISABLE, which switches the event off for that code object alone,
-so code that is not ours costs one callback per unit. ``restart_events()`` at
-the start of every unit switches them all on again.
+Only PY_START events are asked for. The first time a code object starts, the
+callback decides what it is (cached per code object). Code that is not the
+project's gets DISABLE, which switches the event off for that code object for
+the rest of the session: it costs one callback, ever. Events are never
+restarted, because ``restart_events()`` would switch every such location on
+again at every test.
 
-Project code is kept on for a few more calls when its depth might still
-shrink: a test may reach a helper through another function first and call it
-directly later. After ``_SIGHTINGS`` calls, or at depth 1, it is disabled too.
+Project code stays on, and is recorded once per unit (a test, or the
+collection). Within a unit its depth may still shrink: a test may reach a
+helper through another function first and call it directly later, so the
+first ``_SIGHTINGS`` calls are read, or until one is at depth 1. After that
+the callback returns at once, on a set lookup.
 
 Depth is read from the frame stack at the call: frames are counted up to the
 nearest test code, leaving out lambdas and comprehensions. A module body met
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import sys
 from types import CodeType, FrameType
-from typing import Any, Dict, Tuple  # noqa: UP035 - Python 3.9+ syntax
+from typing import Any, Tuple  # noqa: UP035 - Python 3.9+ syntax
 
 from pytest_featurebench.scope import Kind, ProjectScope
 from pytest_featurebench.tracing import Depths, PhaseCalls
@@ -42,7 +45,8 @@ class MonitoringTracer:
         self._tool = self._claim_tool_id()
         self._calls: Depths = {}
         self._imports: Depths = {}
-        self._sightings: Dict[int, int] = {}  # noqa: UP006
+        self._sightings: dict[int, int] = {}
+        self._settled: set[int] = set()  # project code seen as shallow as it can be
         events = self._monitoring.events
         self._monitoring.register_callback(self._tool, events.PY_START, self._on_start)
 
@@ -55,7 +59,7 @@ class MonitoringTracer:
 
     def start(self) -> None:
         self._calls, self._imports, self._sightings = {}, {}, {}
-        self._monitoring.restart_events()
+        self._settled = set()
         self.resume()
 
     def pause(self) -> None:
@@ -74,6 +78,8 @@ class MonitoringTracer:
         self._monitoring.free_tool_id(self._tool)
 
     def _on_start(self, code: CodeType, offset: int) -> Any:
+        if id(code) in self._settled:
+            return None
         kind, function = self._scope.classify(code)
         if kind is not Kind.PROJECT or function is None:
             return self._monitoring.DISABLE
@@ -87,7 +93,7 @@ class MonitoringTracer:
         seen = self._sightings.get(id(code), 0) + 1
         self._sightings[id(code)] = seen
         if depth == 1 or seen >= _SIGHTINGS:
-            return self._monitoring.DISABLE
+            self._settled.add(id(code))
         return None
 
     def _depth(self, frame: FrameType) -> Tuple[int, bool]:  # noqa: UP006
