@@ -6,6 +6,11 @@ needs no assertion rewriting.
 
 from __future__ import annotations
 
-from pytest_featurebench import __version__
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("featurebench")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = ["__version__"]

@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import zipfile
 from pathlib import Path
 
-import pytest_featurebench
+from orchestrator import __version__
 
 DIST = "featurebench_plugin"
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 
 def plugin_sources() -> dict[str, bytes]:
-    package = Path(pytest_featurebench.__file__).parent
+    # Found, not imported: the orchestrator imports nothing of the plugin but its records.
+    spec = importlib.util.find_spec("pytest_featurebench")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the pytest_featurebench package is not installed")
+    package = Path(next(iter(spec.submodule_search_locations)))
     return {
         f"pytest_featurebench/{path.name}": path.read_bytes()
         for path in sorted(package.glob("*.py"))
@@ -38,7 +43,7 @@ def plugin_digest() -> str:
 
 def build_plugin_wheel(directory: Path) -> Path:
     """Write the wheel into ``directory`` (once per plugin digest) and return its path."""
-    version = f"{pytest_featurebench.__version__}+{plugin_digest()}"
+    version = f"{__version__.split('+')[0]}+{plugin_digest()}"
     wheel = directory / f"{DIST}-{version}-py3-none-any.whl"
     if wheel.is_file():
         return wheel

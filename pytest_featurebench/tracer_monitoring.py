@@ -8,7 +8,8 @@ restarted, because ``restart_events()`` would switch every such location on
 again at every test.
 
 Project code stays on, and is recorded once per unit (a test, or the
-collection). Within a unit its depth may still shrink: a test may reach a
+collection). Between units a flag, not ``set_events()``, stops recording:
+changing the event set would make CPython instrument every code object again. Within a unit its depth may still shrink: a test may reach a
 helper through another function first and call it directly later, so the
 first ``_SIGHTINGS`` calls are read, or until one is at depth 1. After that
 the callback returns at once, on a set lookup.
@@ -47,6 +48,8 @@ class MonitoringTracer:
         self._imports: Depths = {}
         self._sightings: dict[int, int] = {}
         self._settled: set[int] = set()  # project code seen as shallow as it can be
+        self._recording = False
+        self._events_on = False
         events = self._monitoring.events
         self._monitoring.register_callback(self._tool, events.PY_START, self._on_start)
 
@@ -63,16 +66,22 @@ class MonitoringTracer:
         self.resume()
 
     def pause(self) -> None:
-        self._monitoring.set_events(self._tool, 0)
+        # A flag, not set_events(): changing the event set makes CPython
+        # instrument every code object again, which is most of a test's cost.
+        self._recording = False
 
     def resume(self) -> None:
-        self._monitoring.set_events(self._tool, self._monitoring.events.PY_START)
+        if not self._events_on:
+            self._monitoring.set_events(self._tool, self._monitoring.events.PY_START)
+            self._events_on = True
+        self._recording = True
 
     def finish(self) -> PhaseCalls:
         self.pause()
         return PhaseCalls(self._calls, self._imports)
 
     def close(self) -> None:
+        self._recording = False
         self._monitoring.set_events(self._tool, 0)
         self._monitoring.register_callback(self._tool, self._monitoring.events.PY_START, None)
         self._monitoring.free_tool_id(self._tool)
@@ -80,6 +89,9 @@ class MonitoringTracer:
     def _on_start(self, code: CodeType, offset: int) -> Any:
         if id(code) in self._settled:
             return None
+        if not self._recording:  # between units: decide nothing, keep project code on
+            kind = self._scope.classify(code)[0]
+            return None if kind is Kind.PROJECT else self._monitoring.DISABLE
         kind, function = self._scope.classify(code)
         if kind is not Kind.PROJECT or function is None:
             return self._monitoring.DISABLE

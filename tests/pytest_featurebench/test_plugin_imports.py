@@ -53,3 +53,24 @@ def test_the_detector_sees_a_forbidden_import() -> None:
     assert imported_top_level_names(
         "import click\nfrom rich.text import Text\nfrom . import x\n"
     ) == {"click", "rich"}
+
+
+def test_the_orchestrator_imports_only_the_records_of_the_plugin() -> None:
+    """Records are the one module shared by the plugin and the orchestrator."""
+    orchestrator = PLUGIN_DIR.parent / "orchestrator"
+    for module in sorted(orchestrator.rglob("*.py")):
+        tree = ast.parse(module.read_text())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("pytest_featurebench")
+            ):
+                assert node.module == "pytest_featurebench.records" or (
+                    node.module == "pytest_featurebench"
+                    and [a.name for a in node.names] == ["records"]
+                ), f"{module.name} imports {node.module}"
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("pytest_featurebench") for a in node.names), (
+                    module.name
+                )
