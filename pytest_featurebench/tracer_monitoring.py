@@ -9,7 +9,8 @@ again at every test.
 
 Project code stays on, and is recorded once per unit (a test, or the
 collection). Between units a flag, not ``set_events()``, stops recording:
-changing the event set would make CPython instrument every code object again. Within a unit its depth may still shrink: a test may reach a
+changing the event set would make CPython instrument every code object again.
+Within a unit its depth may still shrink: a test may reach a
 helper through another function first and call it directly later, so the
 first ``_SIGHTINGS`` calls are read, or until one is at depth 1. After that
 the callback returns at once, on a set lookup.
