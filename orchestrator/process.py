@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -24,6 +25,17 @@ from orchestrator.errors import CommandError, CommandTimeout
 log = logging.getLogger("fbench.process")
 
 _TAIL_CHARS = 2000
+# Children run in sessions of their own (so a timeout can kill a whole tree),
+# which also means a killed fbench would leave them running, racing the run
+# that resumes. setpriv asks the kernel to signal the child when fbench dies,
+# but that reaches one process, not its children (pip under `sh -c ...`), so
+# the child is a small shell that then kills its whole process group.
+_GUARD = 'trap "kill -KILL 0" TERM; "$@" & wait $!'
+_DIE_WITH_US = (
+    ["setpriv", "--pdeathsig", "TERM", "--", "sh", "-c", _GUARD, "fbench-guard"]
+    if shutil.which("setpriv")
+    else []
+)
 
 
 @dataclass(frozen=True)
@@ -50,20 +62,20 @@ def run_command(
     timeout: float | None = None,
     log_path: Path | None = None,
     check: bool = False,
-    stdin_data: str | None = None,
 ) -> CommandResult:
     """Run ``argv``; output (stdout and stderr together) is captured and logged.
 
     A timeout kills the whole process group, so test runners' children die too.
     """
-    command = [str(arg) for arg in argv]
-    log.debug("run %s (cwd=%s, timeout=%s)", shlex.join(command), cwd, timeout)
+    shown = [str(arg) for arg in argv]
+    command = [*_DIE_WITH_US, *shown]
+    log.debug("run %s (cwd=%s, timeout=%s)", shlex.join(shown), cwd, timeout)
     started = time.monotonic()
     process = subprocess.Popen(
         command,
         cwd=cwd,
         env=dict(env) if env is not None else None,
-        stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -72,13 +84,13 @@ def run_command(
     )
     timed_out = False
     try:
-        output, _ = process.communicate(stdin_data, timeout=timeout)
+        output, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
         _kill_group(process)
         output, _ = process.communicate()
     result = CommandResult(
-        tuple(command), process.returncode, output, time.monotonic() - started, timed_out
+        tuple(shown), process.returncode, output, time.monotonic() - started, timed_out
     )
     if log_path is not None:
         write_command_log(log_path, result, cwd)

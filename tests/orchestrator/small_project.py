@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.support.gitrepos import commit_files
 
@@ -122,3 +123,16 @@ def make_small_project(path: Path, marker: Path) -> list[str]:
         when=1_700_000_000,  # 2023-11-14
     )
     return [first, second]
+
+
+def assert_runner_verdicts(files: dict[str, Any]) -> None:
+    """The runner's verdicts on the small project, whichever backend ran it."""
+    verdict = {path: info["runner"] for path, info in files.items()}
+    assert verdict["tests/test_circle.py"]["status"] == "ok"
+    assert verdict["tests/test_square.py"]["status"] == "ok"
+    network = verdict["tests/test_network.py"]
+    assert network["status"] == "failed"
+    assert "tests/test_network.py::test_needs_network" in network["reason"]
+    flaky = verdict["tests/test_flaky.py"]
+    assert flaky["status"] == "flaky"
+    assert flaky["flaky"] == ["tests/test_flaky.py::test_flaky"]

@@ -22,7 +22,7 @@ from orchestrator.environments.docker import LABEL, DockerEnvironment, parse_doc
 from orchestrator.errors import CommandError, UsageError
 from orchestrator.specs import DockerSpecs, RepoSpec, RunArgs
 from orchestrator.storage import ResultCache
-from tests.orchestrator.small_project import make_small_project
+from tests.orchestrator.small_project import assert_runner_verdicts, make_small_project
 from tests.support.dockerd import Dockerd, build_rootfs_image, ensure_docker_installed
 
 # Taken at import: pytester points HOME elsewhere later, and the tarball is big to redo.
@@ -102,15 +102,7 @@ def first_run(
 @pytest.mark.network
 def test_the_runner_tells_passing_failing_and_flaky_files_apart(first_run: Path) -> None:
     """In containers: clean files pass, the network test fails (no network), flaky is named."""
-    files = files_status(first_run)
-    assert files["tests/test_circle.py"]["runner"]["status"] == "ok"
-    assert files["tests/test_square.py"]["runner"]["status"] == "ok"
-    network = files["tests/test_network.py"]["runner"]
-    assert network["status"] == "failed"
-    assert "tests/test_network.py::test_needs_network" in network["reason"]
-    flaky = files["tests/test_flaky.py"]["runner"]
-    assert flaky["status"] == "flaky"
-    assert flaky["flaky"] == ["tests/test_flaky.py::test_flaky"]
+    assert_runner_verdicts(files_status(first_run))
 
 
 @pytest.mark.network

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from tests.orchestrator.small_project import make_small_project
+from tests.orchestrator.small_project import assert_runner_verdicts, make_small_project
 from tests.support.gitrepos import commit_files
 
 
@@ -93,15 +93,7 @@ def test_the_commit_is_resolved_and_written_back(
 
 def test_the_runner_tells_passing_failing_and_flaky_files_apart(first_run: Path) -> None:
     """Clean files pass; the network test fails for good; the flaky test is named."""
-    files = files_status(first_run)
-    assert files["tests/test_circle.py"]["runner"]["status"] == "ok"
-    assert files["tests/test_square.py"]["runner"]["status"] == "ok"
-    network = files["tests/test_network.py"]["runner"]
-    assert network["status"] == "failed"
-    assert "tests/test_network.py::test_needs_network" in network["reason"]
-    flaky = files["tests/test_flaky.py"]["runner"]
-    assert flaky["status"] == "flaky"
-    assert flaky["flaky"] == ["tests/test_flaky.py::test_flaky"]
+    assert_runner_verdicts(files_status(first_run))
 
 
 def test_the_scanner_counts_tests_and_dates_files(first_run: Path) -> None:

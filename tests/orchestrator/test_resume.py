@@ -75,6 +75,23 @@ def wait_until(
         time.sleep(0.05)
 
 
+def wait_for_no_process_using(path: Path, limit: float = 0.5) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        users = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                seen = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
+                if str(path).encode() in seen:
+                    users.append(proc.name)
+            except OSError:
+                continue
+        if not users:
+            return
+        assert time.monotonic() < deadline, f"processes {users} outlived the killed run"
+        time.sleep(0.1)
+
+
 def verdicts(run: Path) -> dict[str, str]:
     files = json.loads((run / "metadata_outputs" / "files_status.json").read_text())["SPECS_SLOW"][
         "files"
@@ -100,10 +117,12 @@ def killed_in_runner(run_out: Path, cache: Path) -> Callable[[], bool]:
 
 
 def killed_while_installing(run_out: Path, cache: Path) -> Callable[[], bool]:
-    def venv_half_made() -> bool:
-        return any((cache / "envs").glob("*/venv/bin/python"))
+    def installing() -> bool:
+        # The virtualenv is made (its log entry is written) and pip is now installing.
+        logs = list(run_out.glob("*/*/logs/instance/SPECS_SLOW.log"))
+        return bool(logs) and "uv venv" in logs[0].read_text()
 
-    return venv_half_made
+    return installing
 
 
 @pytest.mark.parametrize("moment", [killed_while_installing, killed_in_runner])
@@ -120,6 +139,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_results(
     wait_until(moment(out, cache), process)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    wait_for_no_process_using(cache)  # children die with fbench: nothing races the resume
     run = run_dir(out)
     resumed = start(specs, out, cache, "--resume", str(run))
     assert resumed.wait(timeout=600) == 0, (tmp_path / "stderr.txt").read_text()
