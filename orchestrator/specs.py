@@ -14,6 +14,7 @@ import difflib
 import re
 import runpy
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
@@ -189,67 +190,75 @@ def _describe(annotation: str) -> str:
     return annotation.replace("Literal", "one of ").replace("'", '"')
 
 
+Problem = tuple[str, str, object]  # key, what was expected, what was found
+
+
 def _check_values(name: str, spec: RepoSpec, base: Path) -> list[str]:
-    problems: list[str] = []
+    """Checks of values and of keys against each other, once every type is right."""
+    found = [
+        *_check_source(spec, base),
+        *_check_limits(spec),
+        *_check_counts(spec),
+        *_check_gpus(spec.docker_specs.run_args),
+    ]
+    return [f"{name}.{key}: expected {expected}, found {value!r}" for key, expected, value in found]
 
-    def bad(key: str, expected: str, found: object) -> None:
-        problems.append(f"{name}.{key}: expected {expected}, found {found!r}")
 
+def _check_source(spec: RepoSpec, base: Path) -> Iterator[Problem]:
     if not _repository_form(spec.repository, base):
-        bad(
+        yield (
             "repository",
             "owner/name, a git URL, an existing local path or pypi:NAME==VERSION",
             spec.repository,
         )
+    if spec.start_time is not None and not _is_date(spec.start_time):
+        yield "start_time", "a date YYYY-MM-DD", spec.start_time
+    if not spec.test_cmd:
+        yield "test_cmd", "a command list such as ['pytest', '-q']", spec.test_cmd
+
+
+def _check_limits(spec: RepoSpec) -> Iterator[Problem]:
     for key in _TIMEOUT_KEYS:
         value = getattr(spec, key)
         if value != -1 and value <= 0:
-            bad(key, "a number of seconds > 0, or -1 for no limit", value)
+            yield key, "a number of seconds > 0, or -1 for no limit", value
     if spec.timeout_one is not None and spec.timeout_one <= 0:
-        bad("timeout_one", "a number of seconds > 0", spec.timeout_one)
-    if spec.start_time is not None and not _is_date(spec.start_time):
-        bad("start_time", "a date YYYY-MM-DD", spec.start_time)
+        yield "timeout_one", "a number of seconds > 0", spec.timeout_one
+    if not 0.0 <= spec.f2p_pass_rate_threshold <= 1.0:
+        yield "f2p_pass_rate_threshold", "a rate between 0 and 1", spec.f2p_pass_rate_threshold
+
+
+def _check_counts(spec: RepoSpec) -> Iterator[Problem]:
     for key in ("max_f2p_num", "max_p2p_num"):
         if getattr(spec, key) != -1 and getattr(spec, key) < 1:
-            bad(key, "-1 (no limit) or a count >= 1", getattr(spec, key))
+            yield key, "-1 (no limit) or a count >= 1", getattr(spec, key)
     if spec.max_p2p_num != -1 and (spec.max_f2p_num == -1 or spec.max_p2p_num < spec.max_f2p_num):
-        bad(
-            "max_p2p_num",
-            f"-1 or at least the fail-to-pass count (max_f2p_num={spec.max_f2p_num})",
-            spec.max_p2p_num,
-        )
+        expected = f"-1 or at least the fail-to-pass count (max_f2p_num={spec.max_f2p_num})"
+        yield "max_p2p_num", expected, spec.max_p2p_num
     for key in ("min_test_num", "batchsize_top", "max_depth_top", "min_p2p_files"):
         if getattr(spec, key) < (0 if key == "min_p2p_files" else 1):
-            bad(key, "a positive count", getattr(spec, key))
+            yield key, "a positive count", getattr(spec, key)
     if spec.rerun_failed < 0:
-        bad("rerun_failed", "a count >= 0", spec.rerun_failed)
+        yield "rerun_failed", "a count >= 0", spec.rerun_failed
     if spec.max_p2p_files < spec.min_p2p_files:
-        bad("max_p2p_files", f"at least min_p2p_files ({spec.min_p2p_files})", spec.max_p2p_files)
-    if spec.max_code_line_upper_bound < spec.max_code_line_lower_bound:
-        bad(
-            "max_code_line_upper_bound",
-            f"at least max_code_line_lower_bound ({spec.max_code_line_lower_bound})",
-            spec.max_code_line_upper_bound,
+        yield "max_p2p_files", f"at least min_p2p_files ({spec.min_p2p_files})", spec.max_p2p_files
+    lower, upper = spec.max_code_line_lower_bound, spec.max_code_line_upper_bound
+    if upper < lower:
+        yield "max_code_line_upper_bound", f"at least max_code_line_lower_bound ({lower})", upper
+
+
+def _check_gpus(run_args: RunArgs) -> Iterator[Problem]:
+    pool = run_args.cuda_visible_num
+    if pool is None:
+        return
+    if pool < 1:
+        yield "docker_specs.run_args.cuda_visible_num", "None or a GPU count >= 1", pool
+    elif run_args.number_once > pool:
+        yield (
+            "docker_specs.run_args.number_once",
+            f"at most cuda_visible_num ({pool})",
+            run_args.number_once,
         )
-    if not 0.0 <= spec.f2p_pass_rate_threshold <= 1.0:
-        bad("f2p_pass_rate_threshold", "a rate between 0 and 1", spec.f2p_pass_rate_threshold)
-    run_args = spec.docker_specs.run_args
-    if run_args.cuda_visible_num is not None:
-        if run_args.cuda_visible_num < 1:
-            bad(
-                "docker_specs.run_args.cuda_visible_num",
-                "None or a GPU count >= 1",
-                run_args.cuda_visible_num,
-            )
-        elif run_args.number_once > run_args.cuda_visible_num:
-            bad(
-                "docker_specs.run_args.number_once",
-                f"at most cuda_visible_num ({run_args.cuda_visible_num})",
-                run_args.number_once,
-            )
-    if not spec.test_cmd:
-        bad("test_cmd", "a command list such as ['pytest', '-q']", spec.test_cmd)
-    return problems
 
 
 def _repository_form(repository: str, base: Path) -> bool:
