@@ -25,6 +25,7 @@ from orchestrator.specs import Spec, load_specs
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
 from orchestrator.stages.dynamic import DynamicStage
 from orchestrator.stages.image import ImageStage
+from orchestrator.stages.p2p import P2PStage
 from orchestrator.stages.repo import RepoStage
 from orchestrator.stages.runner import RunnerStage
 from orchestrator.stages.scanner import ScannerStage
@@ -34,7 +35,7 @@ from orchestrator.summary import write_summary
 
 log = logging.getLogger("fbench")
 
-BUILT_STAGES = ("repo", "image", "scanner", "runner", "dynamic", "top")
+BUILT_STAGES = ("repo", "image", "scanner", "runner", "dynamic", "top", "p2p")
 
 
 @dataclass
@@ -212,6 +213,7 @@ def _stages(options: BuildOptions, end: str, ctx: RunContext) -> list[Stage]:
         RunnerStage(),
         DynamicStage(),
         TopStage(),
+        P2PStage(),
     ]
     last = STAGE_NAMES.index(end)
     wanted = [stage for stage in built if STAGE_NAMES.index(stage.name) <= last]

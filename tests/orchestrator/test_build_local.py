@@ -256,3 +256,20 @@ def test_top_picks_objects_specific_to_each_f2p_file(
     verdicts = {c["qualname"]: c for c in square["candidates"]}
     assert verdicts["total_area"]["specificity"] == 1.0
     assert verdicts["total_area"]["reason"] == "specific (100%) at depth 1"
+
+
+def test_p2p_files_avoid_the_top_objects_and_follow_the_seed(
+    project: tuple[Path, list[str]], cache: Path, tmp_path: Path
+) -> None:
+    """end=p2p: each F2P file gets P2P files whose tests reach none of its top objects."""
+    specs = write_specs(tmp_path / "specs.py", project[0])
+    run = build(specs, tmp_path / "out", cache, "--debug", "end=p2p")
+    summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())["stages"]["p2p"]
+    # test_circle's top object is the Circle class; test_square's tests never touch it.
+    assert summary["items"] == 2
+    assert summary["ok"] == 2
+    journal = run / "metadata_outputs" / "journal" / "results" / "p2p"
+    choices = sorted(
+        json.loads(p.read_text())["data"]["p2p_files"] for p in journal.glob("*/*.json")
+    )
+    assert choices == [["tests/test_circle.py"], ["tests/test_square.py"]]

@@ -1,0 +1,71 @@
+"""Stage p2p: for each fail-to-pass file, the pass-to-pass files that stay green.
+
+A pass-to-pass file qualifies when none of its traced tests reaches any of
+the file's top objects. The overlap is checked like with like: a function or
+method by its identity (path, qualname, first line), a class by every method
+defined in it (same path, qualname under the class). Between
+``min_p2p_files`` and ``max_p2p_files`` files are drawn, with ``--seed``
+breaking ties, so two runs with the same seed choose the same files.
+"""
+
+from __future__ import annotations
+
+import random
+
+from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.stages.dynamic import FileTrace, Row
+
+
+class P2PStage:
+    name = "p2p"
+    version = 1
+    depends_on: tuple[str, ...] = ("top",)
+    cache_key: str | None = "p2p_cache"
+
+    def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
+        spec = state.spec.settings
+        bounds = {"min_p2p_files": spec.min_p2p_files, "max_p2p_files": spec.max_p2p_files}
+        inputs = {"seed": ctx.seed, **bounds}
+        return [
+            WorkItem(path, {"file": path, **inputs}) for path in sorted(state.values.get("top", {}))
+        ]
+
+    def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
+        spec = state.spec.settings
+        traces: dict[str, FileTrace] = state.values["traces"]
+        top = state.values["top"][item.key]["top_objects"]
+        candidates = [p for p in state.values.get("p2p", []) if p != item.key and p in traces]
+        clean = sorted(
+            p for p in candidates if not any(touches(row, top) for row in _rows(traces[p]))
+        )
+        if len(clean) < spec.min_p2p_files:
+            reason = f"only {len(clean)} pass-to-pass files avoid the top objects"
+            return Outcome(
+                "failed", f"{reason}; need {spec.min_p2p_files}", data={"p2p_files": clean}
+            )
+        draw = random.Random(f"{ctx.seed}:{state.name}:{item.key}")  # ties broken by --seed
+        chosen = sorted(draw.sample(clean, min(len(clean), spec.max_p2p_files)))
+        data = {"p2p_files": chosen, "clean": len(clean), "candidates": len(candidates)}
+        return Outcome("ok", data=data)
+
+    def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        state.values["p2p_choice"] = {
+            p: o.data["p2p_files"] for p, o in outcomes.items() if o.status == "ok"
+        }
+
+
+def touches(row: Row, top_objects: list[dict[str, object]]) -> bool:
+    """Whether a traced call is one of the top objects, or a method of a top class."""
+    path, qualname, line, _ = row
+    for top in top_objects:
+        if top["path"] != path:
+            continue
+        if top["kind"] == "class" and qualname.startswith(f"{top['qualname']}."):
+            return True
+        if top["kind"] != "class" and top["qualname"] == qualname and top["line"] == line:
+            return True
+    return False
+
+
+def _rows(trace: FileTrace) -> list[Row]:
+    return [row for test in trace.tests.values() for row in test.calls]
