@@ -29,12 +29,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.engine import RunContext
 from orchestrator.environments.docker import DockerEnvironment
 from orchestrator.environments.local import LocalEnvironment
 from orchestrator.repos import materialize_sdist
 from orchestrator.specs import RepoSpec
-from orchestrator.storage import ResultCache
+from tests.support.contexts import scratch_context
 from tests.support.dockerd import Dockerd, build_rootfs_image
 
 NAME, VERSION = "cachetools", "5.5.2"
@@ -65,21 +64,6 @@ def run_seconds(environment: Environment, repo: Path, repeat: int) -> float:
     return statistics.median(times)
 
 
-def context(work: Path, backend: str) -> RunContext:
-    (work / "run" / "logs").mkdir(parents=True, exist_ok=True)
-    return RunContext(
-        root=work / "run",
-        cache=ResultCache(work / "cache"),
-        journal=ResultCache(work / "run" / "journal"),
-        jobs=1,
-        seed=0,
-        logs_dir=work / "run" / "logs",
-        repos_dir=work / "cache" / "repos",
-        cache_dir=work / "cache",
-        backend=backend,
-    )
-
-
 def local_times(work: Path, repo: Path, repeat: int) -> dict[str, float]:
     spec = RepoSpec(**SPEC)
     log = work / "local.log"
@@ -94,7 +78,7 @@ def local_times(work: Path, repo: Path, repeat: int) -> dict[str, float]:
 
 
 def docker_times(work: Path, repo: Path, repeat: int) -> dict[str, float]:
-    ctx = context(work / "docker", "docker")
+    ctx = scratch_context(work / "docker", "docker")
     log = work / "docker.log"
     cold = make(DockerEnvironment("bench0cold", RepoSpec(**SPEC), ctx), repo, log)
     # The base stays; the instance is built again without the layer cache.

@@ -28,6 +28,12 @@ class PytestRun:
         """The session ended on its own: neither killed nor crashed."""
         return any(isinstance(r, rec.SessionEnd) and r.worker is None for r in self.records)
 
+    def why_incomplete(self) -> str:
+        """Why the session did not end on its own, with the tail of its output."""
+        result = self.result
+        why = "timed out" if result.timed_out else f"crashed (exit {result.returncode})"
+        return f"{why}: {result.tail(200).strip()}"
+
     def collected(self) -> list[rec.CollectedItem]:
         return [r for r in self.records if isinstance(r, rec.CollectedItem)]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path, kind: Any = Any) -> Any:
     return msgspec.json.decode(path.read_bytes(), type=kind)
+
+
+def file_slug(path: str) -> str:
+    """A repository path as one file name: ``tests/test_a.py`` -> ``tests_test_a.py``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", path)
 
 
 def new_run_dir(output_dir: Path, now: dt.datetime) -> Path:

@@ -20,6 +20,18 @@ if TYPE_CHECKING:
     from orchestrator.engine import RunContext
 
 
+def resolve_command(argv: Sequence[str], python: str, bin_dir: Path | None = None) -> list[str]:
+    """``pytest`` and ``python`` mean the environment's; other tools its bin/, if there."""
+    head, *rest = argv
+    if head == "pytest":
+        return [python, "-m", "pytest", *rest]
+    if head in ("python", "python3"):
+        return [python, *rest]
+    if bin_dir is not None and (bin_dir / head).exists():
+        return [str(bin_dir / head), *rest]
+    return [head, *rest]
+
+
 class Environment(Protocol):
     backend: str
     key: str

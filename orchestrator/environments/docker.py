@@ -45,7 +45,7 @@ import docker
 import docker.errors
 import docker.types
 
-from orchestrator.environments import sandbox
+from orchestrator.environments import resolve_command, sandbox
 from orchestrator.errors import CommandError, UsageError
 from orchestrator.plugin_wheel import build_plugin_wheel
 from orchestrator.process import CommandResult, write_command_log
@@ -140,7 +140,7 @@ class DockerEnvironment:
         log: Path | None = None,
         network: bool = False,
     ) -> CommandResult:
-        command = self._resolve(argv)
+        command = resolve_command(argv, f"{VENV}/bin/python")
         logger.debug("run %s in %s (timeout=%s)", shlex.join(command), self.tag, timeout)
         started = time.monotonic()
         with _client() as client:
@@ -225,15 +225,6 @@ class DockerEnvironment:
             finally:
                 container.remove(force=True)
             self._restored.add(repo)
-
-    def _resolve(self, argv: Sequence[str]) -> list[str]:
-        """``pytest``/``python`` mean the image's; other tools are found on its PATH."""
-        head, *rest = argv
-        if head == "pytest":
-            return [f"{VENV}/bin/python", "-m", "pytest", *rest]
-        if head in ("python", "python3"):
-            return [f"{VENV}/bin/python", *rest]
-        return [head, *rest]
 
     def _run_options(self, repo: Path, network: bool) -> dict[str, Any]:
         run_args = self.spec.docker_specs.run_args

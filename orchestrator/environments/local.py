@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.environments import sandbox
+from orchestrator.environments import resolve_command, sandbox
 from orchestrator.errors import CommandError
 from orchestrator.plugin_wheel import build_plugin_wheel
 from orchestrator.process import CommandResult, run_command
@@ -74,7 +74,7 @@ class LocalEnvironment:
         log: Path | None = None,
         network: bool = False,
     ) -> CommandResult:
-        command = self._resolve(argv)
+        command = resolve_command(argv, str(self.python), self.python.parent)
         prefix = sandbox.limits_prefix(timeout)
         if not network:
             prefix = [*(sandbox.network_isolation() or []), *prefix]
@@ -86,16 +86,6 @@ class LocalEnvironment:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def _resolve(self, argv: Sequence[str]) -> list[str]:
-        """``pytest``/``python`` mean this environment's; other tools come from its bin/."""
-        head, *rest = argv
-        if head == "pytest":
-            return [str(self.python), "-m", "pytest", *rest]
-        if head in ("python", "python3"):
-            return [str(self.python), *rest]
-        candidate = self.python.parent / head
-        return [str(candidate) if candidate.exists() else head, *rest]
 
     def _install_env(self) -> dict[str, str]:
         extra = {**sandbox.install_variables(), **self.run_env}

@@ -8,15 +8,13 @@ for this run, one JSON file per test file.
 
 from __future__ import annotations
 
-import re
-
 import msgspec
 
 from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
 from orchestrator.pytest_runs import run_pytest, seconds
 from orchestrator.repos import Checkout
-from orchestrator.storage import write_json
+from orchestrator.storage import file_slug, write_json
 from pytest_featurebench import records as rec
 
 Row = tuple[str, str, int, int]  # path, qualname, first line, depth
@@ -55,7 +53,7 @@ class DynamicStage:
         spec = state.spec.settings
         environment: Environment = state.values["environment"]
         checkout: Checkout = state.values["checkout"]
-        base = ctx.logs_dir / "dynamic_trace" / state.name / _slug(item.key)
+        base = ctx.logs_dir / "dynamic_trace" / state.name / file_slug(item.key)
         run = run_pytest(
             environment,
             [*spec.test_cmd, *spec.test_dynamic_cmd, item.key],
@@ -66,8 +64,7 @@ class DynamicStage:
             extra=["--fb-trace"],
         )
         if not run.complete:
-            why = "timed out" if run.result.timed_out else f"crashed (exit {run.result.returncode})"
-            return Outcome("error", f"tracing {why}: {run.result.tail(200).strip()}")
+            return Outcome("error", f"tracing {run.why_incomplete()}")
         return Outcome("ok", data=trace_data(run.records, run.outcomes()))
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
@@ -77,7 +74,7 @@ class DynamicStage:
         }
         folder = ctx.metadata / "dynamic_trace" / state.name
         for path, data in traces.items():
-            write_json(folder / f"{_slug(path)}.json", {"file": path, **data})
+            write_json(folder / f"{file_slug(path)}.json", {"file": path, **data})
 
 
 def trace_data(records: list[rec.AnyRecord], outcomes: dict[str, str]) -> dict[str, object]:
@@ -93,7 +90,3 @@ def trace_data(records: list[rec.AnyRecord], outcomes: dict[str, str]) -> dict[s
             for call in record.calls:
                 import_time.setdefault(call.key, [call.path, call.qualname, call.line, call.depth])
     return {"tests": tests, "import_time": sorted(import_time.values())}
-
-
-def _slug(path: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", path)

@@ -8,13 +8,12 @@ timeout or a crash is an infrastructure error, retried on the next run.
 
 from __future__ import annotations
 
-import re
-
 from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
 from orchestrator.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.repos import Checkout
 from orchestrator.status import update_runner_status
+from orchestrator.storage import file_slug
 
 _BAD = ("failed", "error")
 
@@ -39,13 +38,8 @@ class RunnerStage:
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
         first = self._pytest(ctx, state, item.key, [item.key], attempt=0)
         if not first.complete:
-            why = (
-                "timed out"
-                if first.result.timed_out
-                else f"crashed (exit {first.result.returncode})"
-            )
-            return Outcome("error", f"{why}: {first.result.tail(200).strip()}")
-        tests = {nodeid: outcome for nodeid, outcome in first.outcomes().items()}
+            return Outcome("error", first.why_incomplete())
+        tests = first.outcomes()
         failing = sorted(nodeid for nodeid, outcome in tests.items() if outcome in _BAD)
         flaky = self._rerun(ctx, state, item.key, failing)
         data = {"tests": tests, "flaky": flaky, "returncode": first.result.returncode}
@@ -69,7 +63,7 @@ class RunnerStage:
         spec = state.spec.settings
         environment: Environment = state.values["environment"]
         checkout: Checkout = state.values["checkout"]
-        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", file) + (f".rerun{attempt}" if attempt else "")
+        stem = file_slug(file) + (f".rerun{attempt}" if attempt else "")
         base = ctx.logs_dir / "test_runner" / state.name / stem
         return run_pytest(
             environment,

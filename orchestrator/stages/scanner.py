@@ -49,8 +49,7 @@ class ScannerStage:
             log=ctx.logs_dir / "test_scanner" / f"{state.name}.log",
         )
         if not run.complete:
-            why = "timed out" if run.result.timed_out else f"crashed (exit {run.result.returncode})"
-            return Outcome("error", f"collection {why}: {run.result.tail(300).strip()}")
+            return Outcome("error", f"collection {run.why_incomplete()}")
         # The nodeid names the module a test runs in; an inherited test method
         # is *defined* elsewhere (item.file), often a shared base in tests/__init__.py.
         counts = Counter(item.nodeid.split("::")[0] for item in run.collected())

@@ -17,12 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from orchestrator.engine import RunContext
 from orchestrator.environments.docker import LABEL, DockerEnvironment, parse_docker_args
 from orchestrator.errors import CommandError, UsageError
 from orchestrator.specs import DockerSpecs, RepoSpec, RunArgs
-from orchestrator.storage import ResultCache
 from tests.orchestrator.small_project import assert_runner_verdicts, make_small_project
+from tests.support.contexts import scratch_context
 from tests.support.dockerd import Dockerd, build_rootfs_image, ensure_docker_installed
 
 # Taken at import: pytester points HOME elsewhere later, and the tarball is big to redo.
@@ -147,31 +146,15 @@ def test_cachetools_sdist_to_the_runner(engine: Dockerd, tmp_path: Path) -> None
     assert sum(bool(info["f2p_candidate"]) for info in files.values()) == 3
 
 
-def run_context(work: Path, run_env: dict[str, str]) -> RunContext:
-    """What build-cases would make for a run under ``work``."""
-    for name in ("run/logs", "cache"):
-        (work / name).mkdir(parents=True, exist_ok=True)
-    return RunContext(
-        root=work / "run",
-        cache=ResultCache(work / "cache"),
-        journal=ResultCache(work / "run" / "journal"),
-        jobs=1,
-        seed=0,
-        logs_dir=work / "run" / "logs",
-        repos_dir=work / "cache" / "repos",
-        cache_dir=work / "cache",
-        backend="docker",
-        run_env=run_env,
-    )
-
-
 @pytest.fixture(scope="module")
 def tiny(engine: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEnvironment]:
     """An environment of a one-file repository, built by hand, with a secret in run_env."""
     work = tmp_path_factory.mktemp("tiny")
     (work / "repo").mkdir()
     (work / "repo" / "hello.py").write_text("GREETING = 'hi'\n")
-    ctx = run_context(work, {"OPENAI_API_KEY": "sk-not-for-tests", "FROM_CONFIG": "yes"})
+    ctx = scratch_context(
+        work, "docker", {"OPENAI_API_KEY": "sk-not-for-tests", "FROM_CONFIG": "yes"}
+    )
     docker_specs = DockerSpecs(custom_docker_args=["-e", "FOO=bar", "--env=SPACED=a b"])
     install = """echo "GENERATED = 'by the install'" > generated.py"""
     spec = RepoSpec(repository="tiny/tiny", install=install, docker_specs=docker_specs)
@@ -256,7 +239,7 @@ def test_a_failing_install_names_its_log(engine: Dockerd, tmp_path: Path) -> Non
     """A failed build is one CommandError line with the build's log and its last words."""
     (tmp_path / "repo").mkdir()
     spec = RepoSpec(repository="a/b", install="echo about to fail; exit 3")
-    environment = DockerEnvironment("fails000", spec, run_context(tmp_path, {}))
+    environment = DockerEnvironment("fails000", spec, scratch_context(tmp_path, "docker", {}))
     log = tmp_path / "instance.log"
     environment.create(log)
     with pytest.raises(CommandError, match=r"failed \(log: .*instance.log\): .*non-zero code: 3"):
@@ -267,7 +250,7 @@ def test_a_failing_install_names_its_log(engine: Dockerd, tmp_path: Path) -> Non
 
 def test_gpus_go_round_robin_over_the_pool(tmp_path: Path) -> None:
     """number_once ids per run, taken in turn from the first cuda_visible_num --gpu-ids."""
-    ctx = run_context(tmp_path, {})
+    ctx = scratch_context(tmp_path, "docker", {})
     ctx.gpu_ids = (4, 5, 6, 7)  # type: ignore[attr-defined]
     run_args = {"cuda_visible_num": 3, "number_once": 2}
     spec = RepoSpec(repository="a/b", docker_specs=DockerSpecs(run_args=RunArgs(**run_args)))
@@ -299,7 +282,9 @@ def test_no_daemon_is_a_one_line_command_error(
 ) -> None:
     """An unreachable DOCKER_HOST is reported as such, not as a traceback."""
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
-    environment = DockerEnvironment("x", RepoSpec(repository="a/b"), run_context(tmp_path, {}))
+    environment = DockerEnvironment(
+        "x", RepoSpec(repository="a/b"), scratch_context(tmp_path, "docker", {})
+    )
     with pytest.raises(
         CommandError, match=r"no Docker daemon reachable at unix://.*nothing.sock"
     ) as info:
