@@ -23,6 +23,7 @@ from orchestrator.progress import stage_progress
 from orchestrator.repos import Checkout
 from orchestrator.specs import Spec, load_specs
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
+from orchestrator.stages.data import DataStage
 from orchestrator.stages.dynamic import DynamicStage
 from orchestrator.stages.image import ImageStage
 from orchestrator.stages.p2p import P2PStage
@@ -35,7 +36,7 @@ from orchestrator.summary import write_summary
 
 log = logging.getLogger("fbench")
 
-BUILT_STAGES = ("repo", "image", "scanner", "runner", "dynamic", "top", "p2p")
+BUILT_STAGES = ("repo", "image", "scanner", "runner", "dynamic", "top", "p2p", "data")
 
 
 @dataclass
@@ -214,6 +215,7 @@ def _stages(options: BuildOptions, end: str, ctx: RunContext) -> list[Stage]:
         DynamicStage(),
         TopStage(),
         P2PStage(),
+        DataStage(),
     ]
     last = STAGE_NAMES.index(end)
     wanted = [stage for stage in built if STAGE_NAMES.index(stage.name) <= last]

@@ -70,12 +70,13 @@ def run_pytest(
     timeout: float | None,
     log: Path,
     extra: Sequence[str] = (),
+    pythonpath: Sequence[str] = (),
 ) -> PytestRun:
     """``command`` (``pytest ...``) with the plugin writing to ``records``."""
     records.parent.mkdir(parents=True, exist_ok=True)
     records.unlink(missing_ok=True)
     argv = [*command, "-p", "featurebench", "--fb-out", str(records), *extra]
-    result = environment.run(argv, repo=repo, timeout=timeout, log=log)
+    result = environment.run(argv, repo=repo, timeout=timeout, log=log, pythonpath=pythonpath)
     found = rec.read_records([records]) if records.exists() else []
     return PytestRun(result, found)
 

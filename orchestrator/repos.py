@@ -9,6 +9,7 @@ the same sdist always gives the same commit id.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -254,3 +255,16 @@ def last_commit_dates(path: Path, files: list[str]) -> dict[str, int]:
             for entry in repo.get_walker(paths=[file.encode()], max_entries=1):
                 dates[file] = entry.commit.commit_time
     return dates
+
+
+def file_commit_times(path: Path, file: str) -> tuple[str, str]:
+    """When ``file`` was first committed and last changed, as UTC ISO dates."""
+    with Repo(str(path)) as repo:
+        times = [entry.commit.commit_time for entry in repo.get_walker(paths=[file.encode()])]
+    if not times:
+        return "", ""
+    first, last = (
+        dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds")
+        for t in (min(times), max(times))
+    )
+    return first, last

@@ -39,3 +39,11 @@ def update_runner_status(metadata: Path, spec: str, results: dict[str, Any]) -> 
 
 def _read(path: Path) -> dict[str, Any]:
     return read_json(path) if path.exists() else {}
+
+
+def locked_update(path: Path, spec: str, entry: Any) -> None:
+    """Replace one spec's entry of a status file, keeping the other specs'."""
+    with _lock:
+        status = _read(path)
+        status[spec] = entry
+        write_json(path, status)

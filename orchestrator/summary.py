@@ -33,10 +33,14 @@ def summary_text(ctx: RunContext, states: list[SpecState]) -> str:
     for state in states:
         passed = len(state.values.get("passed", []))
         candidates = len(state.values.get("f2p", []))
+        written = state.values.get("cases", {})
+        valid = sum(1 for names in written.values() if names)
+        cases = sum(len(names) for names in written.values())
         status = (
             f"stopped at {state.stopped}"
             if state.stopped
             else f"{passed} passing test files, {candidates} F2P candidates"
+            f" -> {valid} with valid cases ({cases} cases)"
         )
         lines.append(f"\n{state.name}: {status}")
     for name, stats in ctx.stats.items():

@@ -53,8 +53,14 @@ class Environment(Protocol):
         timeout: float | None,
         log: Path | None = None,
         network: bool = False,
+        pythonpath: Sequence[str] = (),
     ) -> CommandResult:
-        """Run ``argv`` (``pytest ...`` or ``python ...``) in ``repo``; outputs stay in ``repo``."""
+        """Run ``argv`` (``pytest ...`` or ``python ...``) in ``repo``; outputs stay in ``repo``.
+
+        ``pythonpath`` names directories of ``repo`` (``.`` for itself) that come
+        first on ``sys.path``: a work tree other than the one the project was
+        installed from is then the one its tests import.
+        """
 
     def remove(self) -> None:
         """Delete the environment."""

@@ -3,20 +3,22 @@
 - The base image comes from ``dockerfiles/<base_image>.Dockerfile`` on top of
   ``$FBENCH_ROOTFS_IMAGE`` (default ``debian:bookworm``). Its tag holds a hash of the
   template and of that image's id, so a changed template or rootfs makes a new base.
-- The instance image ``featurebench/instance:<key>`` adds a copy of the work tree at
-  /testbed, the spec's install commands and the plugin wheel. A tag exists only once its
-  build succeeded, so the tag is this backend's completion marker.
+- The instance image ``featurebench/instance:<key>`` is a container of the base image,
+  committed after the spec's install commands and the plugin's ran in it with the host's
+  work tree bind-mounted at /testbed (then ``custom_instance_image_build`` on top). A
+  bind mount is never committed, so the image holds no copy of the project's sources:
+  it can be handed out beside a masked work tree. What the install wrote into the work
+  tree (extensions built in place, generated files) stays there, as a local install
+  would have left it. A tag exists only once all of this succeeded, so the tag is this
+  backend's completion marker.
 - Every command runs in a new container of the instance image, with the host's work tree
   bind-mounted over /testbed (the editable install points there), the run directory and
   the logs mounted at their own paths (so absolute ``--fb-out`` paths work unchanged), no
   network unless asked, memory and process limits, and a clean set of variables. The
   container is removed afterwards, whatever happened.
-- That mount hides what the install wrote into the image's /testbed (extensions built in
-  place, generated files): the image keeps a copy, put into the host's work tree before
-  an environment's first run, as a local install would have left it there.
 
-Containers run as root: what the tests write into the work tree or the run directory
-is root-owned on the host.
+Containers run as root: what the install or the tests write into the work tree or the
+run directory is root-owned on the host.
 """
 
 from __future__ import annotations
@@ -25,20 +27,18 @@ import contextlib
 import hashlib
 import io
 import itertools
-import json
 import logging
 import os
 import re
 import shlex
 import shutil
 import socket
-import tarfile
 import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import docker
@@ -46,6 +46,7 @@ import docker.errors
 import docker.types
 
 from orchestrator.environments import resolve_command, sandbox
+from orchestrator.environments.docker_args import parse_docker_args
 from orchestrator.errors import CommandError, UsageError
 from orchestrator.plugin_wheel import build_plugin_wheel
 from orchestrator.process import CommandResult, write_command_log
@@ -58,16 +59,16 @@ logger = logging.getLogger("fbench.docker")
 
 VENV = "/opt/venv"  # where the base templates put the interpreter (see dockerfiles/)
 TESTBED = "/testbed"
-# What the install wrote into /testbed, kept by dockerfiles/collect_products.py: the
-# mount of the host's work tree hides it, so it is copied into that work tree.
-PRODUCTS = "/opt/featurebench/products"
+# The install script, the plugin wheel and find_copies.py, bind-mounted read-only for
+# the install only: like the work tree, none of it is committed into the image.
+SETUP = "/opt/featurebench-setup"
 DEFAULT_ROOTFS = "debian:bookworm"
 LABEL = "featurebench.environment"
 PIDS_LIMIT = 4096
 # Read timeout of every API call: a build step may print nothing for many minutes.
 _API_TIMEOUT = 3600
 # Docker passes these build args through without an ARG line, and keeps them out of
-# the image's history.
+# the image's history (custom_instance_image_build only: the install gets none).
 _PREDEFINED_ARGS = frozenset(
     case(name)
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY")
@@ -75,10 +76,17 @@ _PREDEFINED_ARGS = frozenset(
 )
 # Host paths (CA bundles, caches, config files) mean nothing inside an image.
 _HOST_PATH = re.compile(r"(_DIR|_FILE|_BUNDLE|_PATH|_HOME)$")
-_ENV_FLAGS = ("-e", "--env")
-_VOLUME_FLAGS = ("-v", "--volume")
-_FLAG_AND_VALUE = tuple(f"{flag} " for flag in (*_ENV_FLAGS, *_VOLUME_FLAGS))
-_SUPPORTED = "use -e NAME=VALUE or -v HOST:CONTAINER[:ro|rw]"
+_INSTALL_VARIABLES = {
+    # No caches: nothing the install downloads or builds stays in the image but the
+    # install itself (a cached wheel of the project would be a copy of its sources).
+    "PIP_NO_CACHE_DIR": "1",
+    "UV_NO_CACHE": "1",
+    # The work tree belongs to the host's user, not to root: git (setuptools-scm and
+    # the like) would call it dubious and refuse to read it.
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "safe.directory",
+    "GIT_CONFIG_VALUE_0": "*",
+}
 
 # Several specs of one run may share a base image: build it once, not once per thread.
 _BASE_LOCK = threading.Lock()
@@ -95,8 +103,6 @@ class DockerEnvironment:
         self.tag = f"featurebench/instance:{key}"
         self.extra_env, self.extra_mounts = parse_docker_args(spec.docker_specs.custom_docker_args)
         self._gpu_turns = itertools.count()
-        self._restored: set[Path] = set()  # work trees that have the install's products
-        self._restoring = threading.Lock()
 
     def exists(self) -> bool:
         with _client() as client:
@@ -110,26 +116,43 @@ class DockerEnvironment:
     def install(self, repo: Path, log: Path) -> None:
         with _client() as client, tempfile.TemporaryDirectory(prefix="fbench-") as scratch:
             base = self._base_image(client)
-            context = Path(scratch)
-            shutil.copytree(
-                repo, context / "testbed", symlinks=True, ignore=shutil.ignore_patterns(".git")
-            )
-            _write_manifest(context / "testbed", context / "testbed.files")
-            shutil.copy2(_resource("collect_products.py"), context)
+            setup = Path(scratch)
             wheel = build_plugin_wheel(self.ctx.cache_dir / "wheels")
-            shutil.copy2(wheel, context / wheel.name)
+            shutil.copy2(wheel, setup / wheel.name)
+            shutil.copy2(_resource("find_copies.py"), setup)
             args = build_args(self.ctx.run_env)
-            (context / "Dockerfile").write_text(self.instance_dockerfile(base, wheel.name, args))
+            (setup / "install.sh").write_text(self.install_script(wheel.name, args))
+            mounts = [
+                docker.types.Mount(TESTBED, str(repo.resolve()), type="bind"),
+                docker.types.Mount(SETUP, str(setup), type="bind", read_only=True),
+            ]
+            custom = self.spec.custom_instance_image_build
+            image = _install_and_commit(
+                client, log, base, mounts, tag=None if custom else self.tag, key=self.key
+            )
+            if custom:
+                self._build_custom(client, log, image, args)
+
+    def _build_custom(self, client: Any, log: Path, image: str, args: Mapping[str, str]) -> None:
+        """``custom_instance_image_build`` on top of the committed install, tagged."""
+        lines = [f"FROM {image}"]
+        lines += [f"ARG {name}" for name in sorted(args) if name not in _PREDEFINED_ARGS]
+        lines += self.spec.custom_instance_image_build
+        try:
             _build(
                 client,
                 log,
-                path=str(context),
+                fileobj=io.BytesIO("\n".join([*lines, ""]).encode()),
                 tag=self.tag,
                 buildargs=args,
                 labels={LABEL: self.key},
-                nocache=self.spec.rebuild_instance_image,  # else every layer comes from cache
+                nocache=self.spec.rebuild_instance_image,
             )
-        self._restored.discard(repo.resolve())
+        except CommandError:
+            # Untagged, nothing would ever use or remove it.
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(image, force=True)
+            raise
 
     def run(
         self,
@@ -139,13 +162,13 @@ class DockerEnvironment:
         timeout: float | None,
         log: Path | None = None,
         network: bool = False,
+        pythonpath: Sequence[str] = (),
     ) -> CommandResult:
         command = resolve_command(argv, f"{VENV}/bin/python")
         logger.debug("run %s in %s (timeout=%s)", shlex.join(command), self.tag, timeout)
         started = time.monotonic()
         with _client() as client:
-            self._restore_products(client, repo.resolve())
-            options = self._run_options(repo, network)
+            options = self._run_options(repo, network, pythonpath)
             container = client.containers.create(self.tag, command, **options)
             try:
                 container.start()
@@ -164,26 +187,29 @@ class DockerEnvironment:
         with _client() as client, contextlib.suppress(docker.errors.ImageNotFound):
             client.images.remove(self.tag, force=True)
 
-    def instance_dockerfile(self, base: str, wheel: str, args: Mapping[str, str]) -> str:
-        """The instance image: the work tree, the spec's installs, then the plugin."""
+    def install_script(self, wheel: str, args: Mapping[str, str]) -> str:
+        """The instance's install: the spec's commands, the plugin, then a check for copies."""
         spec = self.spec
-        lines = [f"FROM {base}"]
-        lines += [f"ARG {name}" for name in sorted(args) if name not in _PREDEFINED_ARGS]
-        lines += ["ARG PIP_NO_CACHE_DIR=1", f"COPY testbed/ {TESTBED}/", f"WORKDIR {TESTBED}"]
-        lines += [_run_shell(command) for command in [*spec.pre_install, spec.install] if command]
+        commands = [command for command in [*spec.pre_install, spec.install] if command]
         if spec.pip_packages:
-            pip = ["python", "-m", "pip", "install", *spec.pip_packages]
-            lines.append(_run_shell(shlex.join(pip)))
-        lines += spec.custom_instance_image_build
-        lines.append("COPY testbed.files collect_products.py /opt/featurebench/")
-        lines.append(f"RUN {VENV}/bin/python /opt/featurebench/collect_products.py")
+            commands.append(shlex.join(["python", "-m", "pip", "install", *spec.pip_packages]))
         # --no-deps, then only what is missing: the project's own pins stay as they are.
-        plugin = [f"python -m pip install --no-deps --force-reinstall /opt/featurebench/{wheel}"]
-        plugin += [
-            f"{{ python -c 'import {module}' 2>/dev/null || python -m pip install {module}; }}"
+        commands.append(f"python -m pip install --no-deps --force-reinstall {SETUP}/{wheel}")
+        commands += [
+            f"python -c 'import {module}' 2>/dev/null || python -m pip install {module}"
             for module in ("pytest", "msgspec")
         ]
-        lines += [f"COPY {wheel} /opt/featurebench/{wheel}", _run_shell(" && ".join(plugin))]
+        commands.append(f"python {SETUP}/find_copies.py")
+        variables = {**args, **_INSTALL_VARIABLES}
+        lines = [
+            f"export {name}={shlex.quote(value)}"
+            for name, value in sorted(variables.items())
+            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
+        ]
+        for command in commands:
+            # Each in a shell of its own, from /testbed, as a Dockerfile's RUN lines were.
+            lines.append(f"printf '%s\\n' {shlex.quote(f'$ {command}')}")
+            lines.append(f"cd {TESTBED} && /bin/sh -c {shlex.quote(command)} || exit $?")
         return "\n".join(lines) + "\n"
 
     def _base_image(self, client: Any) -> str:
@@ -209,28 +235,11 @@ class DockerEnvironment:
             _REBUILT_BASES.add(tag)
         return tag
 
-    def _restore_products(self, client: Any, repo: Path) -> None:
-        """Copy the install's products into ``repo``, once per work tree, before its runs."""
-        with self._restoring:
-            if repo in self._restored:
-                return
-            container = client.containers.create(self.tag, ["true"], network_mode="none")
-            try:
-                stream, _ = container.get_archive(PRODUCTS)
-                with tempfile.TemporaryDirectory(prefix="fbench-products-") as scratch:
-                    _extract(stream, Path(scratch))
-                    shutil.copytree(
-                        Path(scratch) / Path(PRODUCTS).name, repo, symlinks=True, dirs_exist_ok=True
-                    )
-            finally:
-                container.remove(force=True)
-            self._restored.add(repo)
-
-    def _run_options(self, repo: Path, network: bool) -> dict[str, Any]:
+    def _run_options(self, repo: Path, network: bool, pythonpath: Sequence[str]) -> dict[str, Any]:
         run_args = self.spec.docker_specs.run_args
         options = {
             "working_dir": TESTBED,
-            "environment": self._environment(),
+            "environment": self._environment(pythonpath),
             "mounts": self._mounts(repo),
             # The only network besides none that works with any engine setup, ours
             # (--bridge=none) included; runs ask for it explicitly.
@@ -245,10 +254,13 @@ class DockerEnvironment:
         }
         return {name: value for name, value in options.items() if value is not None}
 
-    def _environment(self) -> dict[str, str]:
+    def _environment(self, pythonpath: Sequence[str]) -> dict[str, str]:
         env = sandbox.clean_environment([f"{VENV}/bin"], "/root", self.ctx.run_env)
         env["VIRTUAL_ENV"] = VENV
         env.update(self.extra_env)  # the spec author's own -e: allowed, secrets or not
+        if pythonpath:
+            # Ahead of the editable install, as the local backend does.
+            env["PYTHONPATH"] = ":".join(_in_testbed(directory) for directory in pythonpath)
         return env
 
     def _mounts(self, repo: Path) -> list[Any]:
@@ -271,60 +283,6 @@ class DockerEnvironment:
         start = next(self._gpu_turns) * count  # round-robin over the pool, run by run
         ids = [str(pool[(start + i) % len(pool)]) for i in range(count)]
         return [docker.types.DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
-
-
-def parse_docker_args(args: Sequence[str]) -> tuple[dict[str, str], list[Any]]:
-    """``custom_docker_args`` as variables and mounts; anything else is refused."""
-    # Items are arguments, as in argv; "-e NAME=VALUE" in one item is split at the blank.
-    tokens = [
-        token
-        for arg in args
-        for token in (arg.split(None, 1) if arg.startswith(_FLAG_AND_VALUE) else [arg])
-    ]
-    env: dict[str, str] = {}
-    mounts: list[Any] = []
-    position = 0
-    while position < len(tokens):
-        flag, inline, value = tokens[position].partition("=")
-        if flag not in (*_ENV_FLAGS, *_VOLUME_FLAGS):
-            raise UsageError(
-                f"docker_specs.custom_docker_args: {tokens[position]!r} is not supported;"
-                f" {_SUPPORTED}"
-            )
-        if not inline:
-            position += 1
-            if position == len(tokens):
-                raise UsageError(f"docker_specs.custom_docker_args: {flag} needs a value")
-            value = tokens[position]
-        position += 1
-        if flag in _ENV_FLAGS:
-            name, setting = _split_env(value)
-            env[name] = setting
-        else:
-            mounts.append(_mount(value))
-    return env, mounts
-
-
-def _split_env(value: str) -> tuple[str, str]:
-    name, equals, setting = value.partition("=")
-    if not equals or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise UsageError(f"docker_specs.custom_docker_args: -e {value!r}; {_SUPPORTED}")
-    return name, setting
-
-
-def _mount(value: str) -> Any:
-    parts = value.split(":")
-    mode = parts.pop() if len(parts) == 3 else "rw"
-    named = len(parts) == 2 and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", parts[0])
-    if len(parts) != 2 or mode not in ("ro", "rw") or not parts[1].startswith("/"):
-        raise UsageError(f"docker_specs.custom_docker_args: -v {value!r}; {_SUPPORTED}")
-    if not parts[0].startswith("/") and not named:
-        raise UsageError(
-            f"docker_specs.custom_docker_args: -v {value!r}: the host side must be an"
-            " absolute path or a volume name"
-        )
-    kind = "volume" if named else "bind"
-    return docker.types.Mount(parts[1], parts[0], type=kind, read_only=mode == "ro")
 
 
 def build_args(run_env: Mapping[str, str]) -> dict[str, str]:
@@ -417,6 +375,70 @@ def _image_id(client: Any, name: str) -> str:
         ) from None
 
 
+def _install_and_commit(
+    client: Any, log: Path, base: str, mounts: list[Any], *, tag: str | None, key: str
+) -> str:
+    """Run the install script in a container of ``base``; commit it, as ``tag`` if given.
+
+    The container has the host's network, as ``docker build`` had; its output goes to
+    ``log``. Returns the new image's id; on failure the container is gone and nothing
+    was committed.
+    """
+    name = tag or f"featurebench/instance:{key} (untagged)"
+    logger.info("install into %s (log: %s)", name, log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    base_config = client.images.get(base).attrs["Config"]
+    container = client.containers.create(
+        base,
+        ["/bin/sh", f"{SETUP}/install.sh"],
+        working_dir=TESTBED,
+        mounts=mounts,
+        network_mode="host",
+        labels={LABEL: key},
+    )
+    try:
+        container.start()
+        tail = _stream_logs(container, log, f"$ install into {name} (network host)\n")
+        status = int(container.wait()["StatusCode"])
+        outcome = "failed" if status else "installed"
+        _append(log, f"# {outcome} after {time.monotonic() - started:.1f}s\n\n")
+        if status:
+            detail = " | ".join(list(tail)[-6:])
+            raise CommandError(
+                f"install into {name} failed (log: {log}): {detail}"
+                f" | the install returned a non-zero code: {status}"
+            )
+        repository, _, version = (tag or "").rpartition(":")
+        # The base's configuration, not the container's: the install's command must not
+        # become the image's, nor its variables (set in the script) reach the image.
+        config = {
+            "Env": base_config.get("Env") or [],
+            "Cmd": base_config.get("Cmd") or ["/bin/sh"],
+            "Entrypoint": base_config.get("Entrypoint"),
+            "WorkingDir": TESTBED,
+            "Labels": {**(base_config.get("Labels") or {}), LABEL: key},
+        }
+        image = container.commit(repository=repository or None, tag=version or None, conf=config)
+        return str(image.id)
+    finally:
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+
+
+def _stream_logs(container: Any, log: Path, header: str) -> deque[str]:
+    """Copy the container's output to ``log`` as it comes; return its last lines."""
+    tail: deque[str] = deque(maxlen=20)
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write(header)
+        for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=True):
+            text = chunk.decode(errors="replace")
+            handle.write(text)
+            handle.flush()
+            tail.extend(line for line in text.splitlines() if line.strip())
+    return tail
+
+
 def _build(client: Any, log: Path, **options: Any) -> None:
     """``docker build`` with the host's network, its output streamed to ``log``."""
     logger.info("docker build -t %s (log: %s)", options["tag"], log)
@@ -441,30 +463,6 @@ def _build(client: Any, log: Path, **options: Any) -> None:
         raise CommandError(f"docker build of {options['tag']} failed (log: {log}): {detail}")
 
 
-def _write_manifest(tree: Path, manifest: Path) -> None:
-    files = [
-        path.relative_to(tree).as_posix()
-        for path in tree.rglob("*")
-        if path.is_file() or path.is_symlink()
-    ]
-    manifest.write_text("".join(f"{name}\n" for name in sorted(files)))
-
-
-def _extract(stream: Iterator[bytes], into: Path) -> None:
-    with tempfile.TemporaryFile() as archive:
-        for chunk in stream:
-            archive.write(chunk)
-        archive.seek(0)
-        with tarfile.open(fileobj=archive) as tar:
-            tar.extractall(into, filter="data")  # no paths outside, no devices
-
-
-def _run_shell(command: str) -> str:
-    # The exec form with an explicit shell: any text, newlines and quotes included,
-    # reaches sh unchanged.
-    return "RUN " + json.dumps(["/bin/sh", "-c", command])
-
-
 def _wait(container: Any, timeout: float | None, started: float) -> tuple[int, bool]:
     """The exit status, and whether ``timeout`` ran out (the container is then killed)."""
     remaining = None if timeout is None else max(timeout - (time.monotonic() - started), 0.1)
@@ -478,6 +476,14 @@ def _wait(container: Any, timeout: float | None, started: float) -> tuple[int, b
     with contextlib.suppress(docker.errors.APIError):  # it may have just exited
         container.kill()
     return int(container.wait(timeout=60)["StatusCode"]), True
+
+
+def _in_testbed(directory: str) -> str:
+    """A repo-relative directory as the container sees it (``.`` is /testbed)."""
+    relative = PurePosixPath(directory)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise UsageError(f"pythonpath {directory!r}: expected a directory inside the repository")
+    return str(PurePosixPath(TESTBED, relative))
 
 
 def _append(path: Path, text: str) -> None:

@@ -7,6 +7,7 @@ installing leaves a directory that the next run deletes and builds again.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -73,6 +74,7 @@ class LocalEnvironment:
         timeout: float | None,
         log: Path | None = None,
         network: bool = False,
+        pythonpath: Sequence[str] = (),
     ) -> CommandResult:
         command = resolve_command(argv, str(self.python), self.python.parent)
         prefix = sandbox.limits_prefix(timeout)
@@ -82,6 +84,9 @@ class LocalEnvironment:
             [str(self.python.parent)], str(self.root / "home"), self.run_env
         )
         env["VIRTUAL_ENV"] = str(self.python.parent.parent)
+        if pythonpath:
+            # Ahead of the editable install, which points at the spec's own checkout.
+            env["PYTHONPATH"] = os.pathsep.join(str((repo / d).resolve()) for d in pythonpath)
         return run_command([*prefix, *command], cwd=repo, env=env, timeout=timeout, log_path=log)
 
     def remove(self) -> None:

@@ -14,6 +14,7 @@ from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
 from orchestrator.pytest_runs import run_pytest, seconds
 from orchestrator.repos import Checkout
+from orchestrator.stages.data_status import note_dropped
 from orchestrator.storage import file_slug, write_json
 from pytest_featurebench import records as rec
 
@@ -68,6 +69,7 @@ class DynamicStage:
         return Outcome("ok", data=trace_data(run.records, run.outcomes()))
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        note_dropped(state.values, self.name, outcomes)
         traces = {path: out.data for path, out in outcomes.items() if out.status == "ok"}
         state.values["traces"] = {
             path: msgspec.convert(data, FileTrace) for path, data in traces.items()

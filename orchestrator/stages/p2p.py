@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 
 from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.stages.data_status import note_dropped
 from orchestrator.stages.dynamic import FileTrace, Row
 
 
@@ -49,6 +50,7 @@ class P2PStage:
         return Outcome("ok", data=data)
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        note_dropped(state.values, self.name, outcomes)
         state.values["p2p_choice"] = {
             p: o.data["p2p_files"] for p, o in outcomes.items() if o.status == "ok"
         }

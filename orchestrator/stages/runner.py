@@ -12,6 +12,7 @@ from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
 from orchestrator.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.repos import Checkout
+from orchestrator.stages.data_status import note_dropped
 from orchestrator.status import update_runner_status
 from orchestrator.storage import file_slug
 
@@ -76,6 +77,7 @@ class RunnerStage:
         )
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        note_dropped(state.values, self.name, outcomes)
         state.values["runner"] = outcomes
         state.values["passed"] = sorted(
             path for path, outcome in outcomes.items() if outcome.status == "ok"

@@ -18,6 +18,7 @@ import hashlib
 import msgspec
 
 from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.stages.data_status import note_dropped
 from orchestrator.stages.dynamic import FileTrace, Row
 from orchestrator.storage import write_json
 
@@ -62,6 +63,7 @@ class TopStage:
         return Outcome("ok", data=data)
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        note_dropped(state.values, self.name, outcomes)
         state.values["top"] = {p: o.data for p, o in outcomes.items() if o.status == "ok"}
         for path, outcome in outcomes.items():
             folder = (

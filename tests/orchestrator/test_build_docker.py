@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from orchestrator.environments.docker import LABEL, DockerEnvironment, parse_docker_args
+from orchestrator.environments.docker import LABEL, DockerEnvironment
+from orchestrator.environments.docker_args import parse_docker_args
 from orchestrator.errors import CommandError, UsageError
 from orchestrator.specs import DockerSpecs, RepoSpec, RunArgs
 from tests.orchestrator.small_project import assert_runner_verdicts, make_small_project
@@ -27,6 +29,8 @@ from tests.support.dockerd import Dockerd, build_rootfs_image, ensure_docker_ins
 # Taken at import: pytester points HOME elsewhere later, and the tarball is big to redo.
 ROOTFS_CACHE = Path.home() / ".cache" / "featurebench" / "rootfs"
 ROOTFS_TAG = "featurebench/rootfs:bookworm"
+# In tiny's source only: the instance image must not hold it anywhere.
+SOURCE_MARKER = "fbench-source-marker-5e1f0c7a"
 
 
 @pytest.fixture(scope="session")
@@ -151,7 +155,8 @@ def tiny(engine: Dockerd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     """An environment of a one-file repository, built by hand, with a secret in run_env."""
     work = tmp_path_factory.mktemp("tiny")
     (work / "repo").mkdir()
-    (work / "repo" / "hello.py").write_text("GREETING = 'hi'\n")
+    (work / "repo" / "hello.py").write_text(f"GREETING = 'hi'\nMARKER = {SOURCE_MARKER!r}\n")
+    (work / "repo" / "alt").mkdir()
     ctx = scratch_context(
         work, "docker", {"OPENAI_API_KEY": "sk-not-for-tests", "FROM_CONFIG": "yes"}
     )
@@ -194,10 +199,98 @@ def test_the_work_tree_and_the_run_directory_are_mounted(tiny: DockerEnvironment
 
 @pytest.mark.network
 def test_what_the_install_wrote_reaches_the_work_tree(tiny: DockerEnvironment) -> None:
-    """The mount hides the image's /testbed: its install products are copied to the host."""
+    """The install ran against the host's work tree: its products are there."""
     assert python(tiny, "import generated; print(generated.GENERATED)") == "by the install"
     repo = tiny.ctx.cache_dir.parent / "repo"
     assert (repo / "generated.py").read_text() == "GENERATED = 'by the install'\n"
+
+
+def saved_image_contains(engine: Dockerd, tag: str, needles: list[bytes]) -> dict[bytes, bool]:
+    """Which of ``needles`` occur in ``docker save`` of ``tag``: every layer, config and history."""
+    found = dict.fromkeys(needles, False)
+    overlap = max(map(len, needles))
+    previous = b""
+    with contextlib.closing(engine.client()) as client:
+        for chunk in client.images.get(tag).save(chunk_size=1 << 20):
+            window = previous + chunk  # a needle may straddle two chunks
+            for needle in needles:
+                found[needle] = found[needle] or needle in window
+            previous = window[-overlap:]
+    return found
+
+
+@pytest.mark.network
+def test_the_instance_image_holds_no_project_source(
+    engine: Dockerd, tiny: DockerEnvironment
+) -> None:
+    """No layer of the image has the work tree's text; mounted, the work tree still imports."""
+    marker, plugin = SOURCE_MARKER.encode(), b"pytest_featurebench"
+    assert saved_image_contains(engine, tiny.tag, [marker, plugin]) == {
+        marker: False,
+        plugin: True,  # the scan does see what the install put into the layers
+    }
+    assert python(tiny, "import hello; print(hello.MARKER)") == SOURCE_MARKER
+    with contextlib.closing(engine.client()) as client:
+        config = client.images.get(tiny.tag).attrs["Config"]
+    assert config["WorkingDir"] == "/testbed"
+    assert config["Labels"][LABEL] == tiny.key
+    # The install's command and variables stayed in its container.
+    assert "install.sh" not in " ".join(config["Cmd"] or [])
+    assert not any(name.startswith("PIP_NO_CACHE_DIR=") for name in config["Env"])
+
+
+@pytest.mark.network
+def test_a_copy_of_the_work_tree_runs_as_well(tiny: DockerEnvironment, tmp_path: Path) -> None:
+    """The install's products are files of the work tree: a copy of it has them too."""
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny.ctx.cache_dir.parent / "repo", copy, symlinks=True)
+    code = "import generated, hello; print(generated.GENERATED, hello.GREETING)"
+    result = tiny.run(["python", "-c", code], repo=copy, timeout=60)
+    assert result.ok, result.output
+    assert result.output.strip() == "by the install hi"
+
+
+@pytest.mark.network
+def test_pythonpath_comes_first_on_sys_path(tiny: DockerEnvironment) -> None:
+    """pythonpath's directories, inside /testbed, come right after the script's own."""
+    code = "import sys; print(sys.path[1:3])"
+    assert python(tiny, code, pythonpath=("alt", ".")) == "['/testbed/alt', '/testbed']"
+
+
+@pytest.mark.network
+def test_an_install_that_copies_the_sources_is_refused(engine: Dockerd, tmp_path: Path) -> None:
+    """A non-editable install would put the project into the image: no image, a clear error."""
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "lib.py").write_text(f"# {SOURCE_MARKER}\nVALUE = {'x' * 80!r}\n")
+    spec = RepoSpec(repository="a/b", install="mkdir /opt/lib && cp lib.py /opt/lib/")
+    environment = DockerEnvironment("copies00", spec, scratch_context(tmp_path, "docker", {}))
+    log = tmp_path / "instance.log"
+    environment.create(log)
+    with pytest.raises(CommandError, match=r"failed \(log: .*instance.log\): .*/opt/lib/lib.py"):
+        environment.install(tmp_path / "repo", log)
+    assert "copied 1 of the project's source files" in log.read_text()
+    assert not environment.exists()
+
+
+@pytest.mark.network
+def test_custom_instance_image_build_goes_on_top(engine: Dockerd, tmp_path: Path) -> None:
+    """The extra Dockerfile lines apply after the install; the tag names the result."""
+    (tmp_path / "repo").mkdir()
+    custom = ["ENV CUSTOM=yes", "RUN echo built > /custom.txt"]
+    spec = RepoSpec(repository="a/b", install="true", custom_instance_image_build=custom)
+    environment = DockerEnvironment("custom00", spec, scratch_context(tmp_path, "docker", {}))
+    log = tmp_path / "instance.log"
+    environment.create(log)
+    environment.install(tmp_path / "repo", log)
+    try:
+        code = "import os, pytest_featurebench; print(os.environ['CUSTOM'], open('/custom.txt').read())"
+        result = environment.run(["python", "-c", code], repo=tmp_path / "repo", timeout=60)
+        assert result.ok, result.output
+        assert result.output.split() == ["yes", "built"]
+    finally:
+        environment.remove()
+    with contextlib.closing(engine.client()) as client:
+        assert client.images.list(filters={"label": f"{LABEL}=custom00"}) == []
 
 
 @pytest.mark.network

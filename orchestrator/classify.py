@@ -1,0 +1,177 @@
+"""The data stage's first step: which objects one case removes.
+
+It starts from the top objects, protects what must stay, and adds the helpers
+that only the removed objects use, within a line budget drawn between
+``max_code_line_lower_bound`` and ``max_code_line_upper_bound`` (``--seed``
+draws it, so two runs agree). Protected, whatever the top stage said:
+
+- objects used at import time, found statically (decorators, base classes,
+  default values, module-level code) or in the traces (calls during
+  collection): removing them would break importing;
+- objects the chosen pass-to-pass tests reach: those tests must stay green;
+- protocol dunders: other code relies on them implicitly.
+
+A top class that cannot go as a whole (something subclasses or decorates it
+at import time) goes method by method instead.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from orchestrator.masking import Target, import_time_uses, locate, unique_helpers
+from orchestrator.stages.dynamic import FileTrace, Row
+
+
+@dataclass
+class Classification:
+    top: list[Target]
+    helpers: list[Target]
+    budget: int
+    lines: int
+    protected: dict[str, str] = field(default_factory=dict)  # path::qualname -> why
+
+    @property
+    def targets(self) -> list[Target]:
+        return [*self.top, *self.helpers]
+
+
+class ClassifyError(Exception):
+    """No object can be removed for this file; the message says why."""
+
+
+def draw_budget(seed: int, spec: str, file: str, lower: int, upper: int) -> int:
+    return random.Random(f"{seed}:{spec}:{file}:budget").randint(lower, max(lower, upper))
+
+
+def classify(
+    files: dict[str, str],
+    top_objects: list[dict[str, object]],
+    traces: dict[str, FileTrace],
+    p2p_files: list[str],
+    budget: int,
+) -> Classification:
+    """The objects to remove for one fail-to-pass file, with what was protected and why."""
+    protected: dict[str, str] = {}
+    reached = _reached_by(traces, p2p_files)
+    at_import = {(row[0], row[1]) for trace in traces.values() for row in trace.import_time}
+    top = _expand(files, top_objects, protected)
+    top = _protect(top, reached, at_import, protected)
+    top = _fit(files, top, budget, protected)
+    if not top:
+        raise ClassifyError(_why_none(protected, budget))
+    used = sum(_lines(files, t) for t in top)
+    project = {
+        row[0] for trace in traces.values() for test in trace.tests.values() for row in test.calls
+    }
+    helpers: list[Target] = []
+    for helper in unique_helpers(files, top, project):
+        size = _lines(files, helper)
+        key = f"{helper.path}::{helper.qualname}"
+        if (helper.path, helper.qualname) in reached:
+            protected[key] = "reached by a chosen pass-to-pass test"
+        elif (helper.path, helper.qualname) in at_import or import_time_uses(files, [helper])[
+            helper
+        ]:
+            protected[key] = "used at import time"
+        elif used + size > budget:
+            protected[key] = f"over the line budget ({used} + {size} > {budget})"
+        else:
+            helpers.append(helper)
+            used += size
+    return Classification(top, helpers, budget, used, protected)
+
+
+def _expand(
+    files: dict[str, str], top_objects: list[dict[str, object]], protected: dict[str, str]
+) -> list[Target]:
+    """Top objects as targets; a class used at import time becomes its methods."""
+    targets: list[Target] = []
+    for obj in top_objects:
+        path, qualname = str(obj["path"]), str(obj["qualname"])
+        whole = Target(path, qualname)
+        if obj["kind"] != "class":
+            targets.append(whole)
+            continue
+        uses = import_time_uses(files, [whole])[whole]
+        if not uses:
+            targets.append(whole)
+            continue
+        protected[f"{path}::{qualname}"] = f"class used at import time ({uses[0]}): methods only"
+        methods = obj.get("methods") or []
+        assert isinstance(methods, list)
+        targets += [Target(path, str(m)) for m in methods]
+    return targets
+
+
+def _protect(
+    targets: list[Target],
+    reached: set[tuple[str, str]],
+    at_import: set[tuple[str, str]],
+    protected: dict[str, str],
+) -> list[Target]:
+    kept: list[Target] = []
+    for target in targets:
+        key = f"{target.path}::{target.qualname}"
+        name = target.qualname.rsplit(".", 1)[-1]
+        inside = {
+            (p, q)
+            for p, q in reached
+            if q == target.qualname or q.startswith(f"{target.qualname}.")
+        }
+        if any(p == target.path for p, _ in inside):
+            protected[key] = "reached by a chosen pass-to-pass test"
+        elif (target.path, target.qualname) in at_import:
+            protected[key] = "called at import time"
+        elif name.startswith("__") and name.endswith("__") and name not in ("__init__", "__call__"):
+            protected[key] = "protocol dunder"
+        else:
+            kept.append(target)
+    return kept
+
+
+def _fit(
+    files: dict[str, str], targets: list[Target], budget: int, protected: dict[str, str]
+) -> list[Target]:
+    """The top targets, best first, as long as they fit the budget."""
+    kept: list[Target] = []
+    used = 0
+    for target in targets:
+        size = _lines(files, target)
+        if used + size > budget:
+            protected[f"{target.path}::{target.qualname}"] = (
+                f"over the line budget ({used} + {size} > {budget})"
+            )
+            continue
+        kept.append(target)
+        used += size
+    return kept
+
+
+def _lines(files: dict[str, str], target: Target) -> int:
+    found = locate(files[target.path], target.qualname, target.path)
+    if found is None:
+        return 0
+    return sum(
+        1 for line in found.source.splitlines() if line.strip() and not line.strip().startswith("#")
+    )
+
+
+def _reached_by(traces: dict[str, FileTrace], files: list[str]) -> set[tuple[str, str]]:
+    rows: list[Row] = [
+        row
+        for path in files
+        if path in traces
+        for test in traces[path].tests.values()
+        for row in test.calls
+    ]
+    return {(row[0], row[1]) for row in rows}
+
+
+def _why_none(protected: dict[str, str], budget: int) -> str:
+    if not protected:
+        return "no top object left to remove"
+    key, why = next(iter(protected.items()))
+    more = f" (and {len(protected) - 1} more)" if len(protected) > 1 else ""
+    return f"every top object is protected: {key}: {why}{more}; budget {budget} lines"

@@ -1,0 +1,392 @@
+"""Stage data: for each fail-to-pass file, mask its feature and export valid cases.
+
+Per file: classify, mask, validate (:mod:`orchestrator.stages.data_checks`),
+then export the case repository, scan it and the environment for leaks, and
+run the gold check on the exported case itself: ``patch.diff`` and
+``test_patch.diff`` applied with ``git apply`` make every test pass, and
+``test_patch.diff`` alone does not. Level 2 (``agent_code``) is checked the
+same way: the rewritten tests fail against an empty ``agent_code`` and pass
+against one that re-exports the original objects.
+
+Everything a case needs is in the item's result, so a cached result writes
+the same case again. Every candidate gets a line in
+``metadata_outputs/data_status.json``: its case names, or the step that
+dropped it and why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from orchestrator import cases as case_files
+from orchestrator.classify import ClassifyError, classify, draw_budget
+from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.environments import Environment
+from orchestrator.leaks import distinctive_lines, scan_environment, scan_repository
+from orchestrator.masking import Masked, MaskError, Removed, interface_stub, module_name
+from orchestrator.repos import Checkout, file_commit_times
+from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
+from orchestrator.stages.data_level2 import level2_case
+from orchestrator.stages.data_status import write_data_status
+from orchestrator.stages.top import file_hash
+from orchestrator.worktrees import (
+    apply_patch,
+    copy_scratch,
+    export_case_repo,
+    scratch_dir,
+    write_files,
+)
+
+_INPUT_KEYS = (
+    "repository",
+    "test_cmd",
+    "timeout_collect",
+    "timeout_run",
+    "timeout_one",
+    "f2p_pass_rate_threshold",
+    "max_code_line_lower_bound",
+    "max_code_line_upper_bound",
+    "min_p2p_files",
+    "library_name",
+    "black_links",
+)
+_SKIPPED_DIRS = frozenset((".git", ".tox", ".nox", ".venv", "venv", "build", "dist", ".eggs"))
+
+
+class DataStage:
+    name = "data"
+    version = 1
+    depends_on: tuple[str, ...] = ("p2p",)
+    cache_key: str | None = "data_cache"
+
+    def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
+        spec = state.spec.settings
+        common: dict[str, Any] = {key: getattr(spec, key) for key in _INPUT_KEYS}
+        common["seed"] = ctx.seed
+        top = state.values.get("top", {})
+        return [
+            WorkItem(
+                path,
+                {"file": path, "top_objects": top[path]["top_objects"], "p2p_files": p2p, **common},
+            )
+            for path, p2p in sorted(state.values.get("p2p_choice", {}).items())
+        ]
+
+    def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
+        started = time.monotonic()
+        try:
+            data = build_case_data(ctx, state, item.key)
+        except Dropped as dropped:
+            return Outcome("failed", dropped.reason, data={"stage": dropped.stage})
+        data["seconds"] = round(time.monotonic() - started, 2)
+        return Outcome("ok", data=data)
+
+    def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        checkout: Checkout = state.values["checkout"]
+        written: dict[str, list[str]] = {}
+        for file, outcome in sorted(outcomes.items()):
+            if outcome.status == "ok":
+                written[file] = _write_outputs(ctx, state, checkout, file, outcome.data)
+        state.values["cases"] = written
+        candidates = len(state.values.get("f2p", []))
+        write_data_status(
+            ctx.metadata, state.name, candidates, outcomes, written, state.values.get("dropped")
+        )
+
+
+def build_case_data(ctx: RunContext, state: SpecState, file: str) -> dict[str, Any]:
+    """Everything needed to write the cases of ``file``; raises Dropped."""
+    spec = state.spec.settings
+    checkout: Checkout = state.values["checkout"]
+    files = python_files(checkout.path)
+    budget = draw_budget(
+        ctx.seed, state.name, file, spec.max_code_line_lower_bound, spec.max_code_line_upper_bound
+    )
+    try:
+        classification = classify(
+            files,
+            state.values["top"][file]["top_objects"],
+            state.values["traces"],
+            state.values["p2p_choice"][file],
+            budget,
+        )
+    except (ClassifyError, MaskError) as exc:
+        raise Dropped("classify", str(exc)) from None
+    expected = {
+        path: passed_tests(state, path) for path in [file, *state.values["p2p_choice"][file]]
+    }
+    runner = Runner(
+        state.values["environment"],
+        spec,
+        ctx.logs_dir,
+        state.name,
+        file,
+        import_roots(files, _project_paths(state)),
+    )
+    with scratch_dir(Path(tempfile.gettempdir()) / "featurebench", "data-") as scratch:
+        work = MaskedTree(copy_scratch(checkout.path, scratch / "work"), files)
+        try:
+            verdict = check_masked(runner, work, classification, expected)
+        except MaskError as exc:
+            raise Dropped("mask", str(exc)) from None
+        return _prove_and_describe(ctx, state, runner, scratch, files, verdict)
+
+
+def _prove_and_describe(
+    ctx: RunContext,
+    state: SpecState,
+    runner: Runner,
+    scratch: Path,
+    files: dict[str, str],
+    verdict: Verdict,
+) -> dict[str, Any]:
+    checkout: Checkout = state.values["checkout"]
+    file = runner.file
+    masked = verdict.masked
+    repo = scratch / "case"
+    commit = export_case_repo(build_case_tree(checkout.path, masked, file, scratch / "tree"), repo)
+    _scan_for_leaks(runner, repo, files, masked)
+    patch = case_files.diff_files(
+        {path: (text, files[path]) for path, text in masked.files.items() if path != file}
+    )
+    test_patch = case_files.diff_files({file: (None, files[file])})
+    _gold_check(runner, scratch, repo, patch, test_patch, verdict)
+    stubs = [interface_stub(files[t.path], t.qualname, t.path) for t in verdict.classification.top]
+    base = _instance_base(ctx, state, runner, verdict, commit)
+    lv1 = _case(state, base, 1, stubs, test_patch, patch)
+    cases = [msgspec.to_builtins(lv1)]
+    level2, lv2_note = level2_case(runner, scratch, repo, checkout.path, files, verdict)
+    if level2 is not None:
+        cases.append(msgspec.to_builtins(_case(state, base, 2, stubs, level2, None)))
+    return {
+        "cases": cases,
+        "base_commit": commit,
+        "masked_files": masked.files,
+        "removed": [_removed_info(r) for r in masked.removed],
+        "protected": verdict.classification.protected,
+        "budget": verdict.classification.budget,
+        "notes": [*verdict.notes, *([lv2_note] if lv2_note else [])],
+        "runs": runner.runs,
+    }
+
+
+def _scan_for_leaks(runner: Runner, repo: Path, files: dict[str, str], masked: Masked) -> None:
+    kept = {**files, **masked.files}
+    kept.pop(runner.file)
+    marks = distinctive_lines(masked.removed, kept.values())
+    leaks = scan_repository(repo, marks)
+    log = runner.logs / "leak_scan" / runner.spec_name / f"{Path(runner.file).name}.log"
+    leaks += scan_environment(runner.environment, repo, marks, log)
+    if leaks:
+        more = f" (and {len(leaks) - 1} more)" if len(leaks) > 1 else ""
+        raise Dropped("leak", f"removed code found: {leaks[0]}{more}")
+
+
+def _gold_check(
+    runner: Runner, scratch: Path, repo: Path, patch: str, test_patch: str, verdict: Verdict
+) -> None:
+    wanted = [*verdict.fail_to_pass, *verdict.pass_to_pass]
+    for name, text in (("patch.diff", patch), ("test_patch.diff", test_patch)):
+        (scratch / name).write_text(text, encoding="utf-8")
+    gold = _copy_repo(repo, scratch / "gold")
+    logs = runner.logs / "f2p_validate" / runner.spec_name
+    for name in ("patch.diff", "test_patch.diff"):
+        try:
+            apply_patch(gold, scratch / name, logs / f"{Path(runner.file).name}.apply.log")
+        except Exception as exc:
+            raise Dropped("gold", str(exc)) from None
+    outcomes = runner.pytest(gold, [runner.file, *verdict.p2p_files], "f2p_validate", "gold")
+    failed = [t for t in wanted if outcomes.outcomes().get(t) != "passed"]
+    if failed:
+        raise Dropped(
+            "gold", f"{len(failed)} tests fail with the removed code restored: {failed[0]}"
+        )
+    bare = _copy_repo(repo, scratch / "bare")
+    apply_patch(bare, scratch / "test_patch.diff", logs / f"{Path(runner.file).name}.apply.log")
+    without = runner.pytest(bare, [runner.file], "f2p_validate", "without").outcomes()
+    passing = [t for t in verdict.fail_to_pass if without.get(t) == "passed"]
+    if passing:
+        raise Dropped("gold", f"{passing[0]} passes without the patch")
+
+
+def _copy_repo(repo: Path, into: Path) -> Path:
+    shutil.copytree(repo, into, symlinks=True)
+    return into
+
+
+def build_case_tree(checkout: Path, masked: Masked, file: str, into: Path) -> Path:
+    """The checkout with the mask on and the fail-to-pass file taken out."""
+    tree = copy_scratch(checkout, into)
+    write_files(tree, {**masked.files, file: None})
+    return tree
+
+
+def _case(
+    state: SpecState,
+    base: dict[str, Any],
+    level: int,
+    stubs: list[str],
+    test_patch: str,
+    patch: str | None,
+) -> case_files.CaseFiles:
+    spec = state.spec.settings
+    instance_id = f"{base['instance_id']}.lv{level}"
+    instance = {**base, "instance_id": instance_id, "level": level}
+    config = {
+        "instance_id": instance_id,
+        "level": level,
+        "backend": base["environment"]["backend"],
+        "environment": base["environment"]["key"],
+        "image": base["environment"].get("image"),
+        "python_version": spec.python_version,
+        "pythonpath": base["environment"]["pythonpath"],
+        "test_cmd": spec.test_cmd,
+        "test_files": [base["test_file"], *base["p2p_files"]],
+        "timeout_run": spec.timeout_run,
+    }
+    library = spec.library_name or base["repo"]
+    statement = case_files.render_problem_statement(level, library, spec.black_links, stubs)
+    name = instance_id.rsplit(".", 3)[-3:]
+    return case_files.CaseFiles(
+        name=".".join(name),
+        level=level,
+        instance=instance,
+        config=config,
+        problem_statement=statement,
+        test_patch=test_patch,
+        patch=patch,
+    )
+
+
+def _instance_base(
+    ctx: RunContext, state: SpecState, runner: Runner, verdict: Verdict, commit: str
+) -> dict[str, Any]:
+    checkout: Checkout = state.values["checkout"]
+    environment: Environment = runner.environment
+    file = runner.file
+    created, updated = file_commit_times(checkout.path, file)
+    settings = msgspec.to_builtins(state.spec.settings)
+    settings["commit"] = checkout.commit
+    removed = verdict.masked.removed
+    env: dict[str, Any] = {
+        "backend": environment.backend,
+        "key": environment.key,
+        "python_version": state.spec.settings.python_version,
+        "pythonpath": runner.pythonpath,
+    }
+    if environment.backend == "docker":
+        env["image"] = f"featurebench/instance:{environment.key}"
+    stem = Path(file).stem
+    return {
+        "instance_id": f"{checkout.slug}.{checkout.commit[:8]}.{stem}.{file_hash(file)}",
+        "repo": state.spec.settings.repository,
+        "base_commit": commit,
+        "original_commit": checkout.commit,
+        "environment": env,
+        "repo_settings": settings,
+        "test_file": file,
+        "p2p_files": verdict.p2p_files,
+        "FAIL_TO_PASS": verdict.fail_to_pass,
+        "PASS_TO_PASS": verdict.pass_to_pass,
+        "top_objects": [f"{t.path}::{t.qualname}" for t in verdict.classification.top],
+        "lines": sum(_code_lines(r.source) for r in removed),
+        "files": sorted({r.target.path for r in removed}),
+        "functions": [f"{r.target.path}::{r.target.qualname}" for r in removed],
+        "f2p_test_points": len(verdict.fail_to_pass),
+        "p2p_test_points": len(verdict.pass_to_pass),
+        "f2p_pass_rate_masked": verdict.pass_rate,
+        "create_time": created,
+        "upd_time": updated,
+    }
+
+
+def _code_lines(source: str) -> int:
+    return sum(
+        1 for line in source.splitlines() if line.strip() and not line.strip().startswith("#")
+    )
+
+
+def _removed_info(removed: Removed) -> dict[str, Any]:
+    return {
+        "path": removed.target.path,
+        "qualname": removed.target.qualname,
+        "start": removed.start,
+        "end": removed.end,
+    }
+
+
+def _write_outputs(
+    ctx: RunContext, state: SpecState, checkout: Checkout, file: str, data: dict[str, Any]
+) -> list[str]:
+    """The case directories, masked files and mask diff of one file; returns case names."""
+    folder = ctx.root / "cases" / f"{checkout.slug}.{checkout.commit[:8]}"
+    digest = file_hash(file)
+    files = python_files(checkout.path)
+    masked_files: dict[str, str] = data["masked_files"]
+    masked_dir = ctx.metadata / "masked_files" / state.name / digest
+    write_files(masked_dir, dict(masked_files))
+    diff = case_files.diff_files({p: (files[p], text) for p, text in masked_files.items()})
+    diff_dir = ctx.root / "debug_outputs" / "mask_diff" / state.name / digest
+    write_files(diff_dir, {"mask.diff": diff})
+    masked = Masked(files=masked_files, removed=[], dropped_names={})
+    names: list[str] = []
+    with scratch_dir(Path(tempfile.gettempdir()) / "featurebench", "export-") as scratch:
+        tree = build_case_tree(checkout.path, masked, file, scratch / "tree")
+        commit = export_case_repo(tree, scratch / "repo")
+        if commit != data["base_commit"]:  # the checkout changed under the cached result
+            ctx.warn(f"{state.name} {file}: case repository differs from the validated one")
+            return []
+        for case in data["cases"]:
+            parsed = msgspec.convert(case, case_files.CaseFiles)
+            case_files.write_case(folder / parsed.name, parsed, scratch / "repo")
+            names.append(parsed.name)
+    return names
+
+
+def python_files(root: Path) -> dict[str, str]:
+    """Every .py file of a checkout, by POSIX path relative to it."""
+    found: dict[str, str] = {}
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        if any(part in _SKIPPED_DIRS or part.endswith(".egg-info") for part in relative.parts):
+            continue
+        found[relative.as_posix()] = path.read_text(encoding="utf-8", errors="replace")
+    return found
+
+
+def import_roots(files: dict[str, str], project: set[str]) -> list[str]:
+    """The directories the project's modules are imported from (``.`` or ``src``, say)."""
+    roots = {"."}
+    paths = set(files)
+    for path in project:
+        name = module_name(path, paths)
+        if name is None:
+            continue
+        # The module's own components: pkg/keys.py is two, pkg/__init__.py two as well.
+        depth = name.count(".") + 1 + path.endswith("__init__.py")
+        parts = Path(path).parts[:-depth]
+        roots.add(Path(*parts).as_posix() if parts else ".")
+    return sorted(roots)
+
+
+def _project_paths(state: SpecState) -> set[str]:
+    traces = state.values["traces"]
+    return {
+        row[0]
+        for trace in traces.values()
+        for rows in [trace.import_time, *(test.calls for test in trace.tests.values())]
+        for row in rows
+    }
+
+
+def passed_tests(state: SpecState, path: str) -> list[str]:
+    """The tests of ``path`` that passed in the runner."""
+    outcome: Outcome = state.values["runner"][path]
+    tests: dict[str, str] = (outcome.data or {}).get("tests", {})
+    return sorted(nodeid for nodeid, result in tests.items() if result == "passed")

@@ -1,0 +1,226 @@
+"""The data stage's work on one fail-to-pass file: mask, then prove the case valid.
+
+Every test run happens in the spec's own environment, against scratch copies
+of the checkout (the ``pythonpath`` of each run puts the copy first, ahead of
+the editable install): masking never starts a new virtualenv or container.
+
+1. Classify (:mod:`orchestrator.classify`) and mask (:mod:`orchestrator.masking`).
+2. Probe: ``pytest --collect-only`` of the file and the chosen pass-to-pass
+   files (``timeout_collect``).
+3. Fail-to-pass: the file's tests, with the imports of removed names taken
+   out, must collect, and at most ``f2p_pass_rate_threshold`` of the tests
+   that passed before may pass now (missing or skipped ones count as failed).
+4. Pass-to-pass: every chosen file passes fully. A failure is rerun; if the
+   rerun passes, the file is flaky and left out. Otherwise the removed object
+   it needs is found by bisection and kept, and the checks start again.
+5. Export, leak scan, and the gold check on the case repository itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.classify import Classification
+from orchestrator.environments import Environment
+from orchestrator.masking import Masked, Target, mask
+from orchestrator.pytest_runs import PytestRun, run_pytest, seconds
+from orchestrator.specs import RepoSpec
+from orchestrator.storage import file_slug
+from orchestrator.worktrees import write_files
+
+MAX_ROUNDS = 4  # objects kept back for pass-to-pass files before a case is given up
+
+
+class Dropped(Exception):
+    """The candidate is dropped at ``stage`` for ``reason``."""
+
+    def __init__(self, stage: str, reason: str):
+        super().__init__(f"{stage}: {reason}")
+        self.stage = stage
+        self.reason = reason
+
+
+@dataclass
+class Runner:
+    """Runs pytest in the spec's environment on scratch trees, logging by step."""
+
+    environment: Environment
+    spec: RepoSpec
+    logs: Path  # logs/<kind>/<spec>/ is built from here
+    spec_name: str
+    file: str
+    pythonpath: list[str]
+    runs: int = 0
+
+    def pytest(
+        self, tree: Path, targets: list[str], kind: str, step: str, collect: bool = False
+    ) -> PytestRun:
+        self.runs += 1
+        base = self.logs / kind / self.spec_name / f"{file_slug(self.file)}.{step}"
+        timeout = self.spec.timeout_collect if collect else self.spec.timeout_run
+        run = run_pytest(
+            self.environment,
+            [*self.spec.test_cmd, *(["--collect-only"] if collect else []), *targets],
+            repo=tree,
+            records=base.with_suffix(".jsonl"),
+            timeout=seconds(timeout),
+            log=base.with_suffix(".log"),
+            pythonpath=self.pythonpath,
+            extra=["--fb-timeout", str(self.spec.timeout_one)] if self.spec.timeout_one else [],
+        )
+        if not run.complete:
+            raise Dropped(kind, f"pytest {step} {run.why_incomplete()}")
+        return run
+
+
+@dataclass
+class MaskedTree:
+    """One scratch copy of the checkout, carrying one mask at a time."""
+
+    tree: Path
+    files: dict[str, str]  # every .py file of the checkout, as committed
+    current: dict[str, str] = field(default_factory=dict)
+
+    def put(self, targets: list[Target]) -> Masked:
+        masked = mask(self.files, targets)
+        restore: dict[str, str | None] = {p: self.files[p] for p in self.current}
+        write_files(self.tree, {**restore, **masked.files})
+        self.current = dict(masked.files)
+        return masked
+
+
+@dataclass
+class Verdict:
+    masked: Masked
+    classification: Classification
+    fail_to_pass: list[str]
+    pass_to_pass: list[str]
+    p2p_files: list[str]
+    pass_rate: float
+    notes: list[str]
+
+
+def check_masked(
+    runner: Runner,
+    work: MaskedTree,
+    classification: Classification,
+    expected: dict[str, list[str]],
+) -> Verdict:
+    """Steps 2 to 4, repeated while objects are kept back for pass-to-pass files."""
+    notes: list[str] = []
+    p2p_files = [path for path in expected if path != runner.file]
+    for round_ in range(MAX_ROUNDS):
+        masked = work.put(classification.targets)
+        _probe(runner, work.tree, p2p_files, round_)
+        failing, passing, rate = _fail_to_pass(runner, work.tree, expected[runner.file], round_)
+        broken, flaky = _pass_to_pass(runner, work.tree, p2p_files, expected, round_)
+        for path in flaky:
+            notes.append(f"{path}: flaky after masking, left out")
+            p2p_files.remove(path)
+        if not broken:
+            if len(p2p_files) < runner.spec.min_p2p_files:
+                raise Dropped("p2p", f"only {len(p2p_files)} pass-to-pass files stay green")
+            p2p_tests = [t for path in p2p_files for t in expected[path]]
+            return Verdict(
+                masked, classification, failing, passing + p2p_tests, p2p_files, rate, notes
+            )
+        kept = _keep_back(runner, work, classification, broken, expected, round_)
+        notes.append(f"kept {kept.path}::{kept.qualname}: {', '.join(broken)} need it")
+    raise Dropped("p2p", f"still failing after keeping back {MAX_ROUNDS} objects")
+
+
+def _probe(runner: Runner, tree: Path, p2p_files: list[str], round_: int) -> None:
+    run = runner.pytest(tree, [runner.file, *p2p_files], "mask_generator", f"collect{round_}", True)
+    for error in run.collect_errors():
+        if runner.file in (error.file, error.nodeid.split("::")[0]):
+            last = (error.message.strip().splitlines() or [""])[-1]
+            raise Dropped("collect", f"{runner.file} no longer collects: {last}")
+
+
+def _fail_to_pass(
+    runner: Runner, tree: Path, tests: list[str], round_: int
+) -> tuple[list[str], list[str], float]:
+    outcomes = runner.pytest(tree, [runner.file], "f2p_validate", f"masked{round_}").outcomes()
+    passing = [t for t in tests if outcomes.get(t) == "passed"]
+    failing = [t for t in tests if t not in passing]
+    rate = len(passing) / len(tests) if tests else 1.0
+    threshold = runner.spec.f2p_pass_rate_threshold
+    if rate > threshold:
+        raise Dropped(
+            "f2p",
+            f"{len(passing)} of {len(tests)} tests still pass after masking"
+            f" ({rate:.0%} > f2p_pass_rate_threshold {threshold:.0%})",
+        )
+    return failing, passing, round(rate, 4)
+
+
+def _pass_to_pass(
+    runner: Runner, tree: Path, files: list[str], expected: dict[str, list[str]], round_: int
+) -> tuple[list[str], list[str]]:
+    """Files still failing after a rerun, and files that passed on the rerun (flaky)."""
+    if not files:
+        return [], []
+    failing = _failing_files(
+        runner.pytest(tree, files, "p2p_validate", f"run{round_}"), files, expected
+    )
+    if not failing:
+        return [], []
+    again = runner.pytest(tree, failing, "p2p_validate", f"rerun{round_}")
+    broken = _failing_files(again, failing, expected)
+    return broken, [path for path in failing if path not in broken]
+
+
+def _failing_files(run: PytestRun, files: list[str], expected: dict[str, list[str]]) -> list[str]:
+    outcomes = run.outcomes()
+    return [p for p in files if any(outcomes.get(t) != "passed" for t in expected[p])]
+
+
+def _keep_back(
+    runner: Runner,
+    work: MaskedTree,
+    classification: Classification,
+    broken: list[str],
+    expected: dict[str, list[str]],
+    round_: int,
+) -> Target:
+    """Find the removed object the broken files need, and stop removing it."""
+    probes = iter(range(1000))
+
+    def breaks(subset: list[Target]) -> bool:
+        work.put(subset)
+        step = f"bisect{round_}.{next(probes)}"
+        run = runner.pytest(work.tree, broken, "p2p_validate", step)
+        return bool(_failing_files(run, broken, expected))
+
+    culprit = find_culprit(classification.targets, breaks)
+    if culprit is None or (culprit in classification.top and len(classification.top) == 1):
+        what = "no single removed object" if culprit is None else "the only top object"
+        raise Dropped("p2p", f"{', '.join(broken)} fail after masking and need {what}")
+    if culprit in classification.top:
+        classification.top.remove(culprit)
+    else:
+        classification.helpers.remove(culprit)
+    classification.protected[f"{culprit.path}::{culprit.qualname}"] = (
+        f"needed by pass-to-pass {', '.join(broken)}"
+    )
+    return culprit
+
+
+def find_culprit(targets: list[Target], breaks: Callable[[list[Target]], bool]) -> Target | None:
+    """A removed object whose removal alone breaks the tests, by halving the set."""
+    candidates = list(targets)
+    while len(candidates) > 1:
+        half = len(candidates) // 2
+        if breaks(candidates[:half]):
+            candidates = candidates[:half]
+        elif breaks(candidates[half:]):
+            candidates = candidates[half:]
+        else:  # only a combination breaks them: keep the first object that helps
+            return next(
+                (t for t in candidates if not breaks([c for c in candidates if c != t])), None
+            )
+    if candidates and breaks(candidates):
+        return candidates[0]
+    return None

@@ -1,0 +1,60 @@
+"""``metadata_outputs/data_status.json``: every fail-to-pass candidate's fate.
+
+Per spec: the counts of the funnel (candidates, files that reached the data
+stage, files with valid cases, cases written) and per file either the cases
+written or the step that dropped it (classify, mask, collect, f2p, p2p, gold,
+leak) and why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from orchestrator.engine import Outcome
+from orchestrator.status import locked_update
+
+
+def write_data_status(
+    metadata: Path,
+    spec: str,
+    candidates: int,
+    outcomes: dict[str, Outcome],
+    written: dict[str, list[str]],
+    dropped: dict[str, Any] | None = None,
+) -> None:
+    files: dict[str, Any] = {}
+    for path, outcome in sorted(outcomes.items()):
+        data = outcome.data or {}
+        if outcome.status == "ok":
+            files[path] = {
+                "status": "valid" if written.get(path) else "not written",
+                "cases": written.get(path, []),
+                "notes": data.get("notes", []),
+                "seconds": data.get("seconds"),
+            }
+        else:
+            files[path] = {
+                "status": "dropped",
+                "stage": data.get("stage", "data"),
+                "reason": outcome.reason,
+            }
+    for path, why in (dropped or {}).items():
+        files.setdefault(path, why)
+    entry = {
+        "f2p_candidates": candidates,
+        "data_items": len(outcomes),
+        "valid_files": sum(1 for names in written.values() if names),
+        "cases": sum(len(names) for names in written.values()),
+        "files": files,
+    }
+    locked_update(metadata / "data_status.json", spec, entry)
+
+
+def note_dropped(state_values: dict[str, Any], stage: str, outcomes: dict[str, Outcome]) -> None:
+    """Remember why fail-to-pass candidates fell out before the data stage."""
+    f2p = set(state_values.get("f2p", []))
+    dropped = state_values.setdefault("dropped", {})
+    for path, outcome in outcomes.items():
+        if path in f2p and outcome.status != "ok":
+            dropped[path] = {"status": "dropped", "stage": stage, "reason": outcome.reason}
