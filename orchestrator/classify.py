@@ -22,19 +22,34 @@ from dataclasses import dataclass, field
 
 from orchestrator.masking import Target, import_time_uses, locate, unique_helpers
 from orchestrator.stages.dynamic import FileTrace, Row
+from orchestrator.stubbing import stub_bodies
 
 
 @dataclass
 class Classification:
-    top: list[Target]
+    top: list[Target]  # removed whole
     helpers: list[Target]
     budget: int
     lines: int
     protected: dict[str, str] = field(default_factory=dict)  # path::qualname -> why
+    stubs: list[Target] = field(default_factory=list)  # top functions emptied, not removed
 
     @property
     def targets(self) -> list[Target]:
+        """What is removed whole."""
         return [*self.top, *self.helpers]
+
+    @property
+    def features(self) -> list[Target]:
+        """The top objects the agent writes, removed or emptied."""
+        return [*self.top, *self.stubs]
+
+    def keep(self, target: Target, why: str) -> None:
+        """Stop removing or emptying ``target``."""
+        for group in (self.top, self.helpers, self.stubs):
+            if target in group:
+                group.remove(target)
+        self.protected[f"{target.path}::{target.qualname}"] = why
 
 
 class ClassifyError(Exception):
@@ -56,31 +71,51 @@ def classify(
     protected: dict[str, str] = {}
     reached = _reached_by(traces, p2p_files)
     at_import = {(row[0], row[1]) for trace in traces.values() for row in trace.import_time}
-    top = _expand(files, top_objects, protected)
-    top = _protect(top, reached, at_import, protected)
-    top = _fit(files, top, budget, protected)
+    top = _protect(_expand(files, top_objects, protected), reached, at_import, protected)
+    # Referred to (not called) at import time: emptied, so importing still works.
+    emptied = {t for t in top if import_time_uses(files, [t])[t]}
+    top = _fit(files, top, budget, protected, emptied)
     if not top:
         raise ClassifyError(_why_none(protected, budget))
-    used = sum(_lines(files, t) for t in top)
+    result = Classification(
+        top=[t for t in top if t not in emptied],
+        helpers=[],
+        budget=budget,
+        lines=sum(_lines(files, t, t in emptied) for t in top),
+        protected=protected,
+        stubs=[t for t in top if t in emptied],
+    )
+    _add_helpers(files, traces, result, reached, at_import)
+    return result
+
+
+def _add_helpers(
+    files: dict[str, str],
+    traces: dict[str, FileTrace],
+    result: Classification,
+    reached: set[tuple[str, str]],
+    at_import: set[tuple[str, str]],
+) -> None:
+    """Helpers only the removed code uses, while they fit the budget."""
     project = {
         row[0] for trace in traces.values() for test in trace.tests.values() for row in test.calls
     }
-    helpers: list[Target] = []
-    for helper in unique_helpers(files, top, project):
+    for helper in unique_helpers(files, result.features, project):
         size = _lines(files, helper)
         key = f"{helper.path}::{helper.qualname}"
         if (helper.path, helper.qualname) in reached:
-            protected[key] = "reached by a chosen pass-to-pass test"
+            result.protected[key] = "reached by a chosen pass-to-pass test"
         elif (helper.path, helper.qualname) in at_import or import_time_uses(files, [helper])[
             helper
         ]:
-            protected[key] = "used at import time"
-        elif used + size > budget:
-            protected[key] = f"over the line budget ({used} + {size} > {budget})"
+            result.protected[key] = "used at import time"
+        elif result.lines + size > result.budget:
+            result.protected[key] = (
+                f"over the line budget ({result.lines} + {size} > {result.budget})"
+            )
         else:
-            helpers.append(helper)
-            used += size
-    return Classification(top, helpers, budget, used, protected)
+            result.helpers.append(helper)
+            result.lines += size
 
 
 def _expand(
@@ -132,13 +167,17 @@ def _protect(
 
 
 def _fit(
-    files: dict[str, str], targets: list[Target], budget: int, protected: dict[str, str]
+    files: dict[str, str],
+    targets: list[Target],
+    budget: int,
+    protected: dict[str, str],
+    emptied: set[Target],
 ) -> list[Target]:
     """The top targets, best first, as long as they fit the budget."""
     kept: list[Target] = []
     used = 0
     for target in targets:
-        size = _lines(files, target)
+        size = _lines(files, target, target in emptied)
         if used + size > budget:
             protected[f"{target.path}::{target.qualname}"] = (
                 f"over the line budget ({used} + {size} > {budget})"
@@ -149,13 +188,15 @@ def _fit(
     return kept
 
 
-def _lines(files: dict[str, str], target: Target) -> int:
-    found = locate(files[target.path], target.qualname, target.path)
-    if found is None:
-        return 0
-    return sum(
-        1 for line in found.source.splitlines() if line.strip() and not line.strip().startswith("#")
-    )
+def _lines(files: dict[str, str], target: Target, body_only: bool = False) -> int:
+    """Code lines of a target: all of it, or only its body when it is emptied."""
+    if body_only:
+        source = stub_bodies(files, [target])[1][0].source
+    else:
+        found = locate(files[target.path], target.qualname, target.path)
+        source = "" if found is None else found.source
+    lines = (line.strip() for line in source.splitlines())
+    return sum(1 for line in lines if line and not line.startswith("#"))
 
 
 def _reached_by(traces: dict[str, FileTrace], files: list[str]) -> set[tuple[str, str]]:

@@ -26,6 +26,7 @@ from orchestrator.masking import (
     find_definition,
     first_line,
     from_imports,
+    parse,
     scope_statements,
 )
 
@@ -113,11 +114,40 @@ class _Resolver:
             if cut is None:
                 return dotted
             path = self.repo.modules[".".join(parts[:cut])]
-            origin = self.bindings(path).get(parts[cut])
+            origin = self.bindings(path).get(parts[cut]) or self._through_star(path, parts[cut])
             if origin is None:
                 return dotted
             dotted = ".".join([origin, *parts[cut + 1 :]])
         return dotted
+
+    def _through_star(self, path: str, name: str) -> str | None:
+        """``module.name`` for the first ``from module import *`` of ``path`` that has it."""
+        try:
+            tree = self.repo.source(path).tree
+        except MaskError:
+            return None
+        for node, module_level in from_imports(tree.body):
+            if not module_level or [a.name for a in node.names] != ["*"]:
+                continue
+            module = self.repo.imported_module(path, node)
+            source = self.repo.modules.get(module or "")
+            if module and source and name in self._module_names(source):
+                return f"{module}.{name}"
+        return None
+
+    def _module_names(self, path: str) -> set[str]:
+        """Names a module binds at its top level: definitions, assignments, imports."""
+        try:
+            tree = self.repo.source(path).tree
+        except MaskError:
+            return set()
+        names = set(self.bindings(path))
+        for stmt, _ in scope_statements(tree.body):
+            if isinstance(stmt, _DEFS):
+                names.add(stmt.name)
+            elif isinstance(stmt, ast.Assign):
+                names.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+        return names
 
     def import_time_references(self, src: SourceText) -> Iterator[tuple[ast.expr, str]]:
         """Every name or attribute chain evaluated at import, with its dotted name."""
@@ -409,7 +439,7 @@ def rewrite_for_agent_code(
         edits.append(_import_after_imports(src, package))
     text = apply_edits(test_source, edits + uses)
     try:
-        ast.parse(text)
+        parse(text)
     except SyntaxError as exc:
         raise MaskError(f"the rewritten test does not parse: {exc}") from None
     return text

@@ -13,6 +13,7 @@ import functools
 import itertools
 import keyword
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -60,6 +61,7 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _TRANSPARENT = (ast.If, ast.Try, ast.TryStar, ast.With, ast.AsyncWith)
 _OVERLOAD = {"overload", "typing.overload", "typing_extensions.overload"}
 # The tokenizer's line ends; str.splitlines also splits on \f and \u2028, shifting lines.
+_PARSING = threading.Lock()
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 
 
@@ -89,7 +91,7 @@ class SourceText:
         self.lines: list[str] = _LINE.findall(text)
         self._starts = list(itertools.accumulate((len(line) for line in self.lines), initial=0))
         try:
-            self.tree = ast.parse(text, filename=path)
+            self.tree = parse(text, path)
         except (SyntaxError, ValueError) as exc:
             raise MaskError(f"{path}: cannot parse: {exc}") from None
 
@@ -112,6 +114,13 @@ class SourceText:
     def eol(self, lineno: int) -> str:
         line = self.lines[lineno - 1] if lineno <= len(self.lines) else ""
         return line[len(line.rstrip("\r\n")) :] or "\n"
+
+
+def parse(text: str, path: str = "<string>") -> ast.Module:
+    # CPython 3.11's parser keeps its recursion depth per interpreter, not per thread:
+    # two threads parsing at once fail with "AST constructor recursion depth mismatch".
+    with _PARSING:
+        return ast.parse(text, filename=path)
 
 
 def apply_edits(text: str, edits: list[Edit]) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from orchestrator import cases as case_files
-from orchestrator.classify import ClassifyError, classify, draw_budget
+from orchestrator.classify import Classification, ClassifyError, classify, draw_budget
 from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
 from orchestrator.leaks import distinctive_lines, scan_environment, scan_repository
@@ -61,7 +61,7 @@ _SKIPPED_DIRS = frozenset((".git", ".tox", ".nox", ".venv", "venv", "build", "di
 
 class DataStage:
     name = "data"
-    version = 1
+    version = 2  # 2: import-time referenced functions are emptied, not protected
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 
@@ -83,7 +83,8 @@ class DataStage:
         try:
             data = build_case_data(ctx, state, item.key)
         except Dropped as dropped:
-            return Outcome("failed", dropped.reason, data={"stage": dropped.stage})
+            data = {"stage": dropped.stage, **dropped.details}
+            return Outcome("failed", dropped.reason, data=data)
         data["seconds"] = round(time.monotonic() - started, 2)
         return Outcome("ok", data=data)
 
@@ -133,9 +134,12 @@ def build_case_data(ctx: RunContext, state: SpecState, file: str) -> dict[str, A
         work = MaskedTree(copy_scratch(checkout.path, scratch / "work"), files)
         try:
             verdict = check_masked(runner, work, classification, expected)
+            return _prove_and_describe(ctx, state, runner, scratch, files, verdict)
         except MaskError as exc:
             raise Dropped("mask", str(exc)) from None
-        return _prove_and_describe(ctx, state, runner, scratch, files, verdict)
+        except Dropped as dropped:
+            dropped.details = _tried(classification)
+            raise
 
 
 def _prove_and_describe(
@@ -157,7 +161,9 @@ def _prove_and_describe(
     )
     test_patch = case_files.diff_files({file: (None, files[file])})
     _gold_check(runner, scratch, repo, patch, test_patch, verdict)
-    stubs = [interface_stub(files[t.path], t.qualname, t.path) for t in verdict.classification.top]
+    stubs = [
+        interface_stub(files[t.path], t.qualname, t.path) for t in verdict.classification.features
+    ]
     base = _instance_base(ctx, state, runner, verdict, commit)
     lv1 = _case(state, base, 1, stubs, test_patch, patch)
     cases = [msgspec.to_builtins(lv1)]
@@ -173,6 +179,15 @@ def _prove_and_describe(
         "budget": verdict.classification.budget,
         "notes": [*verdict.notes, *([lv2_note] if lv2_note else [])],
         "runs": runner.runs,
+    }
+
+
+def _tried(classification: Classification) -> dict[str, object]:
+    return {
+        "removed": [f"{t.path}::{t.qualname}" for t in classification.targets],
+        "emptied": [f"{t.path}::{t.qualname}" for t in classification.stubs],
+        "protected": classification.protected,
+        "budget": classification.budget,
     }
 
 
@@ -294,7 +309,8 @@ def _instance_base(
         "p2p_files": verdict.p2p_files,
         "FAIL_TO_PASS": verdict.fail_to_pass,
         "PASS_TO_PASS": verdict.pass_to_pass,
-        "top_objects": [f"{t.path}::{t.qualname}" for t in verdict.classification.top],
+        "top_objects": [f"{t.path}::{t.qualname}" for t in verdict.classification.features],
+        "emptied": [f"{t.path}::{t.qualname}" for t in verdict.classification.stubs],
         "lines": sum(_code_lines(r.source) for r in removed),
         "files": sorted({r.target.path for r in removed}),
         "functions": [f"{r.target.path}::{r.target.qualname}" for r in removed],

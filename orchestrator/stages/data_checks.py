@@ -24,10 +24,11 @@ from pathlib import Path
 
 from orchestrator.classify import Classification
 from orchestrator.environments import Environment
-from orchestrator.masking import Masked, Target, mask
+from orchestrator.masking import Masked, Target
 from orchestrator.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.specs import RepoSpec
 from orchestrator.storage import file_slug
+from orchestrator.stubbing import mask_with_stubs
 from orchestrator.worktrees import write_files
 
 MAX_ROUNDS = 4  # objects kept back for pass-to-pass files before a case is given up
@@ -40,6 +41,7 @@ class Dropped(Exception):
         super().__init__(f"{stage}: {reason}")
         self.stage = stage
         self.reason = reason
+        self.details: dict[str, object] = {}  # what was tried, for data_status.json
 
 
 @dataclass
@@ -83,8 +85,8 @@ class MaskedTree:
     files: dict[str, str]  # every .py file of the checkout, as committed
     current: dict[str, str] = field(default_factory=dict)
 
-    def put(self, targets: list[Target]) -> Masked:
-        masked = mask(self.files, targets)
+    def put(self, targets: list[Target], stubs: list[Target]) -> Masked:
+        masked = mask_with_stubs(self.files, targets, stubs)
         restore: dict[str, str | None] = {p: self.files[p] for p in self.current}
         write_files(self.tree, {**restore, **masked.files})
         self.current = dict(masked.files)
@@ -112,7 +114,7 @@ def check_masked(
     notes: list[str] = []
     p2p_files = [path for path in expected if path != runner.file]
     for round_ in range(MAX_ROUNDS):
-        masked = work.put(classification.targets)
+        masked = work.put(classification.targets, classification.stubs)
         _probe(runner, work.tree, p2p_files, round_)
         failing, passing, rate = _fail_to_pass(runner, work.tree, expected[runner.file], round_)
         broken, flaky = _pass_to_pass(runner, work.tree, p2p_files, expected, round_)
@@ -188,23 +190,19 @@ def _keep_back(
     """Find the removed object the broken files need, and stop removing it."""
     probes = iter(range(1000))
 
+    emptied = set(classification.stubs)
+
     def breaks(subset: list[Target]) -> bool:
-        work.put(subset)
+        work.put([t for t in subset if t not in emptied], [t for t in subset if t in emptied])
         step = f"bisect{round_}.{next(probes)}"
         run = runner.pytest(work.tree, broken, "p2p_validate", step)
         return bool(_failing_files(run, broken, expected))
 
-    culprit = find_culprit(classification.targets, breaks)
-    if culprit is None or (culprit in classification.top and len(classification.top) == 1):
+    culprit = find_culprit([*classification.targets, *classification.stubs], breaks)
+    if culprit is None or classification.features == [culprit]:
         what = "no single removed object" if culprit is None else "the only top object"
         raise Dropped("p2p", f"{', '.join(broken)} fail after masking and need {what}")
-    if culprit in classification.top:
-        classification.top.remove(culprit)
-    else:
-        classification.helpers.remove(culprit)
-    classification.protected[f"{culprit.path}::{culprit.qualname}"] = (
-        f"needed by pass-to-pass {', '.join(broken)}"
-    )
+    classification.keep(culprit, f"needed by pass-to-pass {', '.join(broken)}")
     return culprit
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from orchestrator.masking import module_name, rewrite_for_agent_code
 from orchestrator.stages.data_checks import Dropped, Runner, Verdict
+from orchestrator.stubbing import names_of
 from orchestrator.worktrees import apply_patch, copy_scratch, write_files
 
 PACKAGE = "agent_code"
@@ -36,20 +37,19 @@ def level2_case(
     """The level 2 ``test_patch.diff``, or None and the reason there is none."""
     from orchestrator.cases import diff_files
 
-    top = verdict.classification.top
+    top = verdict.classification.features
     if any("." in target.qualname for target in top):
         return None, "no level 2 case: a top object is a method"
     paths = set(files)
+    # Every name the top objects have anywhere, re-exports too: removed or emptied alike.
+    names = names_of(files, top)
     removed: dict[str, set[str]] = {}
-    for path, names in verdict.masked.dropped_names.items():
-        module = module_name(path, paths)
-        if module is not None:
-            removed.setdefault(module, set()).update(names)
     renamed: dict[str, dict[str, str]] = {}  # re-exports under another name
-    for path, aliases in verdict.masked.renamed.items():
+    for path, lost in names.dropped_names.items():
         module = module_name(path, paths)
         if module is not None:
-            renamed.setdefault(module, {}).update(aliases)
+            removed.setdefault(module, set()).update(lost)
+            renamed.setdefault(module, {}).update(names.renamed.get(path, {}))
     original = files[runner.file]
     rewritten = rewrite_for_agent_code(original, removed, PACKAGE, renamed)
     if rewritten == original:
@@ -87,7 +87,7 @@ def _reexport_passes(
     tree = copy_scratch(checkout, scratch / "lv2-gold")
     paths = set(files)
     lines = []
-    for target in verdict.classification.top:
+    for target in verdict.classification.features:
         module = module_name(target.path, paths)
         lines.append(f"from {module} import {target.qualname}\n")
     write_files(tree, {f"{PACKAGE}/__init__.py": "".join(lines), runner.file: rewritten})

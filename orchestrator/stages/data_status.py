@@ -38,6 +38,7 @@ def write_data_status(
                 "status": "dropped",
                 "stage": data.get("stage", "data"),
                 "reason": outcome.reason,
+                **{k: data[k] for k in ("removed", "emptied", "protected", "budget") if k in data},
             }
     for path, why in (dropped or {}).items():
         files.setdefault(path, why)

@@ -2,18 +2,25 @@
 
 The offline selector reads the dynamic traces. A project function is a
 candidate when the file's tests reach it within ``max_depth_top`` calls. It
-is chosen when it is specific to this file (most of the tests in the suite
-that reach it are this file's) and near the tests; import-time functions are
-never chosen (removing them would break importing), nor are protocol dunders
-other than ``__init__`` and ``__call__``, nor functions nested in others (they
-go with the function that defines them). A class is chosen instead of its
-methods when two or more of them are. Every candidate's numbers and the
-reason for the verdict go to ``debug_outputs/top_classification/``.
+is eligible when it is specific to this file (most of the tests in the suite
+that reach it are this file's); functions called at import time are never
+chosen (removing them would break importing), nor are protocol dunders other
+than ``__init__`` and ``__call__``, nor functions nested in others (they go
+with the function that defines them).
+
+Eligible candidates are chosen greedily by how many of the file's tests they
+reach that the objects chosen so far do not (ties: nearer and more specific
+first), until the chosen objects reach enough of the file's tests for the
+masked file to fail as ``f2p_pass_rate_threshold`` asks, with a margin. A
+class is chosen instead of its methods when two or more of them are. Every
+candidate's numbers and the reason for the verdict go to
+``debug_outputs/top_classification/``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 
 import msgspec
 
@@ -22,8 +29,9 @@ from orchestrator.stages.data_status import note_dropped
 from orchestrator.stages.dynamic import FileTrace, Row
 from orchestrator.storage import write_json
 
-MAX_TOP_OBJECTS = 5
+MAX_TOP_OBJECTS = 40  # a bound on one case's size, whatever the coverage
 MIN_SPECIFICITY = 0.5
+COVERAGE_MARGIN = 0.1  # reach this much more than the threshold asks: some tests pass anyway
 _KEPT_DUNDERS = ("__init__", "__call__")
 
 
@@ -43,23 +51,42 @@ class Candidate(msgspec.Struct, kw_only=True):
 
 class TopStage:
     name = "top"
-    version = 1
+    version = 3  # 2: chosen by coverage of the file's tests; 3: fails below the threshold
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
     def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
         traces = state.values.get("traces", {})
         files = [path for path in state.values.get("f2p", []) if path in traces]
-        depth = state.spec.settings.max_depth_top
-        return [WorkItem(path, {"file": path, "max_depth_top": depth}) for path in files]
+        spec = state.spec.settings
+        inputs = {
+            "max_depth_top": spec.max_depth_top,
+            "f2p_pass_rate_threshold": spec.f2p_pass_rate_threshold,
+        }
+        return [WorkItem(path, {"file": path, **inputs}) for path in files]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
         traces = state.values["traces"]
-        found = select_top(item.key, traces, state.spec.settings.max_depth_top)
+        spec = state.spec.settings
+        found = select_top(
+            item.key, traces, spec.max_depth_top, coverage_goal(spec.f2p_pass_rate_threshold)
+        )
         chosen = [c for c in found if c.chosen]
         data = {"top_objects": top_objects(chosen), "candidates": msgspec.to_builtins(found)}
         if not chosen:
             return Outcome("failed", "no object is specific to this file's tests", data=data)
+        reach = _tests_reaching(traces[item.key], spec.max_depth_top)
+        tests = set().union(*reach.values())
+        covered = set().union(*(reach.get(c.key, set()) for c in chosen))
+        needed = 1.0 - spec.f2p_pass_rate_threshold
+        if len(covered) < needed * len(tests):  # masking these could never fail enough tests
+            why = Counter(c.reason.split(":")[0] for c in found if not c.chosen)
+            common = ", ".join(f"{n} {r}" for r, n in why.most_common(2))
+            reason = (
+                f"the objects that can be removed reach only {len(covered)} of the file's"
+                f" {len(tests)} passing tests (need {needed:.0%}); left out: {common}"
+            )
+            return Outcome("failed", reason, data=data)
         return Outcome("ok", data=data)
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
@@ -75,8 +102,15 @@ class TopStage:
             )
 
 
-def select_top(file: str, traces: dict[str, FileTrace], max_depth: int) -> list[Candidate]:
-    """Every candidate of ``file``, scored, with its verdict and reason."""
+def coverage_goal(threshold: float) -> float:
+    """The share of the file's tests the chosen objects should reach."""
+    return min(1.0, 1.0 - threshold + COVERAGE_MARGIN)
+
+
+def select_top(
+    file: str, traces: dict[str, FileTrace], max_depth: int, goal: float = 1.0
+) -> list[Candidate]:
+    """Every candidate of ``file``, scored, with its verdict and reason, chosen first."""
     import_time = {_key(row) for trace in traces.values() for row in trace.import_time}
     reach = _suite_reach(traces)
     candidates: dict[str, Candidate] = {}
@@ -93,7 +127,7 @@ def select_top(file: str, traces: dict[str, FileTrace], max_depth: int) -> list[
     for candidate in candidates.values():
         candidate.score = round(candidate.specificity / candidate.depth, 4)
     ranked = sorted(candidates.values(), key=lambda c: (-c.score, c.depth, c.key))
-    _decide(ranked, import_time)
+    _decide(ranked, import_time, _tests_reaching(traces[file], max_depth), goal)
     return ranked
 
 
@@ -124,27 +158,62 @@ def _candidate(row: Row, file: str, by_file: dict[str, set[str]]) -> Candidate:
     )
 
 
-def _decide(ranked: list[Candidate], import_time: set[str]) -> None:
-    chosen = 0
-    for candidate in ranked:
-        name = candidate.qualname.rsplit(".", 1)[-1]
-        if candidate.key in import_time:
-            candidate.reason = "runs at import time"
-        elif "<locals>" in candidate.qualname:
-            outer = candidate.qualname.split(".<locals>", 1)[0]
-            candidate.reason = f"nested in {outer}: it goes with it"
-        elif name.startswith("__") and name.endswith("__") and name not in _KEPT_DUNDERS:
-            candidate.reason = "protocol method the rest of the code relies on"
-        elif candidate.specificity < MIN_SPECIFICITY:
-            candidate.reason = (
-                f"shared: only {candidate.specificity:.0%} of the tests reaching it are this file's"
-            )
-        elif chosen >= MAX_TOP_OBJECTS:
-            candidate.reason = f"ranked below the first {MAX_TOP_OBJECTS}"
-        else:
-            candidate.chosen = True
-            candidate.reason = f"specific ({candidate.specificity:.0%}) at depth {candidate.depth}"
-            chosen += 1
+def _tests_reaching(trace: FileTrace, max_depth: int) -> dict[str, set[str]]:
+    """function key -> the passing tests of the file that reach it within ``max_depth``."""
+    reach: dict[str, set[str]] = {}
+    for nodeid, test in trace.tests.items():
+        if test.outcome != "passed":
+            continue
+        for row in test.calls:
+            if row[3] <= max_depth:
+                reach.setdefault(_key(row), set()).add(nodeid)
+    return reach
+
+
+def _decide(
+    ranked: list[Candidate], import_time: set[str], reach: dict[str, set[str]], goal: float
+) -> None:
+    eligible = [c for c in ranked if not _excluded(c, import_time)]
+    tests = set().union(*reach.values()) if reach else set()
+    covered: set[str] = set()
+    order: list[Candidate] = []
+    while eligible and len(order) < MAX_TOP_OBJECTS and len(covered) < goal * len(tests):
+        best = max(eligible, key=lambda c: len(reach.get(c.key, set()) - covered))
+        gain = len(reach.get(best.key, set()) - covered)
+        if gain == 0:
+            break
+        eligible.remove(best)
+        covered |= reach.get(best.key, set())
+        best.chosen = True
+        best.reason = (
+            f"specific ({best.specificity:.0%}) at depth {best.depth}; reaches {gain} more"
+            f" tests ({len(covered)}/{len(tests)} so far)"
+        )
+        order.append(best)
+    for candidate in eligible:
+        candidate.reason = (
+            f"not needed: the chosen objects reach {len(covered)} of the file's {len(tests)} tests"
+        )
+    ranked[:] = [*order, *(c for c in ranked if not c.chosen)]
+
+
+def _excluded(candidate: Candidate, import_time: set[str]) -> bool:
+    """Whether a candidate can never be chosen; its reason says why."""
+    name = candidate.qualname.rsplit(".", 1)[-1]
+    if candidate.key in import_time:
+        candidate.reason = "runs at import time"
+    elif "<locals>" in candidate.qualname:
+        outer = candidate.qualname.split(".<locals>", 1)[0]
+        candidate.reason = f"nested in {outer}: it goes with it"
+    elif name.startswith("__") and name.endswith("__") and name not in _KEPT_DUNDERS:
+        candidate.reason = "protocol method the rest of the code relies on"
+    elif candidate.specificity < MIN_SPECIFICITY:
+        candidate.reason = (
+            f"shared: only {candidate.specificity:.0%} of the tests reaching it are this file's"
+        )
+    else:
+        return False
+    return True
 
 
 def top_objects(chosen: list[Candidate]) -> list[dict[str, object]]:

@@ -3,7 +3,7 @@
 - ``geom/shapes.py`` is class-heavy: a base class, two subclasses with
   same-named methods, and a ``Polygon`` class only ``test_polygon.py`` uses;
 - ``geom/textutil.py`` is function-heavy, with a private helper only
-  ``slugify`` calls;
+  ``slugify`` calls and a function its module refers to at import time;
 - ``geom/registry.py`` holds a decorator that runs at import time;
 - ``geom/__init__.py`` re-exports, one name under an alias, and has ``__all__``.
 """
@@ -130,6 +130,10 @@ def slugify(text, /, separator="-", *, max_length=None):
 def wrap_words(text, width=20):
     """Lines of at most ``width`` characters, broken between words."""
     return textwrap.wrap(text, width=width, break_long_words=False)
+
+
+# Referred to at import time, so it can only be emptied, not removed.
+wrap_words.__doc__ += " Long words stay whole."
 
 
 def count_words(text):
