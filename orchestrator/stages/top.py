@@ -11,7 +11,8 @@ with the function that defines them).
 Eligible candidates are chosen greedily by how many of the file's tests they
 reach that the objects chosen so far do not (ties: nearer and more specific
 first), until the chosen objects reach enough of the file's tests for the
-masked file to fail as ``f2p_pass_rate_threshold`` asks, with a margin. A
+masked file to fail as ``f2p_pass_rate_threshold`` asks, with a margin; then
+the candidates wholly specific to the file and near its tests join them. A
 class is chosen instead of its methods when two or more of them are. Every
 candidate's numbers and the reason for the verdict go to
 ``debug_outputs/top_classification/``.
@@ -31,6 +32,7 @@ from orchestrator.storage import write_json
 
 MAX_TOP_OBJECTS = 40  # a bound on one case's size, whatever the coverage
 MIN_SPECIFICITY = 0.5
+WHOLLY, NEAR = 0.9, 2  # also chosen, once enough tests are reached: the feature's other parts
 COVERAGE_MARGIN = 0.1  # reach this much more than the threshold asks: some tests pass anyway
 _KEPT_DUNDERS = ("__init__", "__call__")
 
@@ -190,6 +192,16 @@ def _decide(
             f" tests ({len(covered)}/{len(tests)} so far)"
         )
         order.append(best)
+    for candidate in list(eligible):  # the rest of the feature: wholly this file's, and near
+        if (
+            candidate.specificity >= WHOLLY
+            and candidate.depth <= NEAR
+            and len(order) < MAX_TOP_OBJECTS
+        ):
+            eligible.remove(candidate)
+            candidate.chosen = True
+            candidate.reason = f"specific ({candidate.specificity:.0%}) at depth {candidate.depth}"
+            order.append(candidate)
     for candidate in eligible:
         candidate.reason = (
             f"not needed: the chosen objects reach {len(covered)} of the file's {len(tests)} tests"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,33 +23,10 @@ from orchestrator.errors import CommandError, UsageError
 from orchestrator.specs import DockerSpecs, RepoSpec, RunArgs
 from tests.orchestrator.small_project import assert_runner_verdicts, make_small_project
 from tests.support.contexts import scratch_context
-from tests.support.dockerd import Dockerd, build_rootfs_image, ensure_docker_installed
+from tests.support.dockerd import Dockerd
 
-# Taken at import: pytester points HOME elsewhere later, and the tarball is big to redo.
-ROOTFS_CACHE = Path.home() / ".cache" / "featurebench" / "rootfs"
-ROOTFS_TAG = "featurebench/rootfs:bookworm"
 # In tiny's source only: the instance image must not hold it anywhere.
 SOURCE_MARKER = "fbench-source-marker-5e1f0c7a"
-
-
-@pytest.fixture(scope="session")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
-    """A private engine with the rootfs image, named by DOCKER_HOST and FBENCH_ROOTFS_IMAGE."""
-    try:
-        ensure_docker_installed()
-        daemon = Dockerd.start(tmp_path_factory.mktemp("dockerd"))
-    except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot start a Docker daemon here: {exc}")
-    try:
-        with contextlib.closing(daemon.client()) as client:
-            build_rootfs_image(client, ROOTFS_TAG, ROOTFS_CACHE)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("DOCKER_HOST", daemon.base_url)
-            patch.setenv("FBENCH_ROOTFS_IMAGE", ROOTFS_TAG)
-            yield daemon
-    finally:
-        daemon.stop()
-        daemon.remove_files()
 
 
 def build_cases(tmp: Path, spec: dict[str, object], *args: str) -> Path:
