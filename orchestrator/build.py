@@ -19,7 +19,10 @@ import msgspec
 from orchestrator import __version__
 from orchestrator.engine import RunContext, SpecState, Stage, run_stage
 from orchestrator.errors import UsageError
+from orchestrator.llm.client import LLM
+from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
 from orchestrator.progress import stage_progress
+from orchestrator.report import write_pipeline_report
 from orchestrator.repos import Checkout
 from orchestrator.specs import Spec, load_specs
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
@@ -94,7 +97,8 @@ def build_cases(options: BuildOptions) -> Path:
     debug = parse_debug(options.debug)
     specs = _select(_load(options), options.debug_repos)
     _check_gpus(specs, options.gpu_ids)
-    run_env = _global_env(options.global_config_path)
+    run_env, llm_config = global_config(options.global_config_path)
+    models = _probe_llm(llm_config)  # a missing key or a dead endpoint fails before the run dir
     root = _run_root(options)
     with (
         _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level),
@@ -103,6 +107,7 @@ def build_cases(options: BuildOptions) -> Path:
     ):
         ctx = _context(options, root, cache_dir, debug, run_env)
         ctx.progress = progress
+        ctx.llm = _llm_client(llm_config, models, ctx)
         states = [SpecState(spec) for spec in specs]
         stages = _stages(options, debug.end, ctx)
         started = dt.datetime.now(dt.UTC)
@@ -112,6 +117,7 @@ def build_cases(options: BuildOptions) -> Path:
             if stage.name == "repo":
                 _write_metadata(ctx, options, states, started)
         write_summary(ctx, states)
+        write_pipeline_report(root)
     return root
 
 
@@ -146,10 +152,10 @@ def _check_gpus(specs: list[Spec], gpu_ids: tuple[int, ...]) -> None:
             )
 
 
-def _global_env(path: Path) -> dict[str, str]:
-    """The ``[env]`` table of config.toml; the file is optional."""
+def global_config(path: Path) -> tuple[dict[str, str], LLMConfig | None]:
+    """The ``[env]`` table of config.toml (applied now) and its ``[llm]``; the file is optional."""
     if not path.is_file():
-        return {}
+        return {}, None
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -161,7 +167,22 @@ def _global_env(path: Path) -> dict[str, str]:
         raise UsageError(f"{path}: [env] must map variable names to plain values")
     env = {str(k): str(v) for k, v in table.items()}
     os.environ.update(env)
-    return env
+    return env, parse_llm_config(config.get("llm"), path)
+
+
+def _probe_llm(config: LLMConfig | None) -> list[str]:
+    """The endpoint's models; raises with the variable or the URL when unusable."""
+    return [] if config is None else LLM(config, api_key(config), None, None).models()
+
+
+def _llm_client(config: LLMConfig | None, models: list[str], ctx: RunContext) -> LLM | None:
+    """The run's LLM client, caching in the run's cache; None means offline."""
+    if config is None:
+        return None
+    if models and config.model not in models:
+        ctx.warn(f"[llm] model {config.model!r} is not among the endpoint's models")
+    log.info("LLM mode: %s at %s", config.model, config.base_url)
+    return LLM(config, api_key(config), ResultCache(ctx.cache_dir), ctx.logs_dir)
 
 
 def _run_root(options: BuildOptions) -> Path:

@@ -69,7 +69,7 @@ def diff_files(changes: dict[str, tuple[str | None, str | None]]) -> str:
 
 
 def render_problem_statement(
-    level: int, library: str, black_links: list[str], stubs: list[str]
+    level: int, library: str, black_links: list[str], stubs: list[str], task: str = ""
 ) -> str:
     template = resources.files("orchestrator") / "templates" / f"problem_statement_lv{level}.md"
     links = ""
@@ -78,7 +78,10 @@ def render_problem_statement(
         links = f"- Do not look up the original code; in particular, do not visit:\n{listed}\n"
     blocks = "\n\n".join(f"```python\n{stub.rstrip()}\n```" for stub in stubs)
     return string.Template(template.read_text(encoding="utf-8")).substitute(
-        library=library, links=links, stubs=blocks
+        library=library,
+        links=links,
+        stubs=blocks,
+        task=f"\n## The feature\n\n{task.strip()}\n\n" if task else "",
     )
 
 

@@ -97,6 +97,7 @@ class RunContext:
     debug_samples: tuple[str, ...] = ()
     gpu_ids: tuple[int, ...] = ()
     run_env: dict[str, str] = field(default_factory=dict)
+    llm: Any = None  # an orchestrator.llm.client.LLM when config.toml has [llm]; else offline
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, StageStats] = field(default_factory=dict)
     progress: Callable[[str, int, int], None] = lambda stage, done, total: None

@@ -2,8 +2,8 @@
 
 A removed object is recognised by its distinctive lines: lines of its source
 long enough to mean something and found nowhere in the code that stays. A
-file leaks the object when it holds at least three of them (or all, when the
-object has fewer). The scan covers every file of the case repository, every
+file leaks the object when it holds half of them, and at least three (or all,
+when the object has fewer). The scan covers every file of the case repository, every
 blob in its git object store, bytecode anywhere in it, and the environment's
 installed files, read from inside the environment (see :data:`SCAN_SCRIPT`).
 """
@@ -11,6 +11,7 @@ installed files, read from inside the environment (see :data:`SCAN_SCRIPT`).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from orchestrator.masking import Removed
 
 MIN_LINE = 16  # shorter lines (``return x``, ``pass``) say nothing about where they came from
 MATCHES_NEEDED = 3
+SHARE_NEEDED = 0.5
 SCAN_FILE = ".fbench-leak-scan.json"
 
 # Runs inside the environment: every directory on sys.path that belongs to the
@@ -73,7 +75,9 @@ def distinctive_lines(removed: list[Removed], kept: Iterable[str]) -> dict[str, 
 
 
 def _needed(lines: list[str]) -> int:
-    return min(len(lines), MATCHES_NEEDED)
+    # Half of a long body, so that a few generic lines (``return self.func(*args,
+    # **kwargs)``) shared with unrelated code are not a leak; all of a short one.
+    return max(min(len(lines), MATCHES_NEEDED), math.ceil(len(lines) * SHARE_NEEDED))
 
 
 def _leaks_in(text: str, marks: dict[str, list[str]]) -> list[str]:

@@ -51,6 +51,8 @@ def summary_text(ctx: RunContext, states: list[SpecState]) -> str:
                 lines.append(
                     f"  ... and {len(stats.reasons) - _REASONS_SHOWN} more in summary.json"
                 )
+    if ctx.llm is not None:
+        lines.append("\n" + llm_line(ctx.llm.summary()))
     if ctx.warnings:
         lines.append("\nwarnings:")
         lines += [f"  {warning}" for warning in ctx.warnings]
@@ -68,6 +70,18 @@ def write_summary(ctx: RunContext, states: list[SpecState]) -> None:
                 s.name: {"stopped": s.stopped, "passed": s.values.get("passed", [])} for s in states
             },
             "warnings": ctx.warnings,
+            "llm": ctx.llm.summary() if ctx.llm is not None else None,
         },
     )
     click.echo(text, err=True)
+
+
+def llm_line(stats: dict[str, object]) -> str:
+    cost = stats.get("cost")
+    shown = f", cost {cost:.4f}" if isinstance(cost, float) else ""
+    return (
+        f"llm ({stats['model']}): {stats['calls']} requests answered"
+        f" ({stats['attempts']} attempts, {stats['failures']} failed),"
+        f" {stats['cache_hits']} from the cache,"
+        f" {stats['prompt_tokens']} prompt + {stats['completion_tokens']} completion tokens{shown}"
+    )

@@ -30,6 +30,7 @@ _EXPORT_SKIPPED_DIRS = frozenset(
     (*_SCRATCH_SKIPPED, ".tox", ".nox", ".venv", ".eggs", "build", "dist", ".hypothesis")
 )
 _BYTECODE = (".pyc", ".pyo")
+_NOT_SOURCE = frozenset((".git", ".tox", ".nox", ".venv", "venv", "build", "dist", ".eggs"))
 
 
 def copy_scratch(checkout: Path, into: Path) -> Path:
@@ -99,3 +100,14 @@ def apply_patch(tree: Path, patch: Path, log: Path) -> None:
     )
     if not result.ok:
         raise StageError(f"{patch.name} does not apply: {result.tail(300).strip()}")
+
+
+def python_files(root: Path) -> dict[str, str]:
+    """Every .py file of a checkout, by POSIX path relative to it."""
+    found: dict[str, str] = {}
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        if any(part in _NOT_SOURCE or part.endswith(".egg-info") for part in relative.parts):
+            continue
+        found[relative.as_posix()] = path.read_text(encoding="utf-8", errors="replace")
+    return found

@@ -13,6 +13,10 @@ import click
 
 from orchestrator import __version__
 from orchestrator.cli.build_cases import build_cases_command
+from orchestrator.cli.eval import eval_command
+from orchestrator.cli.export import export_command
+from orchestrator.cli.llm_check import llm_check_command
+from orchestrator.cli.report import report_command
 from orchestrator.cli.trace import trace
 from orchestrator.errors import FbenchError
 
@@ -34,6 +38,10 @@ def cli() -> None:
 
 cli.add_command(build_cases_command)
 cli.add_command(trace)
+cli.add_command(eval_command)
+cli.add_command(export_command)
+cli.add_command(llm_check_command)
+cli.add_command(report_command)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,19 @@ from orchestrator.classify import Classification, ClassifyError, classify, draw_
 from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
 from orchestrator.leaks import distinctive_lines, scan_environment, scan_repository
+from orchestrator.llm import cases as llm_cases
 from orchestrator.masking import Masked, MaskError, Removed, interface_stub, module_name
 from orchestrator.repos import Checkout, file_commit_times
 from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
 from orchestrator.stages.data_level2 import level2_case
 from orchestrator.stages.data_status import write_data_status
 from orchestrator.stages.top import file_hash
+from orchestrator.storage import file_slug, write_atomic
 from orchestrator.worktrees import (
     apply_patch,
     copy_scratch,
     export_case_repo,
+    python_files,
     scratch_dir,
     write_files,
 )
@@ -56,12 +60,11 @@ _INPUT_KEYS = (
     "library_name",
     "black_links",
 )
-_SKIPPED_DIRS = frozenset((".git", ".tox", ".nox", ".venv", "venv", "build", "dist", ".eggs"))
 
 
 class DataStage:
     name = "data"
-    version = 2  # 2: import-time referenced functions are emptied, not protected
+    version = 3  # 2: import-time referenced functions are emptied; 3: leak scan by share
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 
@@ -69,6 +72,8 @@ class DataStage:
         spec = state.spec.settings
         common: dict[str, Any] = {key: getattr(spec, key) for key in _INPUT_KEYS}
         common["seed"] = ctx.seed
+        if ctx.llm is not None and spec.llm_prompt_for_case:  # the LLM writes part of the case
+            common["llm"] = llm_cases.identities(ctx.llm)
         top = state.values.get("top", {})
         return [
             WorkItem(
@@ -161,16 +166,15 @@ def _prove_and_describe(
     )
     test_patch = case_files.diff_files({file: (None, files[file])})
     _gold_check(runner, scratch, repo, patch, test_patch, verdict)
-    stubs = [
-        interface_stub(files[t.path], t.qualname, t.path) for t in verdict.classification.features
-    ]
+    texts = _case_texts(ctx, state, files, verdict, file)
     base = _instance_base(ctx, state, runner, verdict, commit)
-    lv1 = _case(state, base, 1, stubs, test_patch, patch)
+    lv1 = _case(state, base, 1, texts, test_patch, patch)
     cases = [msgspec.to_builtins(lv1)]
     level2, lv2_note = level2_case(runner, scratch, repo, checkout.path, files, verdict)
     if level2 is not None:
-        cases.append(msgspec.to_builtins(_case(state, base, 2, stubs, level2, None)))
+        cases.append(msgspec.to_builtins(_case(state, base, 2, texts, level2, None)))
     return {
+        "llm_texts": {"task": texts.task, "docstrings": texts.docstrings},
         "cases": cases,
         "base_commit": commit,
         "masked_files": masked.files,
@@ -242,11 +246,36 @@ def build_case_tree(checkout: Path, masked: Masked, file: str, into: Path) -> Pa
     return tree
 
 
+@dataclass
+class CaseTexts:
+    stubs: list[str]
+    task: str = ""  # the LLM's task statement, with llm_prompt_for_case
+    docstrings: dict[str, str] = field(default_factory=dict)  # path::qualname -> by the LLM
+
+
+def _case_texts(
+    ctx: RunContext, state: SpecState, files: dict[str, str], verdict: Verdict, file: str
+) -> CaseTexts:
+    """One interface stub per top object; with ``llm_prompt_for_case``, the LLM's words too."""
+    spec = state.spec.settings
+    features = verdict.classification.features
+    if ctx.llm is None or not spec.llm_prompt_for_case:
+        return CaseTexts([interface_stub(files[t.path], t.qualname, t.path) for t in features])
+    library = spec.library_name or spec.repository
+    texts = CaseTexts([])
+    for target in features:
+        source, written = llm_cases.with_docstrings(ctx.llm, library, files[target.path], target)
+        texts.docstrings |= {f"{target.path}::{name}": text for name, text in written.items()}
+        texts.stubs.append(interface_stub(source, target.qualname, target.path))
+    texts.task = llm_cases.task_statement(ctx.llm, library, texts.stubs, file, files[file])
+    return texts
+
+
 def _case(
     state: SpecState,
     base: dict[str, Any],
     level: int,
-    stubs: list[str],
+    texts: CaseTexts,
     test_patch: str,
     patch: str | None,
 ) -> case_files.CaseFiles:
@@ -266,7 +295,9 @@ def _case(
         "timeout_run": spec.timeout_run,
     }
     library = spec.library_name or base["repo"]
-    statement = case_files.render_problem_statement(level, library, spec.black_links, stubs)
+    statement = case_files.render_problem_statement(
+        level, library, spec.black_links, texts.stubs, texts.task
+    )
     name = instance_id.rsplit(".", 3)[-3:]
     return case_files.CaseFiles(
         name=".".join(name),
@@ -346,10 +377,12 @@ def _write_outputs(
     files = python_files(checkout.path)
     masked_files: dict[str, str] = data["masked_files"]
     masked_dir = ctx.metadata / "masked_files" / state.name / digest
-    write_files(masked_dir, dict(masked_files))
+    for path, text in masked_files.items():
+        write_atomic(masked_dir / path, text.encode())
     diff = case_files.diff_files({p: (files[p], text) for p, text in masked_files.items()})
     diff_dir = ctx.root / "debug_outputs" / "mask_diff" / state.name / digest
-    write_files(diff_dir, {"mask.diff": diff})
+    write_atomic(diff_dir / "mask.diff", diff.encode())
+    _write_llm_texts(ctx, state.name, digest, data.get("llm_texts") or {})
     masked = Masked(files=masked_files, removed=[], dropped_names={})
     names: list[str] = []
     with scratch_dir(Path(tempfile.gettempdir()) / "featurebench", "export-") as scratch:
@@ -365,15 +398,14 @@ def _write_outputs(
     return names
 
 
-def python_files(root: Path) -> dict[str, str]:
-    """Every .py file of a checkout, by POSIX path relative to it."""
-    found: dict[str, str] = {}
-    for path in sorted(root.rglob("*.py")):
-        relative = path.relative_to(root)
-        if any(part in _SKIPPED_DIRS or part.endswith(".egg-info") for part in relative.parts):
-            continue
-        found[relative.as_posix()] = path.read_text(encoding="utf-8", errors="replace")
-    return found
+def _write_llm_texts(ctx: RunContext, spec: str, digest: str, texts: dict[str, Any]) -> None:
+    """Seed 000's llm_task_statement/ and llm_docstring/ outputs, when the LLM wrote any."""
+    if texts.get("task"):
+        path = ctx.metadata / "llm_task_statement" / spec / f"{digest}.txt"
+        write_atomic(path, (texts["task"] + "\n").encode())
+    for key, docstring in (texts.get("docstrings") or {}).items():
+        folder = ctx.metadata / "llm_docstring" / spec / digest
+        write_atomic(folder / f"{file_slug(key)}.txt", docstring.encode())
 
 
 def import_roots(files: dict[str, str], project: set[str]) -> list[str]:

@@ -5,8 +5,9 @@ candidate when the file's tests reach it within ``max_depth_top`` calls. It
 is eligible when it is specific to this file (most of the tests in the suite
 that reach it are this file's); functions called at import time are never
 chosen (removing them would break importing), nor are protocol dunders other
-than ``__init__`` and ``__call__``, nor functions nested in others (they go
-with the function that defines them).
+than ``__init__`` and ``__call__`` that tests of other files reach (the rest
+of the code relies on them), nor functions nested in others (they go with the
+function that defines them).
 
 Eligible candidates are chosen greedily by how many of the file's tests they
 reach that the objects chosen so far do not (ties: nearer and more specific
@@ -26,9 +27,13 @@ from collections import Counter
 import msgspec
 
 from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.llm import top as llm_top
+from orchestrator.repos import Checkout
 from orchestrator.stages.data_status import note_dropped
 from orchestrator.stages.dynamic import FileTrace, Row
+from orchestrator.status import locked_update
 from orchestrator.storage import write_json
+from orchestrator.worktrees import python_files
 
 MAX_TOP_OBJECTS = 40  # a bound on one case's size, whatever the coverage
 MIN_SPECIFICITY = 0.5
@@ -49,11 +54,12 @@ class Candidate(msgspec.Struct, kw_only=True):
     score: float
     chosen: bool = False
     reason: str = ""
+    hard: bool = False  # excluded by a rule no selector may override (import time, nesting...)
 
 
 class TopStage:
     name = "top"
-    version = 3  # 2: chosen by coverage of the file's tests; 3: fails below the threshold
+    version = 4  # 2: by coverage of the file's tests; 3: fails below the threshold; 4: dunders
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -65,6 +71,9 @@ class TopStage:
             "max_depth_top": spec.max_depth_top,
             "f2p_pass_rate_threshold": spec.f2p_pass_rate_threshold,
         }
+        if ctx.llm is not None:  # the model and prompt decide too: part of the key
+            inputs["llm"] = ctx.llm.identity(llm_top.prompt())
+            inputs["batchsize_top"] = spec.batchsize_top
         return [WorkItem(path, {"file": path, **inputs}) for path in files]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
@@ -73,8 +82,11 @@ class TopStage:
         found = select_top(
             item.key, traces, spec.max_depth_top, coverage_goal(spec.f2p_pass_rate_threshold)
         )
+        data: dict[str, object] = {}
+        if ctx.llm is not None:
+            found, data["llm"] = _decide_with_llm(ctx, state, item.key, found)
         chosen = [c for c in found if c.chosen]
-        data = {"top_objects": top_objects(chosen), "candidates": msgspec.to_builtins(found)}
+        data |= {"top_objects": top_objects(chosen), "candidates": msgspec.to_builtins(found)}
         if not chosen:
             return Outcome("failed", "no object is specific to this file's tests", data=data)
         reach = _tests_reaching(traces[item.key], spec.max_depth_top)
@@ -94,14 +106,63 @@ class TopStage:
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         note_dropped(state.values, self.name, outcomes)
         state.values["top"] = {p: o.data for p, o in outcomes.items() if o.status == "ok"}
+        kind = "llm_top_classification" if ctx.llm is not None else "top_classification"
         for path, outcome in outcomes.items():
-            folder = (
-                ctx.root / "debug_outputs" / "top_classification" / state.name / file_hash(path)
-            )
+            folder = ctx.root / "debug_outputs" / kind / state.name / file_hash(path)
             write_json(
                 folder / "reasons.json",
                 {"file": path, "status": outcome.status, **(outcome.data or {})},
             )
+        if ctx.llm is not None:
+            _write_agreement(ctx, state, outcomes)
+
+
+def _decide_with_llm(
+    ctx: RunContext, state: SpecState, file: str, found: list[Candidate]
+) -> tuple[list[Candidate], dict[str, object]]:
+    """The model's verdicts on the candidates the hard rules allow; offline where it fails."""
+    checkout: Checkout = state.values["checkout"]
+    spec = state.spec.settings
+    offline = {c.key for c in found if c.chosen}
+    eligible = [c for c in found if not c.hard]
+    library = spec.library_name or spec.repository
+    files = python_files(checkout.path)
+    batches = llm_top.select_with_llm(ctx.llm, library, file, files, eligible, spec.batchsize_top)
+    for batch in batches:
+        for candidate in (c for c in eligible if c.qualname in batch.candidates):
+            if batch.fallback:
+                candidate.reason = f"offline, as {batch.fallback}: {candidate.reason}"
+                continue
+            candidate.chosen = candidate.qualname in batch.selected
+            verdict = "selected" if candidate.chosen else "not selected"
+            candidate.reason = f"LLM {verdict}: {batch.reasons.get(candidate.qualname, '')}"
+    found.sort(key=lambda c: (not c.chosen, c.depth, -c.specificity, c.key))
+    chosen = {c.key for c in found if c.chosen}
+    report: dict[str, object] = {
+        "batches": [msgspec.to_builtins(b) for b in batches],
+        "offline_vs_llm": llm_top.agreement(offline, chosen),
+    }
+    return found, report
+
+
+def _write_agreement(ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+    """Precision, recall and F1 of the offline selector against the LLM, per file and mean."""
+    per_file = {
+        path: o.data["llm"]["offline_vs_llm"]
+        for path, o in outcomes.items()
+        if o.data and "llm" in o.data
+    }
+    mean = (
+        {
+            name: round(sum(m[name] for m in per_file.values()) / len(per_file), 4)
+            for name in ("precision", "recall", "f1")
+        }
+        if per_file
+        else {}
+    )
+    locked_update(
+        ctx.metadata / "llm_top_agreement.json", state.name, {"mean": mean, "files": per_file}
+    )
 
 
 def coverage_goal(threshold: float) -> float:
@@ -212,14 +273,24 @@ def _decide(
 def _excluded(candidate: Candidate, import_time: set[str]) -> bool:
     """Whether a candidate can never be chosen; its reason says why."""
     name = candidate.qualname.rsplit(".", 1)[-1]
+    candidate.hard = True
     if candidate.key in import_time:
         candidate.reason = "runs at import time"
     elif "<locals>" in candidate.qualname:
         outer = candidate.qualname.split(".<locals>", 1)[0]
         candidate.reason = f"nested in {outer}: it goes with it"
-    elif name.startswith("__") and name.endswith("__") and name not in _KEPT_DUNDERS:
+    elif (
+        name.startswith("__")
+        and name.endswith("__")
+        and name not in _KEPT_DUNDERS
+        and candidate.specificity < 1.0  # no other test file reaches it: nothing else relies on it
+    ):
         candidate.reason = "protocol method the rest of the code relies on"
-    elif candidate.specificity < MIN_SPECIFICITY:
+    else:
+        candidate.hard = False
+    if candidate.hard:
+        return True
+    if candidate.specificity < MIN_SPECIFICITY:
         candidate.reason = (
             f"shared: only {candidate.specificity:.0%} of the tests reaching it are this file's"
         )

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.leaks import scan_repository
-from orchestrator.stages.data import python_files
+from orchestrator.worktrees import python_files
 from tests.support.caseutil import checked_out, instance, pytest_in_case, removed_marks
 
 pytestmark = pytest.mark.network

@@ -1,0 +1,70 @@
+"""``fbench eval``: grade predictions (or the gold and empty self-checks) on a run's cases."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from orchestrator.evaluate import EvalOptions, evaluate
+from orchestrator.progress import stage_progress
+from orchestrator.storage import read_json
+
+
+@click.command("eval")
+@click.option(
+    "--cases",
+    "cases",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="A run directory of build-cases (it holds cases/).",
+)
+@click.option(
+    "--predictions",
+    required=True,
+    help="SWE-bench JSONL (instance_id, model_name_or_path, model_patch), or gold, or empty.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="Cases graded at once.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "docker"]),
+    help="Where the tests run (default: the backend each case was built with).",
+)
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory of the reports, one folder per model (default: <cases>/evaluations).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    help="Where the environments are (default: ~/.cache/featurebench).",
+)
+def eval_command(
+    cases: Path,
+    predictions: str,
+    jobs: int,
+    backend: str | None,
+    report: Path | None,
+    cache_dir: Path | None,
+) -> None:
+    """Apply each patch to its case, restore the tests, run them and grade strictly."""
+    options = EvalOptions(cases, predictions, jobs, backend, report, cache_dir)
+    with stage_progress() as progress:
+        written = evaluate(options, progress)
+    for path in written:
+        data = read_json(path)
+        click.echo(
+            f"{data['model']}: {data['resolved_instances']}/{data['total_instances']} resolved"
+            f" ({data['resolved_rate']:.1%}), pass rate {data['pass_rate']:.1%}"
+            f" -> {path.with_suffix('.md')}"
+        )
+        if data["unknown_instance_ids"]:
+            click.echo(f"  {len(data['unknown_instance_ids'])} unknown instance ids, listed there")

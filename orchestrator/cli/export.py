@@ -1,0 +1,30 @@
+"""``fbench export``: a run's cases as SWE-bench JSONL or a Hugging Face dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from orchestrator.exports import FORMATS, export_cases
+
+
+@click.command("export")
+@click.option(
+    "--cases",
+    "cases",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="A run directory of build-cases (it holds cases/).",
+)
+@click.option("--format", "format_", type=click.Choice(FORMATS), required=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The JSONL file, or the dataset directory for hf-dataset.",
+)
+def export_command(cases: Path, format_: str, out: Path) -> None:
+    """Write every case as a row: SWE-bench's fields first, then featurebench's."""
+    rows = export_cases(cases, format_, out)
+    click.echo(f"{rows} cases -> {out}")
