@@ -20,7 +20,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from orchestrator.masking import Target, import_time_uses, locate, unique_helpers
+from orchestrator.masking import Target, locate
+from orchestrator.references import import_time_uses, unique_helpers
 from orchestrator.stages.dynamic import FileTrace, Row
 from orchestrator.stubbing import stub_bodies
 

@@ -2,8 +2,8 @@
 
 A mask removes functions, classes and methods, then their names from imports in
 every file (following re-exports) and from ``__all__``. Edits are textual, at AST
-positions, so everything else survives byte for byte. :mod:`orchestrator.interfaces`
-builds on this module; the thin functions at the end re-export it.
+positions, so everything else survives byte for byte. :mod:`orchestrator.references`
+and :mod:`orchestrator.agent_views` build on this module.
 """
 
 from __future__ import annotations
@@ -471,38 +471,3 @@ def _emptied_blocks(body: list[ast.stmt], ids: set[int]) -> Iterator[list[ast.st
                 yield block
             else:
                 yield from _emptied_blocks(block, ids)
-
-
-def interface_stub(source: str, qualname: str, path: str) -> str:
-    """A stub of ``qualname`` for the task statement (see :mod:`orchestrator.interfaces`)."""
-    from orchestrator.interfaces import interface_stub as build  # late: it builds on this module
-
-    return build(source, qualname, path)
-
-
-def rewrite_for_agent_code(
-    test_source: str,
-    removed: dict[str, set[str]],
-    package: str = "agent_code",
-    renamed: dict[str, dict[str, str]] | None = None,
-) -> str:
-    """The test importing removed names from ``package`` (see :mod:`orchestrator.interfaces`)."""
-    from orchestrator.interfaces import rewrite_for_agent_code as build
-
-    return build(test_source, removed, package, renamed)
-
-
-def import_time_uses(files: dict[str, str], targets: list[Target]) -> dict[Target, list[str]]:
-    """Where import-time code refers to each target (see :mod:`orchestrator.interfaces`)."""
-    from orchestrator.interfaces import import_time_uses as build
-
-    return build(files, targets)
-
-
-def unique_helpers(
-    files: dict[str, str], targets: list[Target], candidates: set[str]
-) -> list[Target]:
-    """Helpers only the targets use (see :mod:`orchestrator.interfaces`)."""
-    from orchestrator.interfaces import unique_helpers as build
-
-    return build(files, targets, candidates)

@@ -26,12 +26,13 @@ from typing import Any
 import msgspec
 
 from orchestrator import cases as case_files
+from orchestrator.agent_views import interface_stub
 from orchestrator.classify import Classification, ClassifyError, classify, draw_budget
 from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
 from orchestrator.leaks import distinctive_lines, scan_environment, scan_repository
 from orchestrator.llm import cases as llm_cases
-from orchestrator.masking import Masked, MaskError, Removed, interface_stub, module_name
+from orchestrator.masking import Masked, MaskError, Removed, module_name
 from orchestrator.repos import Checkout, file_commit_times
 from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
 from orchestrator.stages.data_level2 import level2_case

@@ -18,7 +18,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from orchestrator.masking import module_name, rewrite_for_agent_code
+from orchestrator.agent_views import rewrite_for_agent_code
+from orchestrator.masking import module_name
 from orchestrator.stages.data_checks import Dropped, Runner, Verdict
 from orchestrator.stubbing import names_of
 from orchestrator.worktrees import apply_patch, copy_scratch, write_files

@@ -9,18 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.masking import (
-    MaskError,
-    Target,
-    import_time_uses,
-    interface_stub,
-    locate,
-    mask,
-    module_name,
-    removed_lines,
-    rewrite_for_agent_code,
-    unique_helpers,
-)
+from orchestrator.agent_views import interface_stub, rewrite_for_agent_code
+from orchestrator.masking import MaskError, Target, locate, mask, module_name, removed_lines
+from orchestrator.references import import_time_uses, unique_helpers
 
 KEYS = "src/pkg/keys.py"
 
@@ -694,3 +685,44 @@ def test_mask_takes_overloads_with_their_implementation() -> None:
     masked = mask({"m.py": source}, [Target("m.py", "f")])
     assert masked.files["m.py"] == "from typing import overload\n\n\ndef g():\n    pass\n"
     assert (masked.removed[0].start, masked.removed[0].end) == (4, 9)
+
+
+def test_emptying_keeps_signature_decorators_and_docstring() -> None:
+    from orchestrator.stubbing import STUB_BODY, mask_with_stubs
+
+    source = textwrap.dedent(
+        '''\
+        import functools
+
+
+        @functools.lru_cache
+        def square(x: int) -> int:
+            """The square of x."""
+            y = x * x
+            return y
+
+
+        def one(x): return x + 1
+
+
+        square.__doc__ += " Cached."
+        '''
+    )
+    files = {"pkg/__init__.py": "", "pkg/calc.py": source}
+    masked = mask_with_stubs(
+        files, [], [Target("pkg/calc.py", "square"), Target("pkg/calc.py", "one")]
+    )
+    text = masked.files["pkg/calc.py"]
+    assert text == source.replace("    y = x * x\n    return y\n", f"    {STUB_BODY}\n").replace(
+        "def one(x): return x + 1", f"def one(x): {STUB_BODY}"
+    )
+    bodies = {r.target.qualname: r.source for r in masked.removed}
+    assert bodies == {"square": "    y = x * x\n    return y\n", "one": "return x + 1"}
+    assert masked.dropped_names == {}  # still bound: importers and __all__ keep them
+
+
+def test_emptying_a_docstring_only_function_is_refused() -> None:
+    from orchestrator.stubbing import stub_bodies
+
+    with pytest.raises(MaskError, match="no body to take out"):
+        stub_bodies({"m.py": 'def f():\n    """Only words."""\n'}, [Target("m.py", "f")])
