@@ -61,3 +61,13 @@ def test_docker_backend_exports_cases_that_hold_in_their_image(
         bare = checked_out(case, tmp_path / f"{case.name}.bare", "test_patch.diff")
         failed = environment.run([*TEST_CMD, *info["FAIL_TO_PASS"]], repo=bare, timeout=300)
         assert failed.returncode != 0, failed.output
+    # fbench eval grades in the same images: gold resolves all, empty none.
+    for predictions, resolved in (("gold", status["cases"]), ("empty", 0)):
+        report_dir = tmp_path / f"eval-{predictions}"
+        command = ["eval", "--cases", str(run), "--predictions", predictions, "--jobs", "2"]
+        command += ["--cache-dir", str(tmp_path / "cache"), "--report", str(report_dir)]
+        result = CliRunner().invoke(cli, command, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        report = json.loads((report_dir / predictions / "report.json").read_text())
+        assert report["total_instances"] == status["cases"]
+        assert report["resolved_instances"] == resolved, report["instances"]
