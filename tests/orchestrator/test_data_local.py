@@ -91,6 +91,15 @@ def test_valid_cases_come_out_of_the_function_and_the_class_module(run: Path) ->
         assert not (case / "patch.diff").exists()
 
 
+def test_bisection_keeps_what_a_pass_to_pass_file_needs(run: Path) -> None:
+    """test_round.py needs _normalize unseen: the textutil case keeps it, and says so."""
+    textutil = status(run)["files"]["tests/test_textutil.py"]
+    assert "kept geom/textutil.py::_normalize: tests/test_round.py need it" in textutil["notes"]
+    (case,) = [c for c in cases(run, 1) if "test_textutil" in c.name]
+    assert "geom/textutil.py::_normalize" not in instance(case)["functions"]
+    assert "def _normalize(text):" in (case / "repo" / "geom" / "textutil.py").read_text()
+
+
 def test_every_dropped_candidate_has_a_stage_and_a_reason(run: Path) -> None:
     for path, info in status(run)["files"].items():
         if info["status"] == "dropped":

@@ -106,8 +106,9 @@ def test_empty_patch_resolves_none_and_is_not_an_error(run: Path, cache: Path) -
     assert report["pass_rate"] == 0.0
     assert report["counts"]["unresolved"] == 7, report["instances"]
     for row in report["instances"].values():
-        # The P2P tests still ran although the F2P file does not import.
-        assert row["p2p_passed"] == row["p2p_total"] > 0, row
+        # The P2P tests still ran although the F2P file does not import (a P2P test of
+        # the F2P file itself, like test_round's test_text_helpers_exist, cannot pass).
+        assert row["p2p_total"] >= row["p2p_passed"] >= row["p2p_total"] - 1 > 0, row
         assert "did not pass" in row["reason"]
 
 
@@ -194,7 +195,7 @@ def test_partial_patch_gives_the_pass_rate_counted_by_hand(
     assert row["status"] == "unresolved"
     assert (row["f2p_passed"], row["f2p_total"]) == (3, 4)
     assert row["pass_rate"] == 0.75
-    assert row["p2p_passed"] == row["p2p_total"] == 11
+    assert row["p2p_passed"] == row["p2p_total"] == 12
     assert "tests/test_textutil.py::test_wrap: failed" in row["reason"]
     # Over the run, a case without a prediction passes none of its F2P tests.
     assert (report["f2p_passed"], report["f2p_total"]) == (3, all_f2p(run))
