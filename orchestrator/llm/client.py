@@ -71,7 +71,14 @@ class LLM:
 
     def identity(self, prompt: Prompt) -> dict[str, Any]:
         """What a cached result made with ``prompt`` depends on, for stage cache keys."""
-        return {"model": self.config.model, "prompt": prompt.name, "version": prompt.version}
+        config = self.config
+        return {
+            "model": config.model,
+            "prompt": prompt.name,
+            "version": prompt.version,
+            "temperature": config.temperature,
+            "max_tokens": config.max_tokens,
+        }
 
     def models(self) -> list[str]:
         """The endpoint's models; a one-line CommandError naming the URL when unreachable."""
@@ -86,7 +93,7 @@ class LLM:
         """The model's answer to ``prompt`` filled with ``variables``, from the cache if there."""
         messages = prompt.render(variables)
         settings = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
-        key = fingerprint(CACHE_STAGE, self.identity(prompt), messages, settings)
+        key = fingerprint(CACHE_STAGE, self.identity(prompt), messages)
         cached = self.cache.get(CACHE_STAGE, key) if self.cache else None
         if cached is not None:
             with self._lock:
