@@ -53,7 +53,10 @@ def measure(specs: Path) -> dict[str, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = [ROOT / "specs" / "example_specs.py", ROOT / "specs" / "example_specs.toml"]
+    default = [
+        ROOT / "specs" / name
+        for name in ("example_specs.py", "example_specs.toml", "more_specs.toml")
+    ]
     parser.add_argument("--specs", type=Path, nargs="+", default=default)
     parser.add_argument("--repeat", type=int, default=1)
     options = parser.parse_args()

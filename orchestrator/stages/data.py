@@ -65,7 +65,7 @@ _INPUT_KEYS = (
 
 class DataStage:
     name = "data"
-    version = 3  # 2: import-time referenced functions are emptied; 3: leak scan by share
+    version = 4  # 2: emptying; 3: leak scan by share; 4: P2P files failing unmasked left out
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 

@@ -11,8 +11,10 @@ the editable install): masking never starts a new virtualenv or container.
    out, must collect, and at most ``f2p_pass_rate_threshold`` of the tests
    that passed before may pass now (missing or skipped ones count as failed).
 4. Pass-to-pass: every chosen file passes fully. A failure is rerun; if the
-   rerun passes, the file is flaky and left out. Otherwise the removed object
-   it needs is found by bisection and kept, and the checks start again.
+   rerun passes, the file is flaky and left out. If it fails in the work tree
+   with nothing removed, it depends on where the tree is and is left out too.
+   Otherwise the removed object it needs is found by bisection and kept, and
+   the checks start again.
 5. Export, leak scan, and the gold check on the case repository itself.
 """
 
@@ -66,9 +68,9 @@ class Runner:
             self.environment,
             [*self.spec.test_cmd, *(["--collect-only"] if collect else []), *targets],
             repo=tree,
-            records=base.with_suffix(".jsonl"),
+            records=base.with_name(f"{base.name}.jsonl"),
             timeout=seconds(timeout),
-            log=base.with_suffix(".log"),
+            log=base.with_name(f"{base.name}.log"),
             pythonpath=self.pythonpath,
             extra=["--fb-timeout", str(self.spec.timeout_one)] if self.spec.timeout_one else [],
         )
@@ -129,6 +131,13 @@ def check_masked(
                 masked, classification, failing, passing + p2p_tests, p2p_files, rate, notes
             )
         kept = _keep_back(runner, work, classification, broken, expected, round_)
+        if kept is None:  # they fail in a copy of the checkout, masked or not
+            notes += [
+                f"{path}: fails in a copy of the checkout even unmasked, left out"
+                for path in broken
+            ]
+            p2p_files = [path for path in p2p_files if path not in broken]
+            continue
         notes.append(f"kept {kept.path}::{kept.qualname}: {', '.join(broken)} need it")
     raise Dropped("p2p", f"still failing after keeping back {MAX_ROUNDS} objects")
 
@@ -186,10 +195,13 @@ def _keep_back(
     broken: list[str],
     expected: dict[str, list[str]],
     round_: int,
-) -> Target:
-    """Find the removed object the broken files need, and stop removing it."""
-    probes = iter(range(1000))
+) -> Target | None:
+    """Find the removed object the broken files need, and stop removing it.
 
+    None when the files fail with nothing removed: they depend on where the work
+    tree is (a path in a test), not on the mask.
+    """
+    probes = iter(range(1000))
     emptied = set(classification.stubs)
 
     def breaks(subset: list[Target]) -> bool:
@@ -198,6 +210,8 @@ def _keep_back(
         run = runner.pytest(work.tree, broken, "p2p_validate", step)
         return bool(_failing_files(run, broken, expected))
 
+    if breaks([]):
+        return None
     culprit = find_culprit([*classification.targets, *classification.stubs], breaks)
     if culprit is None or classification.features == [culprit]:
         what = "no single removed object" if culprit is None else "the only top object"

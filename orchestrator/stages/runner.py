@@ -70,9 +70,9 @@ class RunnerStage:
             environment,
             [*spec.test_cmd, *targets],
             repo=checkout.path,
-            records=base.with_suffix(".jsonl"),
+            records=base.with_name(f"{base.name}.jsonl"),
             timeout=seconds(spec.timeout_run),
-            log=base.with_suffix(".log"),
+            log=base.with_name(f"{base.name}.log"),
             extra=["--fb-timeout", str(spec.timeout_one)] if spec.timeout_one else [],
         )
 
