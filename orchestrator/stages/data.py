@@ -38,7 +38,7 @@ from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict
 from orchestrator.stages.data_level2 import level2_case
 from orchestrator.stages.data_status import write_data_status
 from orchestrator.stages.top import file_hash
-from orchestrator.storage import file_slug, write_atomic
+from orchestrator.storage import file_slug, fingerprint, write_atomic
 from orchestrator.worktrees import (
     apply_patch,
     copy_scratch,
@@ -70,6 +70,8 @@ class DataStage:
     cache_key: str | None = "data_cache"
 
     def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
+        # What a killed attempt of this run left behind; nothing of it is needed.
+        shutil.rmtree(scratch_root(ctx), ignore_errors=True)
         spec = state.spec.settings
         common: dict[str, Any] = {key: getattr(spec, key) for key in _INPUT_KEYS}
         common["seed"] = ctx.seed
@@ -107,6 +109,11 @@ class DataStage:
         )
 
 
+def scratch_root(ctx: RunContext) -> Path:
+    """This run's scratch trees, outside the run (no ini file of ours above them)."""
+    return Path(tempfile.gettempdir()) / "featurebench" / fingerprint(str(ctx.root))[:16]
+
+
 def build_case_data(ctx: RunContext, state: SpecState, file: str) -> dict[str, Any]:
     """Everything needed to write the cases of ``file``; raises Dropped."""
     spec = state.spec.settings
@@ -136,7 +143,7 @@ def build_case_data(ctx: RunContext, state: SpecState, file: str) -> dict[str, A
         file,
         import_roots(files, _project_paths(state)),
     )
-    with scratch_dir(Path(tempfile.gettempdir()) / "featurebench", "data-") as scratch:
+    with scratch_dir(scratch_root(ctx), "data-") as scratch:
         work = MaskedTree(copy_scratch(checkout.path, scratch / "work"), files)
         try:
             verdict = check_masked(runner, work, classification, expected)
@@ -386,7 +393,7 @@ def _write_outputs(
     _write_llm_texts(ctx, state.name, digest, data.get("llm_texts") or {})
     masked = Masked(files=masked_files, removed=[], dropped_names={})
     names: list[str] = []
-    with scratch_dir(Path(tempfile.gettempdir()) / "featurebench", "export-") as scratch:
+    with scratch_dir(scratch_root(ctx), "export-") as scratch:
         tree = build_case_tree(checkout.path, masked, file, scratch / "tree")
         commit = export_case_repo(tree, scratch / "repo")
         if commit != data["base_commit"]:  # the checkout changed under the cached result

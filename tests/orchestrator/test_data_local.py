@@ -187,3 +187,36 @@ def test_a_rerun_takes_the_cases_from_the_cache(run: Path, work: Path, cache: Pa
     assert first.keys() == second.keys()
     summary = json.loads((again / "metadata_outputs" / "summary.json").read_text())
     assert summary["stages"]["data"]["cached"] == summary["stages"]["data"]["items"]
+
+
+def test_a_run_killed_in_the_data_stage_resumes_to_the_same_cases(
+    run: Path, work: Path, tmp_path: Path
+) -> None:
+    """SIGKILL once a case is validated; --resume writes every case, none half-written."""
+    import signal
+
+    from tests.orchestrator.test_resume import run_dir, start, wait_for_no_process_using, wait_until
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    specs = work / "specs.py"  # the module run's specs: the same repository and keys
+    process = start(specs, out, cache, "--debug", "end=data")
+
+    def one_case_validated() -> bool:
+        return bool(list(out.glob("*/*/metadata_outputs/journal/results/data/*/*.json")))
+
+    wait_until(one_case_validated, process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    wait_for_no_process_using(cache)
+    resumed_run = run_dir(out)
+    resumed = start(specs, out, cache, "--resume", str(resumed_run), "--debug", "end=data")
+    assert resumed.wait(timeout=600) == 0, (tmp_path / "stderr.txt").read_text()
+    first = {c.name: json.loads((c / "instance.json").read_text()) for c in run.glob("cases/*/*")}
+    again = {
+        c.name: json.loads((c / "instance.json").read_text()) for c in resumed_run.glob("cases/*/*")
+    }
+    assert again.keys() == first.keys()
+    for name, info in again.items():
+        assert info["base_commit"] == first[name]["base_commit"], name
+        assert info["FAIL_TO_PASS"] == first[name]["FAIL_TO_PASS"], name
+    assert not list(resumed_run.glob("cases/*/.*"))  # no directory left half-built
