@@ -16,10 +16,12 @@ from orchestrator.masking import (
     SourceText,
     apply_edits,
     find_definition,
+    module_name,
     parse,
 )
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+AGENT_PACKAGE = "agent_code"  # the package a level 2 agent writes
 
 
 def interface_stub(source: str, qualname: str, path: str) -> str:
@@ -104,7 +106,7 @@ def _docstring(node: Definition, indent: str) -> list[str]:
 def rewrite_for_agent_code(
     test_source: str,
     removed: dict[str, set[str]],
-    package: str = "agent_code",
+    package: str = AGENT_PACKAGE,
     renamed: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """``test_source`` taking the names in ``removed`` (module -> names) from ``package``.
@@ -207,3 +209,15 @@ def _import_after_imports(src: SourceText, package: str) -> Edit:
     if at == len(src.text) and not src.text.endswith(("\n", "\r")):
         return (at, at, f"{newline}import {package}{newline}")
     return (at, at, f"import {package}{newline}")
+
+
+def agent_code_init(objects: list[tuple[str, str]], paths: set[str]) -> str:
+    """An ``agent_code/__init__.py`` re-exporting the original ``(path, qualname)`` objects:
+    the level 2 gold, with which the rewritten tests must pass."""
+    lines = []
+    for path, qualname in objects:
+        module = module_name(path, paths)
+        if module is None:
+            raise MaskError(f"{path}: not importable as a module, so not re-exportable")
+        lines.append(f"from {module} import {qualname}\n")
+    return "".join(lines)

@@ -34,7 +34,14 @@ from orchestrator.stages.repo import RepoStage
 from orchestrator.stages.runner import RunnerStage
 from orchestrator.stages.scanner import ScannerStage
 from orchestrator.stages.top import TopStage
-from orchestrator.storage import ResultCache, is_run_dir, new_run_dir, write_atomic, write_json
+from orchestrator.storage import (
+    ResultCache,
+    default_cache_dir,
+    is_run_dir,
+    new_run_dir,
+    write_atomic,
+    write_json,
+)
 from orchestrator.summary import write_summary
 
 log = logging.getLogger("fbench")
@@ -202,7 +209,7 @@ def _cache_dir(options: BuildOptions) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="fbench-cache-") as temporary:
             yield Path(temporary)
         return
-    default = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featurebench"
+    default = default_cache_dir()
     yield (options.cache_dir or default).resolve()
 
 

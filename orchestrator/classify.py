@@ -9,7 +9,8 @@ draws it, so two runs agree). Protected, whatever the top stage said:
   default values, module-level code) or in the traces (calls during
   collection): removing them would break importing;
 - objects the chosen pass-to-pass tests reach: those tests must stay green;
-- protocol dunders: other code relies on them implicitly.
+- protocol dunders other code relies on: the top stage only chooses those no
+  other test file reaches, and helpers never include dunders.
 
 A top class that cannot go as a whole (something subclasses or decorates it
 at import time) goes method by method instead.
@@ -20,7 +21,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from orchestrator.masking import Target, locate
+from orchestrator.masking import Target, code_lines, locate
 from orchestrator.references import import_time_uses, unique_helpers
 from orchestrator.stages.dynamic import FileTrace, Row
 from orchestrator.stubbing import stub_bodies
@@ -150,7 +151,6 @@ def _protect(
     kept: list[Target] = []
     for target in targets:
         key = f"{target.path}::{target.qualname}"
-        name = target.qualname.rsplit(".", 1)[-1]
         inside = {
             (p, q)
             for p, q in reached
@@ -160,9 +160,7 @@ def _protect(
             protected[key] = "reached by a chosen pass-to-pass test"
         elif (target.path, target.qualname) in at_import:
             protected[key] = "called at import time"
-        elif name.startswith("__") and name.endswith("__") and name not in ("__init__", "__call__"):
-            protected[key] = "protocol dunder"
-        else:
+        else:  # dunders: top chose only those no other test file reaches
             kept.append(target)
     return kept
 
@@ -196,8 +194,7 @@ def _lines(files: dict[str, str], target: Target, body_only: bool = False) -> in
     else:
         found = locate(files[target.path], target.qualname, target.path)
         source = "" if found is None else found.source
-    lines = (line.strip() for line in source.splitlines())
-    return sum(1 for line in lines if line and not line.startswith("#"))
+    return code_lines(source)
 
 
 def _reached_by(traces: dict[str, FileTrace], files: list[str]) -> set[tuple[str, str]]:

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.agent_views import AGENT_PACKAGE, agent_code_init
 from orchestrator.cases import unified_diff
 from orchestrator.errors import UsageError
-from orchestrator.masking import module_name
 
 BUILT_IN = ("gold", "empty")
-AGENT_PACKAGE = "agent_code"
 
 
 @dataclass(frozen=True)
@@ -130,9 +129,9 @@ def level2_gold(case: Case, level1_patch: str) -> str:
     """The original code back, plus an ``agent_code`` package re-exporting the top objects."""
     repo = case.path / "repo"
     paths = {p.relative_to(repo).as_posix() for p in repo.rglob("*.py")}
-    lines = []
-    for key in case.instance["top_objects"]:
-        path, qualname = key.split("::", 1)
-        lines.append(f"from {module_name(path, paths)} import {qualname}\n")
-    package = unified_diff(f"{AGENT_PACKAGE}/__init__.py", None, "".join(lines))
+    objects = [
+        (key.split("::", 1)[0], key.split("::", 1)[1]) for key in case.instance["top_objects"]
+    ]
+    init = agent_code_init(objects, paths)
+    package = unified_diff(f"{AGENT_PACKAGE}/__init__.py", None, init)
     return level1_patch + package

@@ -17,7 +17,6 @@ directory, the predictions file) stops the command.
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tempfile
 import time
@@ -37,7 +36,7 @@ from orchestrator.eval_inputs import Case, load_cases, load_predictions
 from orchestrator.eval_report import InstanceResult, write_model_report
 from orchestrator.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.specs import RepoSpec
-from orchestrator.storage import ResultCache, file_slug
+from orchestrator.storage import ResultCache, default_cache_dir, file_slug
 from orchestrator.worktrees import apply_patch, scratch_dir
 
 # Files that decide how pytest runs: an agent's version of them never counts.
@@ -56,11 +55,6 @@ class EvalOptions:
     backend: str | None = None  # None: each case's own backend
     report: Path | None = None  # None: <cases>/evaluations
     cache_dir: Path | None = None
-
-
-def default_cache_dir() -> Path:
-    """Where build-cases keeps environments unless ``--cache-dir`` says otherwise."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featurebench"
 
 
 def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
@@ -153,9 +147,16 @@ def _environments(
 def _ready(ctx: RunContext, backend: str, case: Case) -> Environment | Unavailable:
     key = case.instance["environment"]["key"]
     spec = msgspec.convert(case.instance["repo_settings"], RepoSpec)
-    environment = make_environment(dataclasses.replace(ctx, backend=backend), key, spec)
+    context = dataclasses.replace(ctx, backend=backend)
+    environment = make_environment(context, key, spec)
     log = ctx.logs_dir / "environments" / f"{key}.log"
     try:
+        if environment.exists():
+            return environment
+        # Built here from a masked repository, it must never pass for the environment
+        # build-cases made under this key: its own key keeps the two apart in the cache.
+        key = f"{key}-eval"
+        environment = make_environment(context, key, spec)
         if environment.exists():
             return environment
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +195,10 @@ def evaluate_case(
             restore_tests(tree, case, logs / "apply.log")
         except StageError as exc:
             return InstanceResult(case.instance_id, "error", f"restoring tests: {exc}")
-        run = _run_tests(environment, case, tree, logs)
+        try:
+            run = _run_tests(environment, case, tree, logs)
+        except FbenchError as exc:  # the engine failed (a Docker daemon gone): this case only
+            return InstanceResult(case.instance_id, "error", str(exc))
     result = grade(case.instance, run)
     result.seconds = round(time.monotonic() - started, 2)
     return result

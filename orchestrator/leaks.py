@@ -135,5 +135,8 @@ def scan_environment(
     if not result.ok:
         return [f"the environment scan failed (exit {result.returncode}, log {log})"]
     last = result.output.strip().splitlines()[-1:] or ["[]"]
-    found: list[str] = json.loads(last[0])
+    try:
+        found: list[str] = json.loads(last[0])
+    except ValueError:  # something printed after the scan's answer
+        return [f"the environment scan's output is unreadable (log {log})"]
     return found

@@ -217,10 +217,15 @@ def _removed(src: SourceText, target: Target, nodes: list[Definition]) -> Remove
     return Removed(target, start, end, "".join(src.lines[start - 1 : end]))
 
 
-def removed_lines(removed: list[Removed]) -> int:
-    """Non-blank, non-comment lines across the removed spans."""
-    lines = [line.strip() for r in removed for line in r.source.splitlines()]
+def code_lines(source: str) -> int:
+    """Non-blank, non-comment lines: what the line budget and ``lines`` count."""
+    lines = (line.strip() for line in source.splitlines())
     return sum(1 for line in lines if line and not line.startswith("#"))
+
+
+def removed_lines(removed: list[Removed]) -> int:
+    """Code lines across the removed spans."""
+    return sum(code_lines(r.source) for r in removed)
 
 
 class Repo:
@@ -310,9 +315,22 @@ def mask(files: dict[str, str], targets: list[Target]) -> Masked:
         if text != src.text:
             changed[src.path] = text
             SourceText(text, f"{src.path} (masked)")  # raises MaskError when it does not parse
+    return Masked(changed, removed, *_names_and_renames(dropped))
+
+
+def names_of(files: dict[str, str], targets: list[Target]) -> Masked:
+    """The names ``targets`` would take from every module were they removed (re-exports
+    included), removing nothing: only ``dropped_names`` and ``renamed`` are filled."""
+    module_level = [t for t in targets if "." not in t.qualname]
+    return Masked({}, [], *_names_and_renames(_dropped_names(Repo.of(files), module_level)))
+
+
+def _names_and_renames(
+    dropped: dict[str, dict[str, str]],
+) -> tuple[dict[str, set[str]], dict[str, dict[str, str]]]:
     renamed = {p: {n: o for n, o in lost.items() if n != o} for p, lost in dropped.items()}
     names = {path: set(dropped[path]) for path in sorted(dropped)}
-    return Masked(changed, removed, names, {p: r for p, r in sorted(renamed.items()) if r})
+    return names, {p: r for p, r in sorted(renamed.items()) if r}
 
 
 def _dropped_names(repo: Repo, targets: list[Target]) -> dict[str, dict[str, str]]:

@@ -22,6 +22,11 @@ RUN_SUBDIRS = ("cases", "metadata_outputs", "logs", "debug_outputs")
 _json = msgspec.json.Encoder(order="sorted")
 
 
+def default_cache_dir() -> Path:
+    """Where results and environments are kept unless ``--cache-dir`` says otherwise."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featurebench"
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -19,10 +19,8 @@ from orchestrator.masking import (
     Masked,
     MaskError,
     Removed,
-    Repo,
     SourceText,
     Target,
-    _dropped_names,
     apply_edits,
     find_definition,
     mask,
@@ -86,12 +84,3 @@ def mask_with_stubs(files: dict[str, str], targets: list[Target], stubs: list[Ta
     combined = {**stubbed, **masked.files}
     changed = {path: text for path, text in combined.items() if text != files.get(path)}
     return Masked(changed, [*masked.removed, *bodies], masked.dropped_names, masked.renamed)
-
-
-def names_of(files: dict[str, str], targets: list[Target]) -> Masked:
-    """The names ``targets`` would take from every module, were they removed (re-exports
-    included), without removing anything: ``dropped_names`` and ``renamed`` only."""
-    dropped = _dropped_names(Repo.of(files), [t for t in targets if "." not in t.qualname])
-    renamed = {p: {n: o for n, o in lost.items() if n != o} for p, lost in dropped.items()}
-    names = {path: set(dropped[path]) for path in sorted(dropped)}
-    return Masked({}, [], names, {p: r for p, r in sorted(renamed.items()) if r})

@@ -11,7 +11,7 @@ import ast
 
 from orchestrator.llm.client import LLM
 from orchestrator.llm.prompts import load_prompt
-from orchestrator.masking import Target, locate, parse
+from orchestrator.masking import Definition, Target, find_definition, locate, parse
 
 DOCSTRING = "docstring"
 TASK = "task_statement"
@@ -23,7 +23,7 @@ def identities(llm: LLM) -> list[dict[str, object]]:
 
 
 def with_docstrings(
-    llm: LLM, library: str, source: str, target: Target
+    llm: LLM, library: str, source: str, target: Target, cached: bool = True
 ) -> tuple[str, dict[str, str]]:
     """``source`` with docstrings written where ``target``'s stub would show none.
 
@@ -41,20 +41,22 @@ def with_docstrings(
             and (not child.name.startswith("_") or child.name in ("__init__", "__call__"))
         ]
     for qualname in names:
-        source, text = _with_docstring(llm, library, source, Target(target.path, qualname))
+        source, text = _with_docstring(llm, library, source, Target(target.path, qualname), cached)
         if text:
             written[qualname] = text
     return source, written
 
 
-def _with_docstring(llm: LLM, library: str, source: str, target: Target) -> tuple[str, str | None]:
+def _with_docstring(
+    llm: LLM, library: str, source: str, target: Target, cached: bool
+) -> tuple[str, str | None]:
     node = _definition(source, target.qualname)
     if node is None or ast.get_docstring(node) is not None or node.body[0].lineno == node.lineno:
         return source, None
     found = locate(source, target.qualname, target.path)
     code = found.source[:_SOURCE_CHARS] if found else ""
     variables = {"library": library, "path": target.path, "source": code}
-    text = llm.complete(load_prompt(DOCSTRING), variables).strip().strip('"').strip()
+    text = llm.complete(load_prompt(DOCSTRING), variables, cached).strip().strip('"').strip()
     if not text:
         return source, None
     lines = source.splitlines(keepends=True)
@@ -66,7 +68,7 @@ def _with_docstring(llm: LLM, library: str, source: str, target: Target) -> tupl
 
 
 def task_statement(
-    llm: LLM, library: str, stubs: list[str], test_file: str, test_source: str
+    llm: LLM, library: str, stubs: list[str], test_file: str, test_source: str, cached: bool = True
 ) -> str:
     variables = {
         "library": library,
@@ -74,23 +76,9 @@ def task_statement(
         "test_file": test_file,
         "test_source": test_source[:_SOURCE_CHARS],
     }
-    return llm.complete(load_prompt(TASK), variables).strip()
+    return llm.complete(load_prompt(TASK), variables, cached).strip()
 
 
-def _definition(
-    source: str, qualname: str
-) -> ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | None:
-    body = parse(source).body
-    node = None
-    for part in qualname.split("."):
-        matches = [
-            s
-            for s in body
-            if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-            and s.name == part
-        ]
-        if not matches:
-            return None
-        node = matches[-1]
-        body = node.body
-    return node
+def _definition(source: str, qualname: str) -> Definition | None:
+    found = find_definition(parse(source), qualname)
+    return None if found is None else found[0][-1]

@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import openai
 
@@ -86,19 +86,22 @@ class LLM:
             return sorted(model.id for model in self._client.models.list())
         except openai.APIError as exc:
             raise CommandError(
-                f"LLM endpoint {self.config.base_url} is not usable: {_why(exc)}"
+                f"LLM endpoint {self.config.base_url} is not usable: {self._why(exc)}"
             ) from None
 
-    def complete(self, prompt: Prompt, variables: dict[str, str]) -> str:
-        """The model's answer to ``prompt`` filled with ``variables``, from the cache if there."""
+    def complete(self, prompt: Prompt, variables: dict[str, str], cached: bool = True) -> str:
+        """The model's answer to ``prompt`` filled with ``variables``, from the cache if there.
+
+        ``cached=False`` (a stage's cache turned off) asks again, and stores the new answer.
+        """
         messages = prompt.render(variables)
         settings = {"temperature": self.config.temperature, "max_tokens": self.config.max_tokens}
         key = fingerprint(CACHE_STAGE, self.identity(prompt), messages)
-        cached = self.cache.get(CACHE_STAGE, key) if self.cache else None
-        if cached is not None:
+        found = self.cache.get(CACHE_STAGE, key) if self.cache and cached else None
+        if found is not None:
             with self._lock:
                 self.stats.cache_hits += 1
-            return str(cached["text"])
+            return str(found["text"])
         text, usage, attempts = self._request(messages, settings, key, prompt)
         if self.cache is not None:
             self.cache.put(CACHE_STAGE, key, {"text": text, "usage": usage})
@@ -125,6 +128,8 @@ class LLM:
                 continue
             except openai.APIError as exc:
                 self._fail(key, prompt, messages, exc, attempt)
+            if not response.choices:  # a content filter, say: nothing to use, and no retry
+                self._fail(key, prompt, messages, ValueError("the reply has no choices"), attempt)
             text = response.choices[0].message.content or ""
             usage = {
                 "prompt_tokens": response.usage.prompt_tokens if response.usage else 0,
@@ -141,12 +146,13 @@ class LLM:
         messages: list[dict[str, str]],
         exc: Exception,
         attempts: int,
-    ) -> None:
+    ) -> NoReturn:
         with self._lock:
             self.stats.failures += 1
-        self._log(key, prompt, messages, None, {}, attempts, error=_why(exc))
+        why = self._why(exc)
+        self._log(key, prompt, messages, None, {}, attempts, error=why)
         raise LLMError(
-            f"LLM request to {self.config.base_url} failed after {attempts} attempts: {_why(exc)}"
+            f"LLM request to {self.config.base_url} failed after {attempts} attempts: {why}"
         )
 
     def _count(self, usage: dict[str, int]) -> None:
@@ -181,7 +187,7 @@ class LLM:
             "prompt_version": prompt.version,
             "messages": messages,
             "response": self._redact(text) if text is not None else None,
-            "error": self._redact(error) if error else None,
+            "error": error,
             "usage": usage,
             "attempts": attempts,
         }
@@ -189,6 +195,10 @@ class LLM:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "[redacted]") if self._key else text
+
+    def _why(self, exc: Exception) -> str:
+        """One line on a failure; a server may echo the key in its error body, so masked."""
+        return self._redact(_why(exc))
 
     def summary(self) -> dict[str, Any]:
         return {"model": self.config.model, **asdict(self.stats)}

@@ -40,9 +40,9 @@ class Selection(msgspec.Struct):
 @dataclass
 class BatchResult:
     depth: int
-    candidates: list[str]
-    selected: list[str] = field(default_factory=list)
-    reasons: dict[str, str] = field(default_factory=dict)
+    candidates: list[str]  # candidate keys (path::qualname:line)
+    selected: list[str] = field(default_factory=list)  # keys
+    reasons: dict[str, str] = field(default_factory=dict)  # by key
     unknown: list[str] = field(default_factory=list)
     fallback: str | None = None  # why the offline selector decided this batch
 
@@ -58,6 +58,7 @@ def select_with_llm(
     files: dict[str, str],
     eligible: list[Candidate],
     batchsize: int,
+    cached: bool = True,
 ) -> list[BatchResult]:
     """Ask the model about every eligible candidate, batch by batch, layer by layer."""
     batches: list[list[Candidate]] = []
@@ -68,7 +69,7 @@ def select_with_llm(
     template = prompt()
 
     def ask(batch: list[Candidate]) -> BatchResult:
-        return _ask(llm, template, library, file, test_source, files, batch)
+        return _ask(llm, template, library, file, test_source, files, batch, cached)
 
     with ThreadPoolExecutor(max_workers=llm.config.concurrency) as pool:
         return list(pool.map(ask, batches))
@@ -82,14 +83,16 @@ def _ask(
     test_source: str,
     files: dict[str, str],
     batch: list[Candidate],
+    cached: bool,
 ) -> BatchResult:
-    result = BatchResult(batch[0].depth, [c.qualname for c in batch])
+    labels = _labels(batch)
+    result = BatchResult(batch[0].depth, [c.key for c in batch])
     variables = {
         "library": library,
         "test_file": file,
         "test_source": test_source,
         "depth": str(batch[0].depth),
-        "candidates": _describe(batch, files),
+        "candidates": _describe(batch, labels, files),
     }
     problem = ""
     for _ in range(2):  # a malformed reply is asked again once, saying what was wrong
@@ -100,16 +103,16 @@ def _ask(
                 " Reply with the JSON object only."
             )
         try:
-            text = llm.complete(template, asked)
+            text = llm.complete(template, asked, cached)
         except LLMError as exc:
             result.fallback = f"the request failed: {exc}"
             return result
         selection, problem = _decode(text)
         if selection is not None:
-            known = {c.qualname for c in batch}
-            result.selected = [name for name in selection.selected if name in known]
-            result.unknown = [name for name in selection.selected if name not in known]
-            result.reasons = {k: v for k, v in selection.reasons.items() if k in known}
+            keys = {label: key for key, label in labels.items()}
+            result.selected = [keys[name] for name in selection.selected if name in keys]
+            result.unknown = [name for name in selection.selected if name not in keys]
+            result.reasons = {keys[k]: v for k, v in selection.reasons.items() if k in keys}
             return result
     result.fallback = f"the reply was malformed twice ({problem})"
     return result
@@ -125,13 +128,23 @@ def _decode(text: str) -> tuple[Selection | None, str]:
         return None, str(exc)[:200]
 
 
-def _describe(batch: list[Candidate], files: dict[str, str]) -> str:
+def _labels(batch: list[Candidate]) -> dict[str, str]:
+    """Candidate key -> the name the model sees: the qualname, or path::qualname if shared."""
+    counts: dict[str, int] = {}
+    for candidate in batch:
+        counts[candidate.qualname] = counts.get(candidate.qualname, 0) + 1
+    return {
+        c.key: c.qualname if counts[c.qualname] == 1 else f"{c.path}::{c.qualname}" for c in batch
+    }
+
+
+def _describe(batch: list[Candidate], labels: dict[str, str], files: dict[str, str]) -> str:
     parts = []
     for candidate in batch:
         found = locate(files.get(candidate.path, ""), candidate.qualname, candidate.path)
         source = found.source[:_SOURCE_CHARS] if found else "(source not found)"
         head = {
-            "qualname": candidate.qualname,
+            "qualname": labels[candidate.key],
             "path": candidate.path,
             "depth": candidate.depth,
             "share": candidate.specificity,

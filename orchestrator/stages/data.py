@@ -28,11 +28,12 @@ import msgspec
 from orchestrator import cases as case_files
 from orchestrator.agent_views import interface_stub
 from orchestrator.classify import Classification, ClassifyError, classify, draw_budget
-from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
 from orchestrator.environments import Environment
 from orchestrator.leaks import distinctive_lines, scan_environment, scan_repository
 from orchestrator.llm import cases as llm_cases
-from orchestrator.masking import Masked, MaskError, Removed, module_name
+from orchestrator.llm.client import LLMError
+from orchestrator.masking import Masked, MaskError, Removed, module_name, removed_lines
 from orchestrator.repos import Checkout, file_commit_times
 from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
 from orchestrator.stages.data_level2 import level2_case
@@ -40,7 +41,6 @@ from orchestrator.stages.data_status import write_data_status
 from orchestrator.stages.top import file_hash
 from orchestrator.storage import file_slug, fingerprint, write_atomic
 from orchestrator.worktrees import (
-    apply_patch,
     copy_scratch,
     export_case_repo,
     python_files,
@@ -72,6 +72,8 @@ class DataStage:
     def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
         # What a killed attempt of this run left behind; nothing of it is needed.
         shutil.rmtree(scratch_root(ctx), ignore_errors=True)
+        for building in (ctx.root / "cases").glob("*/.*"):  # case directories half-built
+            shutil.rmtree(building, ignore_errors=True)
         spec = state.spec.settings
         common: dict[str, Any] = {key: getattr(spec, key) for key in _INPUT_KEYS}
         common["seed"] = ctx.seed
@@ -208,7 +210,7 @@ def _scan_for_leaks(runner: Runner, repo: Path, files: dict[str, str], masked: M
     kept.pop(runner.file)
     marks = distinctive_lines(masked.removed, kept.values())
     leaks = scan_repository(repo, marks)
-    log = runner.logs / "leak_scan" / runner.spec_name / f"{Path(runner.file).name}.log"
+    log = runner.log_path("leak_scan", "log")
     leaks += scan_environment(runner.environment, repo, marks, log)
     if leaks:
         more = f" (and {len(leaks) - 1} more)" if len(leaks) > 1 else ""
@@ -222,12 +224,8 @@ def _gold_check(
     for name, text in (("patch.diff", patch), ("test_patch.diff", test_patch)):
         (scratch / name).write_text(text, encoding="utf-8")
     gold = _copy_repo(repo, scratch / "gold")
-    logs = runner.logs / "f2p_validate" / runner.spec_name
     for name in ("patch.diff", "test_patch.diff"):
-        try:
-            apply_patch(gold, scratch / name, logs / f"{Path(runner.file).name}.apply.log")
-        except Exception as exc:
-            raise Dropped("gold", str(exc)) from None
+        runner.apply(gold, scratch / name, "f2p_validate", "gold")
     outcomes = runner.pytest(gold, [runner.file, *verdict.p2p_files], "f2p_validate", "gold")
     failed = [t for t in wanted if outcomes.outcomes().get(t) != "passed"]
     if failed:
@@ -235,7 +233,7 @@ def _gold_check(
             "gold", f"{len(failed)} tests fail with the removed code restored: {failed[0]}"
         )
     bare = _copy_repo(repo, scratch / "bare")
-    apply_patch(bare, scratch / "test_patch.diff", logs / f"{Path(runner.file).name}.apply.log")
+    runner.apply(bare, scratch / "test_patch.diff", "f2p_validate", "gold")
     without = runner.pytest(bare, [runner.file], "f2p_validate", "without").outcomes()
     passing = [t for t in verdict.fail_to_pass if without.get(t) == "passed"]
     if passing:
@@ -264,18 +262,32 @@ class CaseTexts:
 def _case_texts(
     ctx: RunContext, state: SpecState, files: dict[str, str], verdict: Verdict, file: str
 ) -> CaseTexts:
-    """One interface stub per top object; with ``llm_prompt_for_case``, the LLM's words too."""
+    """One interface stub per top object; with ``llm_prompt_for_case``, the LLM's words too.
+
+    An LLM that fails for good leaves the offline texts and a note: the case it would
+    have described is valid already, and all its test runs are done.
+    """
     spec = state.spec.settings
     features = verdict.classification.features
+    offline = CaseTexts([interface_stub(files[t.path], t.qualname, t.path) for t in features])
     if ctx.llm is None or not spec.llm_prompt_for_case:
-        return CaseTexts([interface_stub(files[t.path], t.qualname, t.path) for t in features])
+        return offline
     library = spec.library_name or spec.repository
+    cached = caching_enabled(ctx, DataStage(), state)
     texts = CaseTexts([])
-    for target in features:
-        source, written = llm_cases.with_docstrings(ctx.llm, library, files[target.path], target)
-        texts.docstrings |= {f"{target.path}::{name}": text for name, text in written.items()}
-        texts.stubs.append(interface_stub(source, target.qualname, target.path))
-    texts.task = llm_cases.task_statement(ctx.llm, library, texts.stubs, file, files[file])
+    try:
+        for target in features:
+            source, written = llm_cases.with_docstrings(
+                ctx.llm, library, files[target.path], target, cached
+            )
+            texts.docstrings |= {f"{target.path}::{n}": text for n, text in written.items()}
+            texts.stubs.append(interface_stub(source, target.qualname, target.path))
+        texts.task = llm_cases.task_statement(
+            ctx.llm, library, texts.stubs, file, files[file], cached
+        )
+    except LLMError as exc:
+        verdict.notes.append(f"offline task texts: {exc}")
+        return offline
     return texts
 
 
@@ -350,7 +362,7 @@ def _instance_base(
         "PASS_TO_PASS": verdict.pass_to_pass,
         "top_objects": [f"{t.path}::{t.qualname}" for t in verdict.classification.features],
         "emptied": [f"{t.path}::{t.qualname}" for t in verdict.classification.stubs],
-        "lines": sum(_code_lines(r.source) for r in removed),
+        "lines": removed_lines(removed),
         "files": sorted({r.target.path for r in removed}),
         "functions": [f"{r.target.path}::{r.target.qualname}" for r in removed],
         "f2p_test_points": len(verdict.fail_to_pass),
@@ -359,12 +371,6 @@ def _instance_base(
         "create_time": created,
         "upd_time": updated,
     }
-
-
-def _code_lines(source: str) -> int:
-    return sum(
-        1 for line in source.splitlines() if line.strip() and not line.strip().startswith("#")
-    )
 
 
 def _removed_info(removed: Removed) -> dict[str, Any]:

@@ -26,12 +26,13 @@ from pathlib import Path
 
 from orchestrator.classify import Classification
 from orchestrator.environments import Environment
+from orchestrator.errors import StageError
 from orchestrator.masking import Masked, Target
 from orchestrator.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.specs import RepoSpec
 from orchestrator.storage import file_slug
 from orchestrator.stubbing import mask_with_stubs
-from orchestrator.worktrees import write_files
+from orchestrator.worktrees import apply_patch, write_files
 
 MAX_ROUNDS = 4  # objects kept back for pass-to-pass files before a case is given up
 
@@ -62,7 +63,7 @@ class Runner:
         self, tree: Path, targets: list[str], kind: str, step: str, collect: bool = False
     ) -> PytestRun:
         self.runs += 1
-        base = self.logs / kind / self.spec_name / f"{file_slug(self.file)}.{step}"
+        base = self.log_path(kind, step)
         timeout = self.spec.timeout_collect if collect else self.spec.timeout_run
         run = run_pytest(
             self.environment,
@@ -77,6 +78,17 @@ class Runner:
         if not run.complete:
             raise Dropped(kind, f"pytest {step} {run.why_incomplete()}")
         return run
+
+    def log_path(self, kind: str, step: str) -> Path:
+        """``logs/<kind>/<spec>/<file slug>.<step>``: one name per file and step, no clashes."""
+        return self.logs / kind / self.spec_name / f"{file_slug(self.file)}.{step}"
+
+    def apply(self, tree: Path, patch: Path, kind: str, stage: str) -> None:
+        """``git apply`` a case patch; a patch that does not apply drops the candidate."""
+        try:
+            apply_patch(tree, patch, self.log_path(kind, f"{patch.name}.log"))
+        except StageError as exc:
+            raise Dropped(stage, str(exc)) from None
 
 
 @dataclass

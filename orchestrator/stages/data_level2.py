@@ -18,13 +18,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from orchestrator.agent_views import rewrite_for_agent_code
-from orchestrator.masking import module_name
+from orchestrator.agent_views import AGENT_PACKAGE, agent_code_init, rewrite_for_agent_code
+from orchestrator.masking import module_name, names_of
 from orchestrator.stages.data_checks import Dropped, Runner, Verdict
-from orchestrator.stubbing import names_of
-from orchestrator.worktrees import apply_patch, copy_scratch, write_files
+from orchestrator.worktrees import copy_scratch, write_files
 
-PACKAGE = "agent_code"
+PACKAGE = AGENT_PACKAGE
 
 
 def level2_case(
@@ -68,8 +67,7 @@ def level2_case(
 def _empty_fails(runner: Runner, scratch: Path, repo: Path, verdict: Verdict) -> None:
     tree = scratch / "lv2-empty"
     shutil.copytree(repo, tree, symlinks=True)
-    log = runner.logs / "level2_validate" / runner.spec_name / f"{Path(runner.file).name}.apply.log"
-    apply_patch(tree, scratch / "lv2_test_patch.diff", log)
+    runner.apply(tree, scratch / "lv2_test_patch.diff", "level2_validate", "lv2")
     write_files(tree, {f"{PACKAGE}/__init__.py": ""})
     outcomes = runner.pytest(tree, [runner.file], "level2_validate", "empty").outcomes()
     passing = [t for t in verdict.fail_to_pass if outcomes.get(t) == "passed"]
@@ -86,12 +84,9 @@ def _reexport_passes(
     verdict: Verdict,
 ) -> None:
     tree = copy_scratch(checkout, scratch / "lv2-gold")
-    paths = set(files)
-    lines = []
-    for target in verdict.classification.features:
-        module = module_name(target.path, paths)
-        lines.append(f"from {module} import {target.qualname}\n")
-    write_files(tree, {f"{PACKAGE}/__init__.py": "".join(lines), runner.file: rewritten})
+    objects = [(t.path, t.qualname) for t in verdict.classification.features]
+    package = agent_code_init(objects, set(files))
+    write_files(tree, {f"{PACKAGE}/__init__.py": package, runner.file: rewritten})
     outcomes = runner.pytest(tree, [runner.file], "level2_validate", "gold").outcomes()
     wanted = [
         *verdict.fail_to_pass,

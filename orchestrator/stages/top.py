@@ -26,7 +26,7 @@ from collections import Counter
 
 import msgspec
 
-from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
 from orchestrator.llm import top as llm_top
 from orchestrator.repos import Checkout
 from orchestrator.stages.data_status import note_dropped
@@ -67,13 +67,14 @@ class TopStage:
         traces = state.values.get("traces", {})
         files = [path for path in state.values.get("f2p", []) if path in traces]
         spec = state.spec.settings
-        inputs = {
+        inputs: dict[str, object] = {
             "max_depth_top": spec.max_depth_top,
             "f2p_pass_rate_threshold": spec.f2p_pass_rate_threshold,
         }
         if ctx.llm is not None:  # the model and prompt decide too: part of the key
             inputs["llm"] = ctx.llm.identity(llm_top.prompt())
             inputs["batchsize_top"] = spec.batchsize_top
+            inputs["library"] = spec.library_name or spec.repository  # it is in the prompt
         return [WorkItem(path, {"file": path, **inputs}) for path in files]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
@@ -127,15 +128,18 @@ def _decide_with_llm(
     eligible = [c for c in found if not c.hard]
     library = spec.library_name or spec.repository
     files = python_files(checkout.path)
-    batches = llm_top.select_with_llm(ctx.llm, library, file, files, eligible, spec.batchsize_top)
+    cached = caching_enabled(ctx, TopStage(), state)  # --debug "top=False" asks the model again
+    batches = llm_top.select_with_llm(
+        ctx.llm, library, file, files, eligible, spec.batchsize_top, cached
+    )
     for batch in batches:
-        for candidate in (c for c in eligible if c.qualname in batch.candidates):
+        for candidate in (c for c in eligible if c.key in batch.candidates):
             if batch.fallback:
                 candidate.reason = f"offline, as {batch.fallback}: {candidate.reason}"
                 continue
-            candidate.chosen = candidate.qualname in batch.selected
+            candidate.chosen = candidate.key in batch.selected
             verdict = "selected" if candidate.chosen else "not selected"
-            candidate.reason = f"LLM {verdict}: {batch.reasons.get(candidate.qualname, '')}"
+            candidate.reason = f"LLM {verdict}: {batch.reasons.get(candidate.key, '')}"
     found.sort(key=lambda c: (not c.chosen, c.depth, -c.specificity, c.key))
     chosen = {c.key for c in found if c.chosen}
     report: dict[str, object] = {

@@ -136,7 +136,7 @@ def test_invented_names_are_ignored_and_recorded(server: Server, tmp_path: Path)
     llm = client(server, tmp_path, concurrency=1)
     eligible = [candidate("slugify"), candidate("wrap", share=0.2)]
     (batch,) = select_with_llm(llm, "geom", "tests/test_t.py", FILES, eligible, 5)
-    assert batch.selected == ["slugify"]
+    assert batch.selected == ["geom/textutil.py::slugify:1"]  # candidates by key
     assert batch.unknown == ["no_such_thing"]
     sent = server.completions()[0]["body"]["messages"][1]["content"]
     assert "def wrap(text):" in sent  # each candidate goes with its source
