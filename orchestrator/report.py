@@ -82,11 +82,11 @@ def _in_pipeline_order(stages: dict[str, Any]) -> dict[str, Any]:
 
 
 def _cases(run: Path) -> dict[str, dict[str, Any]]:
-    """Case directory name -> the parts of instance.json the report shows."""
+    """``{repo folder}/{case}`` (as data_status.json names it) -> what the report shows."""
     found = {}
     for path in sorted(run.glob("cases/*/*/instance.json")):
         info = json.loads(path.read_text(encoding="utf-8"))
-        found[path.parent.name] = {
+        found[f"{path.parent.parent.name}/{path.parent.name}"] = {
             "instance_id": info["instance_id"],
             "level": info["level"],
             "lines": info["lines"],

@@ -408,7 +408,7 @@ def _write_outputs(
         for case in data["cases"]:
             parsed = msgspec.convert(case, case_files.CaseFiles)
             case_files.write_case(folder / parsed.name, parsed, scratch / "repo")
-            names.append(parsed.name)
+            names.append(f"{folder.name}/{parsed.name}")  # unique across repositories
     return names
 
 

@@ -16,6 +16,9 @@ the editable install): masking never starts a new virtualenv or container.
    Otherwise the removed object it needs is found by bisection and kept, and
    the checks start again.
 5. Export, leak scan, and the gold check on the case repository itself.
+
+A pytest session that times out or crashes is an infrastructure error (a
+StageError): the file is not dropped, and the next run tries it again.
 """
 
 from __future__ import annotations
@@ -75,8 +78,8 @@ class Runner:
             pythonpath=self.pythonpath,
             extra=["--fb-timeout", str(self.spec.timeout_one)] if self.spec.timeout_one else [],
         )
-        if not run.complete:
-            raise Dropped(kind, f"pytest {step} {run.why_incomplete()}")
+        if not run.complete:  # a timeout or a crash: retried next run, like the runner's
+            raise StageError(f"{kind} {step}: pytest {run.why_incomplete()}")
         return run
 
     def log_path(self, kind: str, step: str) -> Path:
