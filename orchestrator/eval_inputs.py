@@ -42,6 +42,20 @@ class Predictions:
     missing_reasons: dict[str, str] = field(default_factory=dict)  # id -> why no prediction
 
 
+# What grading reads from instance.json; an older or hand-made file is refused up front.
+_NEEDED = (
+    "instance_id",
+    "level",
+    "environment",
+    "repo_settings",
+    "test_file",
+    "p2p_files",
+    "FAIL_TO_PASS",
+    "PASS_TO_PASS",
+    "top_objects",
+)
+
+
 def load_cases(run: Path) -> dict[str, Case]:
     """Every case under ``run/cases``, by instance id."""
     if not run.is_dir():
@@ -52,6 +66,14 @@ def load_cases(run: Path) -> dict[str, Case]:
             instance = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise UsageError(f"{path}: unreadable instance.json ({exc}); rebuild the run") from None
+        missing = (
+            [key for key in _NEEDED if key not in instance] if isinstance(instance, dict) else []
+        )
+        if missing or not isinstance(instance, dict):
+            raise UsageError(
+                f"{path}: instance.json lacks {', '.join(missing) or 'its fields'};"
+                " it is not a case of this featurebench version: rebuild the run"
+            )
         found[instance["instance_id"]] = Case(path.parent, instance)
     if not found:
         raise UsageError(f"--cases {run}: no cases under {run / 'cases'}; run fbench build-cases")

@@ -284,3 +284,15 @@ def test_gold_resolves_and_empty_resolves_none_on_a_real_sdist(tmp_path: Path) -
     assert gold["resolved_rate"] == 1.0, gold["instances"]
     empty = fbench_eval(run, cache, "empty")["empty"]
     assert empty["resolved_instances"] == 0
+
+
+def test_a_case_from_another_version_is_refused_up_front(tmp_path: Path) -> None:
+    case = tmp_path / "run" / "cases" / "x__y.12345678" / "test_a.0123.lv1"
+    case.mkdir(parents=True)
+    (case / "instance.json").write_text('{"instance_id": "x", "level": 1}')
+    result = CliRunner().invoke(
+        cli, ["eval", "--cases", str(tmp_path / "run"), "--predictions", "gold"]
+    )
+    assert result.exit_code == 2
+    assert "instance.json lacks environment, repo_settings" in result.output
+    assert "rebuild the run" in result.output
