@@ -75,7 +75,8 @@ def classify(
     at_import = {(row[0], row[1]) for trace in traces.values() for row in trace.import_time}
     top = _protect(_expand(files, top_objects, protected), reached, at_import, protected)
     # Referred to (not called) at import time: emptied, so importing still works.
-    emptied = {t for t in top if import_time_uses(files, [t])[t]}
+    uses = import_time_uses(files, top) if top else {}  # one walk of the repository for all
+    emptied = {t for t in top if uses[t]}
     top = _fit(files, top, budget, protected, emptied)
     if not top:
         raise ClassifyError(_why_none(protected, budget))
@@ -102,14 +103,14 @@ def _add_helpers(
     project = {
         row[0] for trace in traces.values() for test in trace.tests.values() for row in test.calls
     }
-    for helper in unique_helpers(files, result.features, project):
+    helpers = unique_helpers(files, result.features, project)
+    uses = import_time_uses(files, helpers) if helpers else {}
+    for helper in helpers:
         size = _lines(files, helper)
         key = f"{helper.path}::{helper.qualname}"
         if (helper.path, helper.qualname) in reached:
             result.protected[key] = "reached by a chosen pass-to-pass test"
-        elif (helper.path, helper.qualname) in at_import or import_time_uses(files, [helper])[
-            helper
-        ]:
+        elif (helper.path, helper.qualname) in at_import or uses[helper]:
             result.protected[key] = "used at import time"
         elif result.lines + size > result.budget:
             result.protected[key] = (
@@ -125,13 +126,17 @@ def _expand(
 ) -> list[Target]:
     """Top objects as targets; a class used at import time becomes its methods."""
     targets: list[Target] = []
+    classes = [
+        Target(str(o["path"]), str(o["qualname"])) for o in top_objects if o["kind"] == "class"
+    ]
+    class_uses = import_time_uses(files, classes) if classes else {}
     for obj in top_objects:
         path, qualname = str(obj["path"]), str(obj["qualname"])
         whole = Target(path, qualname)
         if obj["kind"] != "class":
             targets.append(whole)
             continue
-        uses = import_time_uses(files, [whole])[whole]
+        uses = class_uses[whole]
         if not uses:
             targets.append(whole)
             continue

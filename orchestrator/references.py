@@ -33,10 +33,14 @@ Scope = dict[str, str]  # class-body name -> dotted name of what it binds
 
 
 def import_time_uses(files: dict[str, str], targets: list[Target]) -> dict[Target, list[str]]:
-    """For each target, the "path:line" places where code run at import refers to it."""
+    """For each target, the "path:line" places where code run at import refers to it.
+
+    A target's own code does not count (it goes with it); another target's does, so
+    asking about many targets at once answers as asking about each alone would.
+    """
     repo = Repo.of(files)
     wanted: dict[str, list[Target]] = {}
-    spans: dict[str, list[tuple[int, int]]] = {}
+    spans: dict[Target, tuple[int, int]] = {}
     for target in targets:
         src = repo.source(target.path)
         found = find_definition(src.tree, target.qualname)
@@ -44,16 +48,15 @@ def import_time_uses(files: dict[str, str], targets: list[Target]) -> dict[Targe
             raise MaskError(f"{target.path}: no {target.qualname}")
         module = repo.names.get(target.path, f"<{target.path}>")
         wanted.setdefault(f"{module}.{target.qualname}", []).append(target)
-        spans.setdefault(target.path, []).append(_span(found[0]))
+        spans[target] = _span(found[0])
     uses: dict[Target, set[tuple[str, int]]] = {target: set() for target in targets}
     resolver = _Resolver(repo)
     for src in repo.parsed():
         for node, dotted in resolver.import_time_references(src):
             line = node.lineno
-            if _inside(line, spans.get(src.path, [])):
-                continue  # the targets' own code goes with them
             for target in wanted.get(resolver.canonical(dotted), []):
-                uses[target].add((src.path, line))
+                if not (src.path == target.path and _inside(line, [spans[target]])):
+                    uses[target].add((src.path, line))
     return {target: [f"{p}:{line}" for p, line in sorted(found)] for target, found in uses.items()}
 
 
