@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
 
 from orchestrator.build import global_config
 from orchestrator.errors import UsageError
-from orchestrator.llm.client import LLM
-from orchestrator.llm.config import api_key
-from orchestrator.llm.prompts import Prompt
+from orchestrator.llm.check import check
 
 
 @click.command("llm-check")
@@ -30,16 +27,13 @@ def llm_check_command(global_config_path: Path) -> None:
             f"{global_config_path}: no [llm] table; add one with base_url and model"
             " (see README, 'LLM mode')"
         )
-    llm = LLM(config, api_key(config), None, None)
-    models = llm.models()
-    click.echo(f"endpoint {config.base_url}: {len(models)} models")
-    for name in models:
+    result = check(config)
+    click.echo(f"endpoint {config.base_url}: {len(result.models)} models")
+    for name in result.models:
         click.echo(f"  {'*' if name == config.model else ' '} {name}")
-    if models and config.model not in models:
+    if result.models and config.model not in result.models:
         click.echo(f"warning: the configured model {config.model!r} is not listed", err=True)
-    ping = Prompt("llm-check", 1, (("user", "Reply with the single word: ready"),))
-    started = time.monotonic()
-    answer = llm.complete(ping, {})
-    seconds = time.monotonic() - started
-    tokens = llm.stats.prompt_tokens + llm.stats.completion_tokens
-    click.echo(f"completion by {config.model} in {seconds:.2f}s, {tokens} tokens: {answer!r}")
+    click.echo(
+        f"completion by {config.model} in {result.seconds:.2f}s,"
+        f" {result.tokens} tokens: {result.answer!r}"
+    )
