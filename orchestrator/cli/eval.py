@@ -7,19 +7,14 @@ from pathlib import Path
 
 import click
 
+from orchestrator.cli.options import cases_option
 from orchestrator.evaluate import EvalOptions, evaluate
 from orchestrator.progress import stage_progress
 from orchestrator.storage import read_json
 
 
 @click.command("eval")
-@click.option(
-    "--cases",
-    "cases",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="A run directory of build-cases (it holds cases/).",
-)
+@cases_option
 @click.option(
     "--predictions",
     required=True,

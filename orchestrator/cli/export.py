@@ -6,17 +6,12 @@ from pathlib import Path
 
 import click
 
+from orchestrator.cli.options import cases_option
 from orchestrator.exports import FORMATS, export_cases
 
 
 @click.command("export")
-@click.option(
-    "--cases",
-    "cases",
-    type=click.Path(path_type=Path, file_okay=False),
-    required=True,
-    help="A run directory of build-cases (it holds cases/).",
-)
+@cases_option
 @click.option("--format", "format_", type=click.Choice(FORMATS), required=True)
 @click.option(
     "--out",
