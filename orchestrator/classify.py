@@ -18,10 +18,12 @@ at import time) goes method by method instead.
 
 from __future__ import annotations
 
+import ast
 import random
+import textwrap
 from dataclasses import dataclass, field
 
-from orchestrator.masking import Target, code_lines, locate
+from orchestrator.masking import Target, code_lines, find_definition, locate, parse
 from orchestrator.references import import_time_uses, unique_helpers
 from orchestrator.stages.dynamic import FileTrace, Row
 from orchestrator.stubbing import stub_bodies
@@ -76,7 +78,12 @@ def classify(
     top = _protect(_expand(files, top_objects, protected), reached, at_import, protected)
     # Referred to (not called) at import time: emptied, so importing still works.
     uses = import_time_uses(files, top) if top else {}  # one walk of the repository for all
-    emptied = {t for t in top if uses[t]}
+    named = _named_by_import_time_calls(files, at_import)
+    emptied = {
+        t
+        for t in top
+        if uses[t] or (t.qualname.rsplit(".", 1)[-1] in named and _is_function(files, t))
+    }
     top = _fit(files, top, budget, protected, emptied)
     if not top:
         raise ClassifyError(_why_none(protected, budget))
@@ -168,6 +175,35 @@ def _protect(
         else:  # dunders: top chose only those no other test file reaches
             kept.append(target)
     return kept
+
+
+def _named_by_import_time_calls(files: dict[str, str], called: set[tuple[str, str]]) -> set[str]:
+    """Names the bodies of functions called at import time refer to.
+
+    ``body = {"check": check}`` inside a function that a module-level statement calls
+    (say, a test module's ``Eq = cmp_using(...)``) needs ``check`` to exist while
+    importing, though nothing calls it then: such objects are emptied, not removed.
+    """
+    names: set[str] = set()
+    for path, qualname in called:
+        found = locate(files.get(path, ""), qualname, path) if path in files else None
+        if found is None:
+            continue
+        try:
+            tree = parse(textwrap.dedent(found.source))
+        except SyntaxError:  # a body that dedent cannot free (odd string literals): skip it
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                names.add(node.attr)
+    return names
+
+
+def _is_function(files: dict[str, str], target: Target) -> bool:
+    found = find_definition(parse(files[target.path]), target.qualname)
+    return found is not None and isinstance(found[0][-1], ast.FunctionDef | ast.AsyncFunctionDef)
 
 
 def _fit(

@@ -65,7 +65,7 @@ _INPUT_KEYS = (
 
 class DataStage:
     name = "data"
-    version = 5  # 2: emptying; 3: leak scan by share; 4: P2P failing unmasked; 5: review mends
+    version = 6  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 
