@@ -2,7 +2,8 @@
 
 - Requests run at most ``concurrency`` at a time (a semaphore shared by every
   thread of the run).
-- 429s, 5xx responses, timeouts and dropped connections are retried up to
+- 429s, 5xx responses, timeouts, dropped connections and bodies that are not
+  JSON are retried up to
   ``max_retries`` times, after the server's ``Retry-After`` when it sends one,
   otherwise with exponential backoff. The openai client's own retries are off,
   so every attempt is seen and logged here.
@@ -121,7 +122,7 @@ class LLM:
                         messages=messages,  # type: ignore[arg-type]
                         **settings,
                     )
-            except _RETRIED as exc:
+            except (*_RETRIED, ValueError) as exc:  # ValueError: a body that is not JSON
                 if attempt > self.config.max_retries:
                     self._fail(key, prompt, messages, exc, attempt)
                 time.sleep(_wait(exc, attempt))

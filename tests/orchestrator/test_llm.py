@@ -72,6 +72,15 @@ def test_5xx_and_slow_replies_are_retried(server: Server, tmp_path: Path) -> Non
     assert len(server.completions()) == 3
 
 
+def test_a_body_that_is_not_json_is_retried_then_reported(server: Server, tmp_path: Path) -> None:
+    server.script.extend([Reply(raw=b"{not json"), Reply(content="ok")])
+    assert client(server, tmp_path).complete(load_prompt("task_statement"), TASK) == "ok"
+    server.script.extend([Reply(raw=b"{not json")] * 2)
+    llm = client(server, tmp_path, max_retries=1)
+    with pytest.raises(LLMError, match="JSONDecodeError"):
+        llm.complete(load_prompt("task_statement"), {**TASK, "library": "other"})
+
+
 def test_giving_up_is_one_line_that_names_the_endpoint(server: Server, tmp_path: Path) -> None:
     server.script.extend([Reply(500)] * 3)
     llm = client(server, tmp_path, max_retries=2)
