@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from orchestrator.environments.docker import DockerEnvironment
 from orchestrator.environments.local import LocalEnvironment
-from orchestrator.repos import materialize_sdist
-from orchestrator.specs import RepoSpec
+from orchestrator.pipeline.repos import materialize_sdist
+from orchestrator.pipeline.specs import RepoSpec
 from tests.support.contexts import scratch_context
 from tests.support.dockerd import Dockerd, build_rootfs_image
 

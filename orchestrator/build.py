@@ -17,14 +17,23 @@ from typing import Any
 import msgspec
 
 from orchestrator import __version__
-from orchestrator.engine import RunContext, SpecState, Stage, run_stage
 from orchestrator.errors import UsageError
 from orchestrator.llm.client import LLM
 from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
-from orchestrator.progress import stage_progress
-from orchestrator.report import write_pipeline_report
-from orchestrator.repos import Checkout
-from orchestrator.specs import Spec, load_specs
+from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
+from orchestrator.pipeline.progress import stage_progress
+from orchestrator.pipeline.repos import Checkout
+from orchestrator.pipeline.specs import Spec, load_specs
+from orchestrator.pipeline.storage import (
+    ResultCache,
+    default_cache_dir,
+    is_run_dir,
+    new_run_dir,
+    write_atomic,
+    write_json,
+)
+from orchestrator.pipeline.summary import write_summary
+from orchestrator.report.pipeline_report import write_pipeline_report
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
 from orchestrator.stages.data import DataStage
 from orchestrator.stages.dynamic import DynamicStage
@@ -34,15 +43,6 @@ from orchestrator.stages.repo import RepoStage
 from orchestrator.stages.runner import RunnerStage
 from orchestrator.stages.scanner import ScannerStage
 from orchestrator.stages.top import TopStage
-from orchestrator.storage import (
-    ResultCache,
-    default_cache_dir,
-    is_run_dir,
-    new_run_dir,
-    write_atomic,
-    write_json,
-)
-from orchestrator.summary import write_summary
 
 log = logging.getLogger("fbench")
 

@@ -18,8 +18,9 @@ from typing import IO, Any, Dict, Generator, List  # noqa: UP035 - Python 3.9+
 import pytest
 
 from pytest_featurebench import records as rec
+from pytest_featurebench.calls import Depths, keep_smallest
 from pytest_featurebench.scope import FunctionId
-from pytest_featurebench.tracing import Depths, Tracer, keep_smallest
+from pytest_featurebench.tracing import Tracer
 
 _SUMMARY_CHARS = 500
 

@@ -29,8 +29,8 @@ import sys
 from types import CodeType, FrameType
 from typing import Any, Tuple  # noqa: UP035 - Python 3.9+ syntax
 
+from pytest_featurebench.calls import Depths, PhaseCalls
 from pytest_featurebench.scope import Kind, ProjectScope
-from pytest_featurebench.tracing import Depths, PhaseCalls
 
 _SIGHTINGS = 8
 # 0 is for debuggers, 1 coverage.py, 2 profilers (cProfile uses it on 3.12+),

@@ -26,8 +26,8 @@ from collections import deque
 from types import CodeType
 from typing import Any, Callable, Iterable  # noqa: UP035
 
+from pytest_featurebench.calls import Depths, PhaseCalls, keep_smallest
 from pytest_featurebench.scope import Kind, ProjectScope
-from pytest_featurebench.tracing import Depths, PhaseCalls, keep_smallest
 
 
 class ProfileTracer:

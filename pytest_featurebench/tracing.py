@@ -12,23 +12,12 @@ the fixed cost that every unit carries.
 from __future__ import annotations
 
 import sys
-from typing import Dict, Protocol  # noqa: UP035 - the plugin runs on Python 3.9+
+from typing import Protocol
 
-from pytest_featurebench.scope import FunctionId, ProjectScope
+from pytest_featurebench.calls import PhaseCalls
+from pytest_featurebench.scope import ProjectScope
 
 TRACER_NAMES = ("auto", "monitoring", "profile")
-
-Depths = Dict[FunctionId, int]  # noqa: UP006
-
-
-class PhaseCalls:
-    """What one traced unit ran: test calls and import-time calls."""
-
-    __slots__ = ("calls", "imports")
-
-    def __init__(self, calls: Depths, imports: Depths):
-        self.calls = calls
-        self.imports = imports
 
 
 class Tracer(Protocol):
@@ -48,14 +37,6 @@ class Tracer(Protocol):
 
     def close(self) -> None:
         """Release everything the tracer holds; it is not started again."""
-
-
-def keep_smallest(into: Depths, found: Depths) -> None:
-    """Merge ``found`` into ``into``, keeping each function's smallest depth."""
-    for function, depth in found.items():
-        known = into.get(function)
-        if known is None or depth < known:
-            into[function] = depth
 
 
 def resolve_tracer_name(name: str) -> str:

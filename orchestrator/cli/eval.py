@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 
 from orchestrator.cli.options import cases_option
-from orchestrator.evaluate import EvalOptions, evaluate
-from orchestrator.progress import stage_progress
-from orchestrator.storage import read_json
+from orchestrator.grading.evaluate import EvalOptions, evaluate
+from orchestrator.pipeline.progress import stage_progress
+from orchestrator.pipeline.storage import read_json
 
 
 @click.command("eval")

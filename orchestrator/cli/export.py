@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from orchestrator.cli.options import cases_option
-from orchestrator.exports import FORMATS, export_cases
+from orchestrator.grading.exports import FORMATS, export_cases
 
 
 @click.command("export")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator.report import write_pipeline_report
+from orchestrator.report.pipeline_report import write_pipeline_report
 
 
 @click.command("report")

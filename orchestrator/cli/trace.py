@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import msgspec
 
-from orchestrator.traces import FunctionCallers, TestCalls, TraceIndex, load_index
+from orchestrator.pipeline.traces import FunctionCallers, TestCalls, TraceIndex, load_index
 
 
 @click.group()

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from orchestrator.process import CommandResult
-from orchestrator.specs import RepoSpec
+from orchestrator.pipeline.process import CommandResult
+from orchestrator.pipeline.specs import RepoSpec
 
 if TYPE_CHECKING:
-    from orchestrator.engine import RunContext
+    from orchestrator.pipeline.engine import RunContext
 
 
 def resolve_command(argv: Sequence[str], python: str, bin_dir: Path | None = None) -> list[str]:

@@ -47,13 +47,13 @@ import docker.types
 
 from orchestrator.environments import resolve_command, sandbox
 from orchestrator.environments.docker_args import parse_docker_args
+from orchestrator.environments.plugin_wheel import build_plugin_wheel
 from orchestrator.errors import CommandError, UsageError
-from orchestrator.plugin_wheel import build_plugin_wheel
-from orchestrator.process import CommandResult, write_command_log
-from orchestrator.specs import RepoSpec
+from orchestrator.pipeline.process import CommandResult, write_command_log
+from orchestrator.pipeline.specs import RepoSpec
 
 if TYPE_CHECKING:
-    from orchestrator.engine import RunContext
+    from orchestrator.pipeline.engine import RunContext
 
 logger = logging.getLogger("fbench.docker")
 

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.environments import resolve_command, sandbox
+from orchestrator.environments.plugin_wheel import build_plugin_wheel
 from orchestrator.errors import CommandError
-from orchestrator.plugin_wheel import build_plugin_wheel
-from orchestrator.process import CommandResult, run_command
-from orchestrator.specs import RepoSpec
+from orchestrator.pipeline.process import CommandResult, run_command
+from orchestrator.pipeline.specs import RepoSpec
 
 _MARKER = ".featurebench-complete"
 

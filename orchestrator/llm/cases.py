@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import ast
 
+from orchestrator.extract.masking import Definition, Target, find_definition, locate, parse
 from orchestrator.llm.client import LLM
 from orchestrator.llm.prompts import load_prompt
-from orchestrator.masking import Definition, Target, find_definition, locate, parse
 
 DOCSTRING = "docstring"
 TASK = "task_statement"

@@ -29,7 +29,7 @@ import openai
 from orchestrator.errors import CommandError, FbenchError
 from orchestrator.llm.config import LLMConfig
 from orchestrator.llm.prompts import Prompt
-from orchestrator.storage import ResultCache, fingerprint, write_json
+from orchestrator.pipeline.storage import ResultCache, fingerprint, write_json
 
 CACHE_STAGE = "llm"
 _BACKOFF = 0.5  # seconds before the first retry without Retry-After; doubled each time

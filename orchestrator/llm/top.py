@@ -15,16 +15,13 @@ import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import msgspec
 
+from orchestrator.extract.masking import locate
 from orchestrator.llm.client import LLM, LLMError
 from orchestrator.llm.prompts import Prompt, load_prompt
-from orchestrator.masking import locate
-
-if TYPE_CHECKING:
-    from orchestrator.stages.top import Candidate
+from orchestrator.pipeline.traces import Candidate
 
 PROMPT = "top_selection"
 _SOURCE_CHARS = 4000  # per candidate: enough to judge, bounded so a batch fits any context

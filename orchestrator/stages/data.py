@@ -25,28 +25,28 @@ from typing import Any
 
 import msgspec
 
-from orchestrator import cases as case_files
-from orchestrator.agent_views import interface_stub
-from orchestrator.classify import Classification, ClassifyError, classify, draw_budget
-from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
 from orchestrator.environments import Environment
-from orchestrator.leaks import distinctive_lines, scan_environment, scan_repository
-from orchestrator.llm import cases as llm_cases
-from orchestrator.llm.client import LLMError
-from orchestrator.masking import Masked, MaskError, Removed, module_name, removed_lines
-from orchestrator.repos import Checkout, file_commit_times
-from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
-from orchestrator.stages.data_level2 import level2_case
-from orchestrator.stages.data_status import write_data_status
-from orchestrator.stages.top import file_hash
-from orchestrator.storage import file_slug, fingerprint, write_atomic
-from orchestrator.worktrees import (
+from orchestrator.extract import cases as case_files
+from orchestrator.extract.agent_views import interface_stub
+from orchestrator.extract.classify import Classification, ClassifyError, classify, draw_budget
+from orchestrator.extract.leaks import distinctive_lines, scan_environment, scan_repository
+from orchestrator.extract.masking import Masked, MaskError, Removed, module_name, removed_lines
+from orchestrator.extract.worktrees import (
     copy_scratch,
     export_case_repo,
     python_files,
     scratch_dir,
     write_files,
 )
+from orchestrator.llm import cases as llm_cases
+from orchestrator.llm.client import LLMError
+from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
+from orchestrator.pipeline.repos import Checkout, file_commit_times
+from orchestrator.pipeline.storage import file_slug, fingerprint, write_atomic
+from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
+from orchestrator.stages.data_level2 import level2_case
+from orchestrator.stages.data_status import write_data_status
+from orchestrator.stages.top import file_hash
 
 _INPUT_KEYS = (
     "repository",

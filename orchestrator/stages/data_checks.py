@@ -4,7 +4,7 @@ Every test run happens in the spec's own environment, against scratch copies
 of the checkout (the ``pythonpath`` of each run puts the copy first, ahead of
 the editable install): masking never starts a new virtualenv or container.
 
-1. Classify (:mod:`orchestrator.classify`) and mask (:mod:`orchestrator.masking`).
+1. Classify (:mod:`orchestrator.extract.classify`) and mask (:mod:`orchestrator.extract.masking`).
 2. Probe: ``pytest --collect-only`` of the file and the chosen pass-to-pass
    files (``timeout_collect``).
 3. Fail-to-pass: the file's tests, with the imports of removed names taken
@@ -27,15 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.classify import Classification
 from orchestrator.environments import Environment
 from orchestrator.errors import StageError
-from orchestrator.masking import Masked, Target
-from orchestrator.pytest_runs import PytestRun, run_pytest, seconds
-from orchestrator.specs import RepoSpec
-from orchestrator.storage import file_slug
-from orchestrator.stubbing import mask_with_stubs
-from orchestrator.worktrees import apply_patch, write_files
+from orchestrator.extract.classify import Classification
+from orchestrator.extract.masking import Masked, Target
+from orchestrator.extract.stubbing import mask_with_stubs
+from orchestrator.extract.worktrees import apply_patch, write_files
+from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
+from orchestrator.pipeline.specs import RepoSpec
+from orchestrator.pipeline.storage import file_slug
 
 MAX_ROUNDS = 4  # objects kept back for pass-to-pass files before a case is given up
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from orchestrator.agent_views import AGENT_PACKAGE, agent_code_init, rewrite_for_agent_code
-from orchestrator.masking import module_name, names_of
+from orchestrator.extract.agent_views import AGENT_PACKAGE, agent_code_init, rewrite_for_agent_code
+from orchestrator.extract.masking import module_name, names_of
+from orchestrator.extract.worktrees import copy_scratch, write_files
 from orchestrator.stages.data_checks import Dropped, Runner, Verdict
-from orchestrator.worktrees import copy_scratch, write_files
 
 PACKAGE = AGENT_PACKAGE
 
@@ -35,7 +35,7 @@ def level2_case(
     verdict: Verdict,
 ) -> tuple[str | None, str | None]:
     """The level 2 ``test_patch.diff``, or None and the reason there is none."""
-    from orchestrator.cases import diff_files
+    from orchestrator.extract.cases import diff_files
 
     top = verdict.classification.features
     if any("." in target.qualname for target in top):

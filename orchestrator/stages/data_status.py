@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from orchestrator.engine import Outcome
-from orchestrator.status import locked_update
+from orchestrator.pipeline.engine import Outcome
+from orchestrator.pipeline.status import locked_update
 
 
 def write_data_status(

@@ -10,29 +10,14 @@ from __future__ import annotations
 
 import msgspec
 
-from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
-from orchestrator.pytest_runs import run_pytest, seconds
-from orchestrator.repos import Checkout
+from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.pipeline.pytest_runs import run_pytest, seconds
+from orchestrator.pipeline.repos import Checkout
+from orchestrator.pipeline.storage import file_slug, write_json
+from orchestrator.pipeline.traces import FileTrace
 from orchestrator.stages.data_status import note_dropped
-from orchestrator.storage import file_slug, write_json
 from pytest_featurebench import records as rec
-
-Row = tuple[str, str, int, int]  # path, qualname, first line, depth
-
-
-class TestTrace(msgspec.Struct):
-    __test__ = False  # not a pytest test class, despite the name
-
-    outcome: str
-    calls: list[Row]
-
-
-class FileTrace(msgspec.Struct):
-    """What the tests of one file reached, and what ran at import time."""
-
-    tests: dict[str, TestTrace]
-    import_time: list[Row]
 
 
 class DynamicStage:

@@ -7,11 +7,11 @@ environment; changing a test timeout does not.
 
 from __future__ import annotations
 
-from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment, make_environment, sandbox
-from orchestrator.plugin_wheel import plugin_digest
-from orchestrator.repos import Checkout
-from orchestrator.storage import fingerprint
+from orchestrator.environments.plugin_wheel import plugin_digest
+from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.pipeline.repos import Checkout
+from orchestrator.pipeline.storage import fingerprint
 
 
 class ImageStage:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import random
 
-from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.pipeline.traces import FileTrace, Row
 from orchestrator.stages.data_status import note_dropped
-from orchestrator.stages.dynamic import FileTrace, Row
 
 
 class P2PStage:

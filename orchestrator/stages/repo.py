@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
-from orchestrator.repos import Checkout, checkout_spec
-from orchestrator.storage import fingerprint
+from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.pipeline.repos import Checkout, checkout_spec
+from orchestrator.pipeline.storage import fingerprint
 
 
 class RepoStage:

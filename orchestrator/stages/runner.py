@@ -8,13 +8,13 @@ timeout or a crash is an infrastructure error, retried on the next run.
 
 from __future__ import annotations
 
-from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
-from orchestrator.pytest_runs import PytestRun, run_pytest, seconds
-from orchestrator.repos import Checkout
+from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
+from orchestrator.pipeline.repos import Checkout
+from orchestrator.pipeline.status import update_runner_status
+from orchestrator.pipeline.storage import file_slug
 from orchestrator.stages.data_status import note_dropped
-from orchestrator.status import update_runner_status
-from orchestrator.storage import file_slug
 
 _BAD = ("failed", "error")
 

@@ -15,11 +15,11 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.environments import Environment
-from orchestrator.pytest_runs import run_pytest, seconds
-from orchestrator.repos import Checkout, last_commit_dates
-from orchestrator.status import update_files_status
+from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.pipeline.pytest_runs import run_pytest, seconds
+from orchestrator.pipeline.repos import Checkout, last_commit_dates
+from orchestrator.pipeline.status import update_files_status
 
 
 class ScannerStage:

@@ -26,35 +26,20 @@ from collections import Counter
 
 import msgspec
 
-from orchestrator.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
+from orchestrator.extract.worktrees import python_files
 from orchestrator.llm import top as llm_top
-from orchestrator.repos import Checkout
+from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
+from orchestrator.pipeline.repos import Checkout
+from orchestrator.pipeline.status import locked_update
+from orchestrator.pipeline.storage import write_json
+from orchestrator.pipeline.traces import Candidate, FileTrace, Row
 from orchestrator.stages.data_status import note_dropped
-from orchestrator.stages.dynamic import FileTrace, Row
-from orchestrator.status import locked_update
-from orchestrator.storage import write_json
-from orchestrator.worktrees import python_files
 
 MAX_TOP_OBJECTS = 40  # a bound on one case's size, whatever the coverage
 MIN_SPECIFICITY = 0.5
 WHOLLY, NEAR = 0.9, 2  # also chosen, once enough tests are reached: the feature's other parts
 COVERAGE_MARGIN = 0.1  # reach this much more than the threshold asks: some tests pass anyway
 _KEPT_DUNDERS = ("__init__", "__call__")
-
-
-class Candidate(msgspec.Struct, kw_only=True):
-    key: str
-    path: str
-    qualname: str
-    line: int
-    depth: int
-    file_tests: int
-    suite_tests: int
-    specificity: float
-    score: float
-    chosen: bool = False
-    reason: str = ""
-    hard: bool = False  # excluded by a rule no selector may override (import time, nesting...)
 
 
 class TopStage:

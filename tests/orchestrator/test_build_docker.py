@@ -20,7 +20,7 @@ from orchestrator.cli import cli
 from orchestrator.environments.docker import LABEL, DockerEnvironment
 from orchestrator.environments.docker_args import parse_docker_args
 from orchestrator.errors import CommandError, UsageError
-from orchestrator.specs import DockerSpecs, RepoSpec, RunArgs
+from orchestrator.pipeline.specs import DockerSpecs, RepoSpec, RunArgs
 from tests.orchestrator.small_project import assert_runner_verdicts, make_small_project
 from tests.support.contexts import scratch_context
 from tests.support.dockerd import Dockerd

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from orchestrator.leaks import distinctive_lines
-from orchestrator.masking import locate
+from orchestrator.extract.leaks import distinctive_lines
+from orchestrator.extract.masking import locate
 
 
 def instance(case: Path) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.engine import RunContext
-from orchestrator.storage import ResultCache
+from orchestrator.pipeline.engine import RunContext
+from orchestrator.pipeline.storage import ResultCache
 
 
 def scratch_context(work: Path, backend: str, run_env: dict[str, str] | None = None) -> RunContext:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dulwich.repo import Repo
 
-from orchestrator.repos import commit_paths
+from orchestrator.pipeline.repos import commit_paths
 
 AUTHOR = b"Test Author <test@example.org>"
 

@@ -1,0 +1,1 @@
+"""Grading patches against cases, and exporting cases for other harnesses."""

@@ -1,0 +1,1 @@
+"""The engine and what every stage shares: specs, storage, processes, repositories, traces."""

@@ -1,0 +1,216 @@
+"""The stage engine: caching, resume, progress and ``--debug`` for every stage.
+
+Stages say what their items are, what each item depends on, and how to run
+one; the engine does the rest. An item's result is stored under the
+fingerprint of exactly its inputs, the fingerprints of the upstream stages it
+depends on and the stage's version (never paths of this run, clocks or object
+identities: see :func:`orchestrator.storage.fingerprint`). Results go to the
+run's journal (for ``--resume``) and to the shared cache (for later runs).
+Infrastructure errors (a timeout, a crash) are never stored, so they are
+retried; deterministic failures are kept with their reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import msgspec
+
+from orchestrator.errors import FbenchError
+from orchestrator.pipeline.specs import Spec
+from orchestrator.pipeline.storage import ResultCache, fingerprint
+
+log = logging.getLogger("fbench.engine")
+
+Status = Literal["ok", "failed", "flaky", "error"]
+
+
+class Outcome(msgspec.Struct, omit_defaults=True):
+    """The result of one item: ``error`` means infrastructure, retried next time."""
+
+    status: Status
+    reason: str | None = None
+    data: Any = None
+
+
+class WorkItem(msgspec.Struct, frozen=True):
+    key: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class SpecState:
+    """What the stages have learnt about one spec so far."""
+
+    spec: Spec
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
+    stopped: str | None = None  # why later stages skip this spec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+class Stage(Protocol):
+    name: str
+    version: int
+    depends_on: tuple[str, ...]
+    cache_key: str | None  # the spec key that turns its cache on or off; None: never cached
+
+    def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]: ...
+
+    def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome: ...
+
+    def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None: ...
+
+
+@dataclass
+class StageStats:
+    items: int = 0
+    cached: int = 0
+    ok: int = 0
+    failed: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunContext:
+    root: Path
+    cache: ResultCache
+    journal: ResultCache
+    jobs: int
+    seed: int
+    logs_dir: Path
+    repos_dir: Path
+    cache_dir: Path
+    backend: str
+    cache_overrides: dict[str, bool] = field(default_factory=dict)
+    debug_samples: tuple[str, ...] = ()
+    gpu_ids: tuple[int, ...] = ()
+    run_env: dict[str, str] = field(default_factory=dict)
+    llm: Any = None  # an orchestrator.llm.client.LLM when config.toml has [llm]; else offline
+    warnings: list[str] = field(default_factory=list)
+    stats: dict[str, StageStats] = field(default_factory=dict)
+    progress: Callable[[str, int, int], None] = lambda stage, done, total: None
+
+    @property
+    def metadata(self) -> Path:
+        return self.root / "metadata_outputs"
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            log.warning(message)
+
+
+def run_stage(ctx: RunContext, stage: Stage, states: Sequence[SpecState]) -> None:
+    stats = ctx.stats.setdefault(stage.name, StageStats())
+    started = time.monotonic()
+    for state in states:
+        if state.stopped is None:
+            _run_spec(ctx, stage, state, stats)
+    stats.seconds += time.monotonic() - started
+
+
+def _run_spec(ctx: RunContext, stage: Stage, state: SpecState, stats: StageStats) -> None:
+    try:
+        items = stage.items(ctx, state)
+    except FbenchError as exc:
+        _stop(state, stage, stats, str(exc))
+        return
+    upstream = {name: state.fingerprints[name] for name in stage.depends_on}
+    keys = {
+        item.key: fingerprint(stage.name, stage.version, item.inputs, upstream) for item in items
+    }
+    outcomes: dict[str, Outcome] = {}
+    pending: list[WorkItem] = []
+    for item in items:
+        found = _lookup(ctx, stage, state, keys[item.key])
+        if found is None:
+            pending.append(item)
+        else:
+            outcomes[item.key] = found
+            stats.cached += 1
+    stats.items += len(items)
+    ctx.progress(stage.name, len(outcomes), len(items))
+    for item, outcome in _run_items(ctx, stage, state, pending, len(outcomes), len(items)):
+        outcomes[item.key] = outcome
+        if outcome.status != "error":  # infrastructure errors are retried next time
+            _store(ctx, stage, state, keys[item.key], outcome)
+    for key, outcome in outcomes.items():
+        _count(stats, state, key, outcome)
+    state.fingerprints[stage.name] = fingerprint(stage.name, sorted(keys.values()))
+    try:
+        stage.apply(ctx, state, outcomes)
+    except FbenchError as exc:
+        _stop(state, stage, stats, str(exc))
+
+
+def _run_items(
+    ctx: RunContext, stage: Stage, state: SpecState, pending: list[WorkItem], done: int, total: int
+) -> list[tuple[WorkItem, Outcome]]:
+    results: list[tuple[WorkItem, Outcome]] = []
+
+    def one(item: WorkItem) -> Outcome:
+        try:
+            return stage.run(ctx, state, item)
+        except FbenchError as exc:  # a known failure of this item: data, not a crash
+            return Outcome("error", f"{type(exc).__name__}: {exc}")
+
+    with ThreadPoolExecutor(max_workers=max(1, ctx.jobs)) as pool:
+        for item, outcome in zip(pending, pool.map(one, pending), strict=True):
+            results.append((item, outcome))
+            done += 1
+            ctx.progress(stage.name, done, total)
+    return results
+
+
+def caching_enabled(ctx: RunContext, stage: Stage, state: SpecState) -> bool:
+    if stage.cache_key is None:
+        return False
+    if stage.name in ctx.cache_overrides:  # --debug "<stage>=False" wins over the spec
+        return ctx.cache_overrides[stage.name]
+    return bool(getattr(state.spec.settings, stage.cache_key))
+
+
+def _lookup(ctx: RunContext, stage: Stage, state: SpecState, key: str) -> Outcome | None:
+    if stage.cache_key is None:
+        return None
+    stored = ctx.journal.get(stage.name, key)  # this run, before it was stopped
+    if stored is None and caching_enabled(ctx, stage, state):
+        stored = ctx.cache.get(stage.name, key)
+    return None if stored is None else msgspec.convert(stored, Outcome)
+
+
+def _store(ctx: RunContext, stage: Stage, state: SpecState, key: str, outcome: Outcome) -> None:
+    if stage.cache_key is None:
+        return
+    ctx.journal.put(stage.name, key, outcome)
+    if caching_enabled(ctx, stage, state):
+        ctx.cache.put(stage.name, key, outcome)
+
+
+def _count(stats: StageStats, state: SpecState, key: str, outcome: Outcome) -> None:
+    if outcome.status == "ok":
+        stats.ok += 1
+        return
+    if outcome.status == "error":
+        stats.errors += 1
+    else:
+        stats.failed += 1
+    stats.reasons.append(f"{state.name} {key}: {outcome.status}: {outcome.reason}")
+
+
+def _stop(state: SpecState, stage: Stage, stats: StageStats, reason: str) -> None:
+    state.stopped = f"{stage.name}: {reason}"
+    stats.errors += 1
+    stats.reasons.append(f"{state.name}: {reason}")

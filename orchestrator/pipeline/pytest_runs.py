@@ -1,0 +1,86 @@
+"""Running pytest in an environment through the plugin, and reading what it recorded.
+
+Outcomes and collections always come from the plugin's records, never from
+pytest's terminal output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.environments import Environment
+from orchestrator.pipeline.process import CommandResult
+from pytest_featurebench import records as rec
+
+# A test's outcome: the call phase decides unless setup or teardown went wrong.
+_BAD = ("failed", "error")
+
+
+@dataclass
+class PytestRun:
+    result: CommandResult
+    records: list[rec.AnyRecord] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """The session ended on its own: neither killed nor crashed."""
+        return any(isinstance(r, rec.SessionEnd) and r.worker is None for r in self.records)
+
+    def why_incomplete(self) -> str:
+        """Why the session did not end on its own, with the tail of its output."""
+        result = self.result
+        why = "timed out" if result.timed_out else f"crashed (exit {result.returncode})"
+        return f"{why}: {result.tail(200).strip()}"
+
+    def collected(self) -> list[rec.CollectedItem]:
+        return [r for r in self.records if isinstance(r, rec.CollectedItem)]
+
+    def collect_errors(self) -> list[rec.CollectError]:
+        return [r for r in self.records if isinstance(r, rec.CollectError)]
+
+    def outcomes(self) -> dict[str, str]:
+        """nodeid -> passed, failed, skipped, xfailed, xpassed or error."""
+        found: dict[str, str] = {}
+        for record in self.records:
+            if not isinstance(record, rec.PhaseReport):
+                continue
+            known = found.get(record.nodeid)
+            call_decides = record.phase == "call" and known not in _BAD
+            worse = record.outcome != "passed" and known in (None, "passed")
+            if known is None or call_decides or worse:
+                found[record.nodeid] = record.outcome
+        return found
+
+    def summaries(self) -> dict[str, str]:
+        return {
+            r.nodeid: r.summary
+            for r in self.records
+            if isinstance(r, rec.PhaseReport) and r.summary and r.outcome in _BAD
+        }
+
+
+def run_pytest(
+    environment: Environment,
+    command: Sequence[str],
+    *,
+    repo: Path,
+    records: Path,
+    timeout: float | None,
+    log: Path,
+    extra: Sequence[str] = (),
+    pythonpath: Sequence[str] = (),
+) -> PytestRun:
+    """``command`` (``pytest ...``) with the plugin writing to ``records``."""
+    records.parent.mkdir(parents=True, exist_ok=True)
+    records.unlink(missing_ok=True)
+    argv = [*command, "-p", "featurebench", "--fb-out", str(records), *extra]
+    result = environment.run(argv, repo=repo, timeout=timeout, log=log, pythonpath=pythonpath)
+    found = rec.read_records([records]) if records.exists() else []
+    return PytestRun(result, found)
+
+
+def seconds(value: int | None) -> float | None:
+    """Seed 000's timeouts: -1 (or None) means no limit."""
+    return None if value is None or value == -1 else float(value)

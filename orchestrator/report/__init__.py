@@ -1,0 +1,1 @@
+"""The report every run leaves: pipeline_report.md and its plots."""

@@ -1,0 +1,91 @@
+"""The local backend runs a project's code without network, within limits, without our secrets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.environments.local import LocalEnvironment
+from orchestrator.pipeline.specs import RepoSpec
+from tests.support.gitrepos import commit_files
+
+SHOW_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
+
+
+@pytest.fixture(scope="module")
+def environment(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalEnvironment, Path]:
+    root = tmp_path_factory.mktemp("local")
+    repo = root / "tiny"
+    commit_files(
+        repo,
+        {"pyproject.toml": '[project]\nname = "tiny"\nversion = "0"\n', "tiny.py": "X = 1\n"},
+        "tiny",
+        1_700_000_000,
+    )
+    spec = RepoSpec(repository=str(repo), pip_packages=["pytest"])
+    run_env = {"FEATURE_FLAG": "on", "OPENAI_API_KEY": "sk-secret", "GITHUB_TOKEN": "ghp-secret"}
+    env = LocalEnvironment("tiny-test", spec, root / "cache", run_env)
+    env.create(root / "create.log")
+    env.install(repo, root / "install.log")
+    return env, repo
+
+
+def test_the_environment_is_complete_and_has_the_plugin(
+    environment: tuple[LocalEnvironment, Path],
+) -> None:
+    env, repo = environment
+    assert env.exists()
+    done = env.run(
+        ["python", "-c", "import tiny, pytest_featurebench.plugin; print(tiny.X)"],
+        repo=repo,
+        timeout=60,
+    )
+    assert done.ok, done.output
+    assert done.output.strip() == "1"
+
+
+def test_no_secret_of_ours_reaches_the_project(
+    environment: tuple[LocalEnvironment, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Variables of the run pass through, keys and tokens do not, nor does our own environment."""
+    env, repo = environment
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ours")
+    monkeypatch.setenv("SOME_HOST_SETTING", "host")
+    done = env.run(["python", "-c", SHOW_ENV], repo=repo, timeout=60)
+    seen = json.loads(done.output)
+    assert seen["FEATURE_FLAG"] == "on"
+    assert not {"OPENAI_API_KEY", "GITHUB_TOKEN", "ANTHROPIC_API_KEY", "SOME_HOST_SETTING"} & set(
+        seen
+    )
+    assert "sk-" not in done.output
+
+
+def test_the_project_has_no_network_but_loopback(
+    environment: tuple[LocalEnvironment, Path],
+) -> None:
+    env, repo = environment
+    probe = (
+        "import socket, urllib.request\n"
+        "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print('loopback')\n"
+        "try:\n    urllib.request.urlopen('https://pypi.org/simple/', timeout=5)\nexcept OSError:\n    print('offline')\n"
+    )
+    done = env.run(["python", "-c", probe], repo=repo, timeout=60)
+    assert done.output.split() == ["loopback", "offline"]
+    online = env.run(["python", "-c", probe], repo=repo, timeout=60, network=True)
+    assert online.output.split() == ["loopback"]
+
+
+def test_memory_is_limited(environment: tuple[LocalEnvironment, Path]) -> None:
+    """An allocation past the address-space limit fails inside the project, not on the machine."""
+    env, repo = environment
+    done = env.run(["python", "-c", "bytearray(12 * 1024**3)"], repo=repo, timeout=60)
+    assert not done.ok
+    assert "MemoryError" in done.output
+
+
+def test_a_timeout_kills_the_command(environment: tuple[LocalEnvironment, Path]) -> None:
+    env, repo = environment
+    done = env.run(["python", "-c", "import time; time.sleep(60)"], repo=repo, timeout=1)
+    assert done.timed_out

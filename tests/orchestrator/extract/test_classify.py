@@ -1,0 +1,72 @@
+"""Classification: what a case removes, what it only empties, and what it must keep."""
+
+from __future__ import annotations
+
+from orchestrator.extract.classify import classify
+from orchestrator.extract.masking import Target
+from orchestrator.pipeline.traces import FileTrace, TestTrace
+
+CMP = """\
+def check(a, b):
+    return type(a) is type(b)
+
+
+def make(name):
+    # Called while a module imports; check is only put in the body it builds.
+    return type(name, (), {"check": check})
+
+
+def compare(a, b):
+    return check(a, b) and a == b
+"""
+
+FILES = {
+    "pkg/__init__.py": "",
+    "pkg/cmp.py": CMP,
+    "tests/test_cmp.py": "from pkg.cmp import make\n",
+}
+
+
+def trace(
+    calls: list[tuple[str, str, int, int]], import_time: list[tuple[str, str, int, int]]
+) -> FileTrace:
+    return FileTrace(
+        tests={"tests/test_cmp.py::test_a": TestTrace("passed", calls)}, import_time=import_time
+    )
+
+
+def top(qualname: str, line: int) -> dict[str, object]:
+    return {"kind": "function", "path": "pkg/cmp.py", "qualname": qualname, "line": line}
+
+
+def test_a_function_referred_to_by_an_import_time_call_is_emptied_not_removed() -> None:
+    traces = {
+        "tests/test_cmp.py": trace([("pkg/cmp.py", "check", 1, 1)], [("pkg/cmp.py", "make", 5, 1)])
+    }
+    result = classify(FILES, [top("check", 1), top("compare", 10)], traces, [], budget=50)
+    assert result.stubs == [Target("pkg/cmp.py", "check")]
+    assert result.top == [Target("pkg/cmp.py", "compare")]
+
+
+def test_without_the_import_time_call_it_is_removed() -> None:
+    traces = {"tests/test_cmp.py": trace([("pkg/cmp.py", "check", 1, 1)], [])}
+    result = classify(FILES, [top("check", 1)], traces, [], budget=50)
+    assert result.stubs == []
+    assert result.top == [Target("pkg/cmp.py", "check")]
+
+
+def test_objects_the_chosen_pass_to_pass_tests_reach_are_kept() -> None:
+    traces = {
+        "tests/test_cmp.py": trace([("pkg/cmp.py", "compare", 10, 1)], []),
+        "tests/test_other.py": FileTrace(
+            tests={
+                "tests/test_other.py::t": TestTrace("passed", [("pkg/cmp.py", "compare", 10, 1)])
+            },
+            import_time=[],
+        ),
+    }
+    result = classify(
+        FILES, [top("compare", 10), top("check", 1)], traces, ["tests/test_other.py"], budget=50
+    )
+    assert Target("pkg/cmp.py", "compare") not in result.top
+    assert result.protected["pkg/cmp.py::compare"] == "reached by a chosen pass-to-pass test"
