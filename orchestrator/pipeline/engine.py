@@ -99,6 +99,8 @@ class RunContext:
     run_env: dict[str, str] = field(default_factory=dict)
     llm: Any = None  # an orchestrator.llm.client.LLM when config.toml has [llm]; else offline
     warnings: list[str] = field(default_factory=list)
+    # Infrastructure failures (an LLM endpoint gone, say): recorded, and the run exits non-zero.
+    errors: list[str] = field(default_factory=list)
     stats: dict[str, StageStats] = field(default_factory=dict)
     progress: Callable[[str, int, int], None] = lambda stage, done, total: None
 
@@ -110,6 +112,12 @@ class RunContext:
         if message not in self.warnings:
             self.warnings.append(message)
             log.warning(message)
+
+    def error(self, message: str) -> None:
+        """Record an infrastructure failure that the run's exit status must show."""
+        if message not in self.errors:
+            self.errors.append(message)
+            log.error(message)
 
 
 def run_stage(ctx: RunContext, stage: Stage, states: Sequence[SpecState]) -> None:
