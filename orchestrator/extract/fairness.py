@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -41,7 +42,9 @@ from orchestrator.pipeline.traces import TestTrace
 EXPOSURE = "# Also restore, in "  # comment lines of a stub that only level 1 needs
 MIN_ASSERTED = 6  # shorter strings in tests ("abc", "x=1") are inputs, not messages
 MIN_PRODUCED = 8  # shorter literals of removed code say too little to be a message
+SHARED_RUN = 16  # text a test's string and a literal share that makes it the same message
 MAX_TESTS = 8  # test names listed for a docstring-less interface
+_PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]|\{[^{}]*\}")
 
 
 @dataclass
@@ -143,13 +146,22 @@ def observable_strings(
 
 
 def _matches(asserted: str, produced: str, everywhere: str) -> bool:
-    if asserted in everywhere:  # kept code says it too: not only the removed code's
-        return False
-    return asserted in produced or (len(produced) >= MIN_PRODUCED and produced in asserted)
+    """Whether the test's string and the literal share a long enough run of text (a
+    ``match=`` pattern is often a part of the message, a formatted message holds the
+    literal's fixed part) that no kept code holds."""
+    block = difflib.SequenceMatcher(None, asserted, produced, autojunk=False).find_longest_match()
+    shared = asserted[block.a : block.a + block.size]
+    long_enough = min(SHARED_RUN, len(asserted), len(produced))
+    return block.size >= long_enough and shared not in everywhere
 
 
 def _string_constants(tree: ast.AST) -> list[str]:
     return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and type(n.value) is str]
+
+
+def _fixed_text(literal: str) -> str:
+    """The longest part of a literal that formatting leaves as it is (``%s``, ``{}`` out)."""
+    return max(_PLACEHOLDER.split(literal), key=len).strip()
 
 
 def _literals(source: str) -> list[tuple[ast.expr, str]]:
@@ -168,13 +180,13 @@ def _literals(source: str) -> list[tuple[ast.expr, str]]:
     for node in ast.walk(tree):
         if isinstance(node, ast.JoinedStr):
             parts = _string_constants(node)
-            found += [(node, max(parts, key=len).strip())] if parts else []
+            found += [(node, max(map(_fixed_text, parts), key=len))] if parts else []
         elif (
             isinstance(node, ast.Constant)
             and type(node.value) is str
             and id(node) not in docstrings
         ):
-            found.append((node, node.value.strip()))
+            found.append((node, _fixed_text(node.value)))
     inside = {
         id(part)
         for node, _ in found

@@ -10,7 +10,7 @@ FILES = {
     "pkg/sizes.py": (
         "def naturalsize(value):\n"
         "    if value < 0:\n"
-        "        raise ValueError('negative sizes have no name')\n"
+        "        raise ValueError('negative sizes have no name: %r' % value)\n"
         "    return f'{value} B'\n"
         "\n\n"
         "def other():\n"
@@ -19,7 +19,7 @@ FILES = {
     "tests/test_sizes.py": (
         "import pytest\nfrom pkg import naturalsize\n\n\n"
         "def test_negative():\n"
-        "    with pytest.raises(ValueError, match='have no name'):\n"
+        "    with pytest.raises(ValueError, match='sizes have no name: -1'):\n"
         "        naturalsize(-1)\n"
         "    assert naturalsize(1) == '1 B'\n"
     ),
@@ -40,7 +40,7 @@ def test_the_listing_covers_the_re_export_and_the_all_entry() -> None:
         "# Also restore, in pkg/__init__.py: 'naturalsize' in __all__",
     ]
     assert listing.covered["pkg/__init__.py"] == {1, 3}
-    assert listing.strings[TARGET] == ["'negative sizes have no name'"]
+    assert listing.strings[TARGET] == ["'negative sizes have no name: %r'"]
     rebuilt, unlisted = faithful_files(FILES, library(masked.files), listing.covered)
     assert unlisted == []
     assert rebuilt["pkg/__init__.py"] == FILES["pkg/__init__.py"]
@@ -56,8 +56,14 @@ def test_what_the_listing_does_not_cover_stays_masked_and_is_named() -> None:
 
 
 def test_a_string_kept_code_also_holds_is_not_the_removed_codes() -> None:
-    """'sizes' strings the test shares with other() are not listed; only removed ones are."""
-    masked = mask(FILES, [TARGET])
-    kept = [masked.files["pkg/sizes.py"], masked.files["pkg/__init__.py"]]
-    test = FILES["tests/test_sizes.py"].replace("have no name", "negative sizes")
-    assert observable_strings(test, masked, [TARGET], kept) == {}
+    """A message other() also produces is not listed; with other() gone it would be."""
+    files = {
+        **FILES,
+        "pkg/sizes.py": FILES["pkg/sizes.py"].replace("are rare", "have no name: none"),
+    }
+    masked = mask(files, [TARGET])
+    test = files["tests/test_sizes.py"]
+    assert observable_strings(test, masked, [TARGET], [masked.files["pkg/sizes.py"]]) == {}
+    assert observable_strings(test, masked, [TARGET], []) == {
+        TARGET: ["'negative sizes have no name: %r'"]
+    }
