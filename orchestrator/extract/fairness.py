@@ -25,6 +25,7 @@ import ast
 import difflib
 import re
 import textwrap
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ from orchestrator.extract.masking import (
     Target,
     find_definition,
     from_imports,
+    locate,
     parse,
     scope_statements,
 )
@@ -64,15 +66,19 @@ class Listing:
 def statement_listing(
     files: dict[str, str],
     masked: Masked,
-    listed: list[Target],
+    features: list[Target],
+    helpers: list[Target],
     test_file: str,
     tests: dict[str, TestTrace],
 ) -> Listing:
-    """Everything the statement of a case removing ``masked`` lists about ``listed``."""
-    features = [t for t in listed if t in {r.target for r in masked.removed}]
-    listing = Listing(helpers=[t for t in listed if t not in features])
-    for removed in masked.removed:
-        listing.cover(removed.target.path, removed.start, removed.end)
+    """Everything the statement of a case removing ``masked`` lists: the top objects
+    (``features``), and the ``helpers`` removed with them."""
+    listed = [*features, *helpers]
+    listing = Listing(helpers=helpers)
+    for target in listed:  # in the original: Removed lines of a stubbed file are shifted
+        found = locate(files[target.path], target.qualname, target.path)
+        if found is not None:
+            listing.cover(target.path, found.start, found.end)
     for path in sorted(masked.dropped_names):
         if path != test_file and path in files:
             _list_exposures(listing, files, masked, path, listed)
@@ -242,22 +248,32 @@ def faithful_files(
     files: dict[str, str], masked_files: dict[str, str], covered: dict[str, set[int]]
 ) -> tuple[dict[str, str], list[str]]:
     """The masked files with the original lines the statement covers put back; and the
-    original lines masking changed that it does not cover (``path:line: text``)."""
+    original lines masking took out that it does not cover (``path:line: text``)."""
     rebuilt: dict[str, str] = {}
     unlisted: list[str] = []
     for path, text in masked_files.items():
         before = SourceText(files[path], path).lines
         after = SourceText(text, path).lines
         lines = covered.get(path, set())
-        out: list[str] = []
-        matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-            changed = range(i1, i2) if tag != "equal" else range(0)
-            missing = [i for i in changed if before[i].strip() and i + 1 not in lines]
-            if tag == "equal" or i1 == i2 or missing:
-                out += after[j1:j2]
-                unlisted += [f"{path}:{i + 1}: {before[i].strip()}" for i in missing]
-            else:
-                out += before[i1:i2]
-        rebuilt[path] = "".join(out)
+        # Masking deletes and never reorders: when every line outside the covered ones is
+        # still there (as many times), all it took out is listed, and the file is whole.
+        outside = Counter(s for n, s in enumerate(before, 1) if n not in lines and s.strip())
+        lost = outside - Counter(after)
+        if not lost:
+            rebuilt[path] = files[path]
+            continue
+        missing = [n for n, s in enumerate(before, 1) if n not in lines and lost[s] > 0]
+        unlisted += [f"{path}:{n}: {before[n - 1].strip()}" for n in missing]
+        rebuilt[path] = _restore_covered(before, after, lines)
     return rebuilt, unlisted
+
+
+def _restore_covered(before: list[str], after: list[str], lines: set[int]) -> str:
+    """Best effort when masking took out unlisted lines: the changed runs that hold only
+    covered lines go back, the others stay masked."""
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        whole = all(i + 1 in lines or not before[i].strip() for i in range(i1, i2))
+        out += before[i1:i2] if tag != "equal" and i1 < i2 and whole else after[j1:j2]
+    return "".join(out)

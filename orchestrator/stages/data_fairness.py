@@ -66,10 +66,12 @@ def check_statement_faithful(
 ) -> Fairness:
     """Grade the statement-faithful patch on the case repository; raises Dropped."""
     classification = verdict.classification
-    listed = [*classification.features, *classification.helpers]
     f2p = set(verdict.fail_to_pass)
     tests = {n: t for n, t in (trace.tests if trace else {}).items() if n in f2p}
-    listing = statement_listing(files, verdict.masked, listed, runner.file, tests)
+    helpers = classification.helpers
+    listing = statement_listing(
+        files, verdict.masked, classification.features, helpers, runner.file, tests
+    )
     masked = {p: t for p, t in verdict.masked.files.items() if p != runner.file}
     rebuilt, unlisted = faithful_files(files, masked, listing.covered)
     patch = diff_files({p: (masked[p], rebuilt[p]) for p in rebuilt if rebuilt[p] != masked[p]})

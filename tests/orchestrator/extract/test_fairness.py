@@ -34,7 +34,7 @@ def library(masked: dict[str, str]) -> dict[str, str]:
 
 def test_the_listing_covers_the_re_export_and_the_all_entry() -> None:
     masked = mask(FILES, [TARGET])
-    listing = statement_listing(FILES, masked, [TARGET], "tests/test_sizes.py", {})
+    listing = statement_listing(FILES, masked, [TARGET], [], "tests/test_sizes.py", {})
     assert listing.exposures[TARGET] == [
         "# Also restore, in pkg/__init__.py: from .sizes import naturalsize",
         "# Also restore, in pkg/__init__.py: 'naturalsize' in __all__",
