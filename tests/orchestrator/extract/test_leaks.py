@@ -67,10 +67,19 @@ def marks() -> dict[str, list[str]]:
     return distinctive_lines([r for r in removed if r is not None], [])
 
 
-def install(site: Path, files: dict[str, str]) -> None:
-    for path, text in files.items():
+def scan_with(
+    environment: tuple[LocalEnvironment, Path, Path], installed: dict[str, str], log: Path
+) -> list[str]:
+    """The scan's findings, relative to site-packages, with ``installed`` put there for it."""
+    env, repo, site = environment
+    for path, text in installed.items():
         (site / path).parent.mkdir(parents=True, exist_ok=True)
         (site / path).write_text(text)
+    try:
+        return sorted(f.replace(f"{site}/", "") for f in scan_environment(env, repo, marks(), log))
+    finally:
+        for path in installed:
+            (site / path).unlink()
 
 
 def test_only_long_bodies_are_looked_for_in_third_party_files() -> None:
@@ -81,30 +90,21 @@ def test_only_long_bodies_are_looked_for_in_third_party_files() -> None:
 def test_a_generic_method_in_a_third_party_package_is_not_a_leak(
     environment: tuple[LocalEnvironment, Path, Path], tmp_path: Path
 ) -> None:
-    env, repo, site = environment
-    install(site, {"vendored/distlib/compat.py": GENERIC})
-    assert scan_environment(env, repo, marks(), tmp_path / "scan.log") == []
+    assert scan_with(environment, {"vendored/distlib/compat.py": GENERIC}, tmp_path / "log") == []
 
 
 def test_a_copy_in_a_third_party_package_is_a_leak(
     environment: tuple[LocalEnvironment, Path, Path], tmp_path: Path
 ) -> None:
-    env, repo, site = environment
-    install(site, {"copier/_vendor/cachey_copy.py": CACHE})
-    found = scan_environment(env, repo, marks(), tmp_path / "scan.log")
-    assert found == [f"cachey/core.py::plan_evictions in {site}/copier/_vendor/cachey_copy.py"]
-    (site / "copier/_vendor/cachey_copy.py").unlink()
+    found = scan_with(environment, {"copier/_vendor/cachey_copy.py": CACHE}, tmp_path / "log")
+    assert found == ["cachey/core.py::plan_evictions in copier/_vendor/cachey_copy.py"]
 
 
 def test_the_projects_own_installed_files_are_scanned_fully(
     environment: tuple[LocalEnvironment, Path, Path], tmp_path: Path
 ) -> None:
     """A non-editable install of the project leaks even the short method."""
-    env, repo, site = environment
-    install(site, {"cachey/core.py": CACHE})
-    found = scan_environment(env, repo, marks(), tmp_path / "scan.log")
-    assert sorted(found) == [
-        f"cachey/core.py::Cache.get in {site}/cachey/core.py",
-        f"cachey/core.py::plan_evictions in {site}/cachey/core.py",
+    assert scan_with(environment, {"cachey/core.py": CACHE}, tmp_path / "log") == [
+        "cachey/core.py::Cache.get in cachey/core.py",
+        "cachey/core.py::plan_evictions in cachey/core.py",
     ]
-    (site / "cachey/core.py").unlink()

@@ -36,15 +36,12 @@ def naturalsize(value):
 FILES = {
     "pyproject.toml": """\
 [build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
+requires = ["hatchling"]
+build-backend = "hatchling.build"
 
 [project]
 name = "fairlib"
 version = "0.1"
-
-[tool.setuptools]
-packages = ["fairlib"]
 """,
     "fairlib/__init__.py": '''\
 """Sizes, counters and words."""
