@@ -43,7 +43,7 @@ from orchestrator.pipeline.traces import TestTrace
 
 EXPOSURE = "# Also restore, in "  # comment lines of a stub that only level 1 needs
 MIN_ASSERTED = 6  # shorter strings in tests ("abc", "x=1") are inputs, not messages
-MIN_PRODUCED = 8  # shorter literals of removed code say too little to be a message
+MIN_PRODUCED = 4  # shorter literals of removed code ("B", ", ") say too little
 SHARED_RUN = 16  # text a test's string and a literal share that makes it the same message
 MAX_TESTS = 8  # test names listed for a docstring-less interface
 _PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]|\{[^{}]*\}")
