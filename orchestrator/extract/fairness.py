@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import fnmatch
 import re
 import textwrap
 from collections import Counter
@@ -45,6 +46,7 @@ EXPOSURE = "# Also restore, in "  # comment lines of a stub that only level 1 ne
 MIN_ASSERTED = 6  # shorter strings in tests ("abc", "x=1") are inputs, not messages
 MIN_PRODUCED = 4  # shorter literals of removed code ("B", ", ") say too little
 SHARED_RUN = 16  # text a test's string and a literal share that makes it the same message
+_TEST_DIRS = {"tests", "test", "testing"}
 MAX_TESTS = 8  # test names listed for a docstring-less interface
 _PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]|\{[^{}]*\}")
 
@@ -80,12 +82,24 @@ def statement_listing(
         if found is not None:
             listing.cover(target.path, found.start, found.end)
     for path in sorted(masked.dropped_names):
-        if path != test_file and path in files:
+        if path in files and not _is_test_path(path):  # eval puts test files back as they are
             _list_exposures(listing, files, masked, path, listed)
     kept = [text for path, text in {**files, **masked.files}.items() if path != test_file]
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
     listing.exercised = exercised_by(files, listed, tests)
     return listing
+
+
+def _is_test_path(path: str) -> bool:
+    """Test modules, conftest files and anything in a tests directory, as the plugin says."""
+    *dirs, name = path.split("/")
+    in_tests = bool(_TEST_DIRS.intersection(dirs))
+    return (
+        in_tests
+        or name == "conftest.py"
+        or fnmatch.fnmatch(name, "test_*.py")
+        or name.endswith("_test.py")
+    )
 
 
 def _list_exposures(

@@ -16,6 +16,7 @@ FILES = {
         "def other():\n"
         "    return 'negative sizes are rare'\n"
     ),
+    "tests/conftest.py": "from pkg import naturalsize\n",  # a test file: eval restores it
     "tests/test_sizes.py": (
         "import pytest\nfrom pkg import naturalsize\n\n\n"
         "def test_negative():\n"
@@ -33,6 +34,7 @@ def library(masked: dict[str, str]) -> dict[str, str]:
 
 
 def test_the_listing_covers_the_re_export_and_the_all_entry() -> None:
+    """Library files only: the conftest's import is not the agent's to restore."""
     masked = mask(FILES, [TARGET])
     listing = statement_listing(FILES, masked, [TARGET], [], "tests/test_sizes.py", {})
     assert listing.exposures[TARGET] == [
