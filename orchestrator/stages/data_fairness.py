@@ -75,18 +75,7 @@ def check_statement_faithful(
     masked = {p: t for p, t in verdict.masked.files.items() if p != runner.file}
     rebuilt, unlisted = faithful_files(files, masked, listing.covered)
     patch = diff_files({p: (masked[p], rebuilt[p]) for p in rebuilt if rebuilt[p] != masked[p]})
-    (scratch / "faithful.diff").write_text(patch, encoding="utf-8")
-    test_patch = diff_files({runner.file: (None, files[runner.file])})
-    (scratch / "faithful_test_patch.diff").write_text(test_patch, encoding="utf-8")
-    tree = scratch / "faithful"
-    shutil.copytree(repo, tree, symlinks=True)
-    for name in ("faithful.diff", "faithful_test_patch.diff"):
-        runner.apply(tree, scratch / name, "f2p_validate", "fairness")
-    run = runner.pytest(tree, [runner.file, *verdict.p2p_files], "f2p_validate", "faithful")
-    outcomes = run.outcomes()
-    failed = [
-        t for t in [*verdict.fail_to_pass, *verdict.pass_to_pass] if outcomes.get(t) != "passed"
-    ]
+    failed = _failing_with(runner, scratch, repo, patch, files, verdict)
     if failed:
         why = f"; the statement does not list {unlisted[0]}" if unlisted else ""
         raise Dropped(
@@ -95,3 +84,21 @@ def check_statement_faithful(
             f" {failed[0]}{why}",
         )
     return Fairness(listing, files, classification.features)
+
+
+def _failing_with(
+    runner: Runner, scratch: Path, repo: Path, patch: str, files: dict[str, str], verdict: Verdict
+) -> list[str]:
+    """The F2P and P2P tests that fail in a copy of the case repository with ``patch`` and
+    the test file applied by ``git apply``."""
+    test_patch = diff_files({runner.file: (None, files[runner.file])})
+    patches = {"faithful.diff": patch, "faithful_test_patch.diff": test_patch}
+    tree = scratch / "faithful"
+    shutil.copytree(repo, tree, symlinks=True)
+    for name, text in patches.items():
+        (scratch / name).write_text(text, encoding="utf-8")
+        runner.apply(tree, scratch / name, "f2p_validate", "fairness")
+    run = runner.pytest(tree, [runner.file, *verdict.p2p_files], "f2p_validate", "faithful")
+    outcomes = run.outcomes()
+    wanted = [*verdict.fail_to_pass, *verdict.pass_to_pass]
+    return [t for t in wanted if outcomes.get(t) != "passed"]
