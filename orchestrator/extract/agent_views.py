@@ -8,24 +8,31 @@ removed names from the agent's own package. Builds on :mod:`orchestrator.extract
 from __future__ import annotations
 
 import ast
+import builtins
 
 from orchestrator.extract.masking import (
     Definition,
     Edit,
     MaskError,
     SourceText,
+    Target,
     apply_edits,
     find_definition,
+    locate,
     module_name,
     parse,
+    scope_statements,
 )
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 AGENT_PACKAGE = "agent_code"  # the package a level 2 agent writes
 
 
-def interface_stub(source: str, qualname: str, path: str) -> str:
-    """The signature, decorators and docstring of ``qualname``, bodies as ``...``."""
+def interface_stub(source: str, qualname: str, path: str, fallback_doc: str = "") -> str:
+    """The signature, decorators and docstring of ``qualname``, bodies as ``...``.
+
+    ``fallback_doc`` stands in for the docstring of an object that has none.
+    """
     src = SourceText(source, path)
     found = find_definition(src.tree, qualname)
     if found is None:
@@ -38,7 +45,9 @@ def interface_stub(source: str, qualname: str, path: str) -> str:
         indent += "    "
     for node in nodes:
         lines += (
-            _class_stub(node, indent) if isinstance(node, ast.ClassDef) else _def_stub(node, indent)
+            _class_stub(node, indent, fallback_doc)
+            if isinstance(node, ast.ClassDef)
+            else _def_stub(node, indent, fallback_doc)
         )
     return "\n".join(lines)
 
@@ -52,21 +61,23 @@ def _class_header(cls: ast.ClassDef) -> str:
     return f"class {cls.name}({', '.join(bases)}):" if bases else f"class {cls.name}:"
 
 
-def _def_stub(node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str) -> list[str]:
+def _def_stub(
+    node: ast.FunctionDef | ast.AsyncFunctionDef, indent: str, fallback_doc: str = ""
+) -> list[str]:
     lines = [f"{indent}@{ast.unparse(d)}" for d in node.decorator_list]
     kind = "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
     returns = f" -> {ast.unparse(node.returns)}" if node.returns is not None else ""
     lines.append(f"{indent}{kind} {node.name}({ast.unparse(node.args)}){returns}:")
-    return [*lines, *_docstring(node, indent + "    "), f"{indent}    ..."]
+    return [*lines, *_docstring(node, indent + "    ", fallback_doc), f"{indent}    ..."]
 
 
-def _class_stub(cls: ast.ClassDef, indent: str) -> list[str]:
+def _class_stub(cls: ast.ClassDef, indent: str, fallback_doc: str = "") -> list[str]:
     lines = [f"{indent}@{ast.unparse(d)}" for d in cls.decorator_list]
     lines.append(indent + _class_header(cls))
     inner = indent + "    "
-    body = _docstring(cls, inner)
+    body = _docstring(cls, inner, fallback_doc)
     for stmt in cls.body:
-        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+        if _class_attribute(stmt):  # __slots__, fields and constants are interface too
             body.append(inner + ast.unparse(stmt))
         elif isinstance(stmt, _DEFS) and _public(stmt.name):
             stub = (
@@ -78,13 +89,24 @@ def _class_stub(cls: ast.ClassDef, indent: str) -> list[str]:
     return lines + (body or [inner + "..."])
 
 
+def _class_attribute(stmt: ast.stmt) -> bool:
+    """A public class-level assignment or ``__slots__`` (private ones are implementation)."""
+    if isinstance(stmt, ast.AnnAssign):
+        return isinstance(stmt.target, ast.Name)
+    if not isinstance(stmt, ast.Assign):
+        return False
+    names = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
+    return len(names) == len(stmt.targets) and all(map(_public, names))
+
+
 def _public(name: str) -> bool:
-    return name in ("__init__", "__call__") or not name.startswith("_")
+    """Public names and every dunder: ``__eq__`` or ``__repr__`` is behaviour tests see."""
+    return not name.startswith("_") or (name.startswith("__") and name.endswith("__"))
 
 
-def _docstring(node: Definition, indent: str) -> list[str]:
-    """The docstring of ``node`` as a triple-quoted literal, one string per line."""
-    doc = ast.get_docstring(node, clean=True)
+def _docstring(node: Definition, indent: str, fallback: str = "") -> list[str]:
+    """The docstring of ``node`` (or ``fallback``) as a triple-quoted literal, by lines."""
+    doc = ast.get_docstring(node, clean=True) or fallback or None
     if doc is None:
         return []
     if "\\" in doc and '"""' not in doc and not doc.endswith(('"', "\\")):
@@ -221,3 +243,55 @@ def agent_code_init(objects: list[tuple[str, str]], paths: set[str]) -> str:
             raise MaskError(f"{path}: not importable as a module, so not re-exportable")
         lines.append(f"from {module} import {qualname}\n")
     return "".join(lines)
+
+
+def copied_agent_code(files: dict[str, str], objects: list[Target], masked: dict[str, str]) -> str:
+    """An ``agent_code/__init__.py`` holding copies of the original ``objects``: what an
+    agent told only the interfaces writes. Every other name they use comes from the
+    masked library, as the agent would import it; a name the library lost stays unbound."""
+    paths = set(files)
+    copied = {t.qualname for t in objects}
+    imports: set[str] = set()
+    bodies: list[str] = []
+    future = False
+    for target in sorted(objects, key=lambda t: (t.path, _first_line(files, t))):
+        module = module_name(target.path, paths)
+        found = locate(files[target.path], target.qualname, target.path)
+        if module is None or found is None:
+            raise MaskError(f"{target.path}: {target.qualname} cannot be copied into agent_code")
+        future |= "from __future__ import annotations" in files[target.path]
+        kept = _module_bindings_of(masked.get(target.path, files[target.path]), target.path)
+        wanted = _free_names(found.source) - copied - set(dir(builtins))
+        imports |= {f"from {module} import {name}\n" for name in wanted & kept}
+        bodies.append(found.source)
+    head = ["from __future__ import annotations\n"] if future else []
+    return "".join([*head, *sorted(imports), "\n\n", "\n\n".join(bodies)])
+
+
+def _first_line(files: dict[str, str], target: Target) -> int:
+    found = locate(files[target.path], target.qualname, target.path)
+    return 0 if found is None else found.start
+
+
+def _free_names(source: str) -> set[str]:
+    """Names ``source`` reads (a superset of its globals: locals are filtered by the caller
+    against what the module binds)."""
+    return {
+        node.id
+        for node in ast.walk(parse(source))
+        if isinstance(node, ast.Name) and not (node.id.startswith("__") and node.id.endswith("__"))
+    }
+
+
+def _module_bindings_of(source: str, path: str) -> set[str]:
+    """Names a module binds at its top level: definitions, assignments, imports."""
+    bound: set[str] = set()
+    for stmt, _ in scope_statements(SourceText(source, path).tree.body):
+        if isinstance(stmt, _DEFS):
+            bound.add(stmt.name)
+        elif isinstance(stmt, ast.Import | ast.ImportFrom):
+            bound |= {(a.asname or a.name).split(".")[0] for a in stmt.names if a.name != "*"}
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            bound |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return bound

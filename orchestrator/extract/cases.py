@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from orchestrator.extract.fairness import EXPOSURE
 from orchestrator.pipeline.storage import write_json
 
 REPO_DIR = "repo"
@@ -76,6 +77,10 @@ def render_problem_statement(
     if black_links:
         listed = "\n".join(f"  - {link}" for link in black_links)
         links = f"- Do not look up the original code; in particular, do not visit:\n{listed}\n"
+    if level == 2:  # the agent writes a new package: where the library exposed them is moot
+        stubs = [
+            "\n".join(s for s in stub.split("\n") if not s.startswith(EXPOSURE)) for stub in stubs
+        ]
     blocks = "\n\n".join(f"```python\n{stub.rstrip()}\n```" for stub in stubs)
     return string.Template(template.read_text(encoding="utf-8")).substitute(
         library=library,

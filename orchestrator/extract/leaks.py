@@ -6,6 +6,14 @@ file leaks the object when it holds half of them, and at least three (or all,
 when the object has fewer). The scan covers every file of the case repository, every
 blob in its git object store, bytecode anywhere in it, and the environment's
 installed files, read from inside the environment (see :data:`SCAN_SCRIPT`).
+
+Installed files of the project itself (its top-level modules, under any name in
+site-packages) are scanned like the repository. Third-party files are not: a short
+generic method (``def get(self, key, default=None)``) also exists, independently,
+in pip's vendored distlib, so there only an object with at least
+:data:`THIRD_PARTY_LINES` distinctive lines and :data:`THIRD_PARTY_CHARS`
+characters of them counts, and :data:`THIRD_PARTY_SHARE` of them must be present:
+a match that large means a copy.
 """
 
 from __future__ import annotations
@@ -19,19 +27,25 @@ from dulwich.objects import Blob
 from dulwich.repo import Repo
 
 from orchestrator.environments import Environment
-from orchestrator.extract.masking import Removed
+from orchestrator.extract.masking import Removed, module_name
 
 MIN_LINE = 16  # shorter lines (``return x``, ``pass``) say nothing about where they came from
 MATCHES_NEEDED = 3
 SHARE_NEEDED = 0.5
 SCAN_FILE = ".fbench-leak-scan.json"
+THIRD_PARTY_LINES = 6
+THIRD_PARTY_CHARS = 300
+THIRD_PARTY_SHARE = 0.8
 
 # Runs inside the environment: every directory on sys.path that belongs to the
 # environment itself (under sys.prefix, outside the standard library and the
-# work tree) is read for the distinctive lines.
+# work tree) is read for the distinctive lines. A file whose first path component
+# under its root is one of the project's top-level modules is the project's own;
+# any other file is third-party and checked against the stricter list.
 SCAN_SCRIPT = r"""
 import json, os, sys, sysconfig
-spec = json.load(open(sys.argv[1]))
+given = json.load(open(sys.argv[1]))
+own_tops = set(given["own"])
 here = os.path.realpath(os.getcwd())
 stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
 prefix = os.path.realpath(sys.prefix)
@@ -49,6 +63,11 @@ for root in roots:
             if not name.endswith((".py", ".pyi", ".txt", ".json", ".pth")):
                 continue
             path = os.path.join(folder, name)
+            top = os.path.relpath(path, root).split(os.sep)[0]
+            own = top.rsplit(".", 1)[0] if top.endswith((".py", ".pyi")) else top
+            spec = given["project"] if own in own_tops else given["third_party"]
+            if not spec:
+                continue
             try:
                 lines = {l.strip() for l in open(path, encoding="utf-8", errors="replace")}
             except OSError:
@@ -118,12 +137,40 @@ def _scan_objects(repo: Path, marks: dict[str, list[str]]) -> list[str]:
     return found
 
 
+def third_party_marks(marks: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The objects long and distinctive enough that finding them in another package means
+    a copy, not two projects writing the same few generic lines."""
+    return {
+        key: lines
+        for key, lines in marks.items()
+        if len(lines) >= THIRD_PARTY_LINES and sum(map(len, lines)) >= THIRD_PARTY_CHARS
+    }
+
+
+def top_level_modules(repo: Path) -> list[str]:
+    """The importable top-level names the repository defines (flat and ``src/`` layouts)."""
+    paths = {p.relative_to(repo).as_posix() for p in repo.rglob("*.py") if ".git" not in p.parts}
+    names = {name.split(".")[0] for path in paths if (name := module_name(path, paths))}
+    return sorted(names)
+
+
+def _scan_spec(marks: dict[str, list[str]], repo: Path) -> dict[str, object]:
+    strict = third_party_marks(marks)
+    return {
+        "own": top_level_modules(repo),
+        "project": [[key, lines, _needed(lines)] for key, lines in marks.items() if lines],
+        "third_party": [
+            [key, lines, math.ceil(len(lines) * THIRD_PARTY_SHARE)] for key, lines in strict.items()
+        ],
+    }
+
+
 def scan_environment(
     environment: Environment, repo: Path, marks: dict[str, list[str]], log: Path
 ) -> list[str]:
     """Leaks in the environment's installed files, as seen from a run in ``repo``."""
-    spec = [[key, lines, _needed(lines)] for key, lines in marks.items() if lines]
-    if not spec:
+    spec = _scan_spec(marks, repo)
+    if not spec["project"]:
         return []
     (repo / SCAN_FILE).write_text(json.dumps(spec), encoding="utf-8")
     try:

@@ -44,6 +44,7 @@ from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkIte
 from orchestrator.pipeline.repos import Checkout, file_commit_times
 from orchestrator.pipeline.storage import file_slug, fingerprint, write_atomic
 from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
+from orchestrator.stages.data_fairness import check_statement_faithful
 from orchestrator.stages.data_level2 import level2_case
 from orchestrator.stages.data_status import write_data_status
 from orchestrator.stages.top import file_hash
@@ -65,7 +66,8 @@ _INPUT_KEYS = (
 
 class DataStage:
     name = "data"
-    version = 6  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
+    version = 7  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
+    # 7: statement-faithful gold, level 2 from copies
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 
@@ -176,8 +178,12 @@ def _prove_and_describe(
     )
     test_patch = case_files.diff_files({file: (None, files[file])})
     _gold_check(runner, scratch, repo, patch, test_patch, verdict)
+    trace = state.values["traces"].get(file)
+    fairness = check_statement_faithful(runner, scratch, repo, files, verdict, trace)
     texts = _case_texts(ctx, state, files, verdict, file)
+    texts.stubs = fairness.stubs(texts.stubs)
     base = _instance_base(ctx, state, runner, verdict, commit)
+    base["statement_faithful_gold"] = "passed"
     lv1 = _case(state, base, 1, texts, test_patch, patch)
     cases = [msgspec.to_builtins(lv1)]
     level2, lv2_note = level2_case(runner, scratch, repo, checkout.path, files, verdict)

@@ -6,8 +6,12 @@ before the case is written (logs under ``logs/level2_validate/``):
 
 - against the masked repository and an empty ``agent_code``, the tests that
   must go from failing to passing all fail;
-- against the original repository and an ``agent_code`` that re-exports the
-  original objects, every one of the file's tests passes.
+- as the agent is told: against the masked repository (the library stays
+  masked) and an ``agent_code`` holding copies of the listed interfaces alone
+  (the top objects and their helpers, other names imported from the library),
+  every one of the file's tests passes. Tests that import the original module
+  with ``importlib``, run the library in a subprocess, or rely on the library's
+  own module state fail here, and the file gets no level 2 case.
 
 Only module-level objects can come from another package: a file whose top
 objects include a method gets no level 2 case (the note says so).
@@ -18,9 +22,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from orchestrator.extract.agent_views import AGENT_PACKAGE, agent_code_init, rewrite_for_agent_code
-from orchestrator.extract.masking import module_name, names_of
-from orchestrator.extract.worktrees import copy_scratch, write_files
+from orchestrator.extract.agent_views import (
+    AGENT_PACKAGE,
+    copied_agent_code,
+    rewrite_for_agent_code,
+)
+from orchestrator.extract.masking import MaskError, module_name, names_of
+from orchestrator.extract.worktrees import write_files
 from orchestrator.stages.data_checks import Dropped, Runner, Verdict
 
 PACKAGE = AGENT_PACKAGE
@@ -58,7 +66,7 @@ def level2_case(
     (scratch / "lv2_test_patch.diff").write_text(test_patch, encoding="utf-8")
     try:
         _empty_fails(runner, scratch, repo, verdict)
-        _reexport_passes(runner, scratch, checkout, files, rewritten, verdict)
+        _copies_pass(runner, scratch, repo, files, verdict)
     except Dropped as dropped:
         return None, f"no level 2 case: {dropped.reason}"
     return test_patch, None
@@ -75,18 +83,18 @@ def _empty_fails(runner: Runner, scratch: Path, repo: Path, verdict: Verdict) ->
         raise Dropped("lv2", f"{passing[0]} passes against an empty {PACKAGE}")
 
 
-def _reexport_passes(
-    runner: Runner,
-    scratch: Path,
-    checkout: Path,
-    files: dict[str, str],
-    rewritten: str,
-    verdict: Verdict,
+def _copies_pass(
+    runner: Runner, scratch: Path, repo: Path, files: dict[str, str], verdict: Verdict
 ) -> None:
-    tree = copy_scratch(checkout, scratch / "lv2-gold")
-    objects = [(t.path, t.qualname) for t in verdict.classification.features]
-    package = agent_code_init(objects, set(files))
-    write_files(tree, {f"{PACKAGE}/__init__.py": package, runner.file: rewritten})
+    tree = scratch / "lv2-gold"
+    shutil.copytree(repo, tree, symlinks=True)
+    runner.apply(tree, scratch / "lv2_test_patch.diff", "level2_validate", "lv2")
+    listed = [*verdict.classification.features, *verdict.classification.helpers]
+    try:
+        package = copied_agent_code(files, listed, verdict.masked.files)
+    except MaskError as exc:
+        raise Dropped("lv2", str(exc)) from None
+    write_files(tree, {f"{PACKAGE}/__init__.py": package})
     outcomes = runner.pytest(tree, [runner.file], "level2_validate", "gold").outcomes()
     wanted = [
         *verdict.fail_to_pass,
@@ -94,4 +102,8 @@ def _reexport_passes(
     ]
     failed = [t for t in wanted if outcomes.get(t) != "passed"]
     if failed:
-        raise Dropped("lv2", f"{failed[0]} fails against the original objects in {PACKAGE}")
+        raise Dropped(
+            "lv2",
+            f"{failed[0]} fails with the listed interfaces copied into {PACKAGE}"
+            " and the library masked",
+        )

@@ -1,0 +1,293 @@
+"""What a case's statement must list for the case to be solvable from it alone.
+
+Masking removes more than the top objects: the helpers only they use, the
+imports that bound their names in other modules (a package ``__init__``
+re-export such as ``from .filesize import naturalsize``), and their ``__all__``
+entries. None of these can stay behind, since they name what is gone: the
+package would not import, and ``from pkg import *`` would fail. So the
+statement lists them all, each under the interface it belongs to:
+
+- helpers get interface stubs of their own;
+- an import or ``__all__`` statement is quoted as the original has it, under the
+  interface whose name it binds (level 1 only: level 2 writes a new package);
+- a string literal that an F2P test asserts on and that only removed code holds
+  (an exact error message) is quoted under the interface that holds it;
+- an interface without a docstring gets the names of the F2P tests that run it.
+
+:func:`faithful_files` then rebuilds, from the masked files, exactly what the
+statement lists (lines of the original that it covers) and nothing else: the
+patch a careful agent could write.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import fnmatch
+import re
+import textwrap
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from orchestrator.extract.masking import (
+    Masked,
+    SourceText,
+    Target,
+    find_definition,
+    from_imports,
+    locate,
+    parse,
+    scope_statements,
+)
+from orchestrator.pipeline.traces import TestTrace
+
+EXPOSURE = "# Also restore, in "  # comment lines of a stub that only level 1 needs
+MIN_ASSERTED = 6  # shorter strings in tests ("abc", "x=1") are inputs, not messages
+MIN_PRODUCED = 4  # shorter literals of removed code ("B", ", ") say too little
+SHARED_RUN = 16  # text a test's string and a literal share that makes it the same message
+_TEST_DIRS = {"tests", "test", "testing"}
+MAX_TESTS = 8  # test names listed for a docstring-less interface
+_PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]|\{[^{}]*\}")
+
+
+@dataclass
+class Listing:
+    """What the statement lists beyond the top objects' stubs, and the lines it covers."""
+
+    helpers: list[Target]
+    exposures: dict[Target, list[str]] = field(default_factory=dict)
+    strings: dict[Target, list[str]] = field(default_factory=dict)
+    exercised: dict[Target, list[str]] = field(default_factory=dict)
+    covered: dict[str, set[int]] = field(default_factory=dict)  # path -> original lines
+
+    def cover(self, path: str, start: int, end: int) -> None:
+        self.covered.setdefault(path, set()).update(range(start, end + 1))
+
+
+def statement_listing(
+    files: dict[str, str],
+    masked: Masked,
+    features: list[Target],
+    helpers: list[Target],
+    test_file: str,
+    tests: dict[str, TestTrace],
+) -> Listing:
+    """Everything the statement of a case removing ``masked`` lists: the top objects
+    (``features``), and the ``helpers`` removed with them."""
+    listed = [*features, *helpers]
+    listing = Listing(helpers=helpers)
+    for target in listed:  # in the original: Removed lines of a stubbed file are shifted
+        found = locate(files[target.path], target.qualname, target.path)
+        if found is not None:
+            listing.cover(target.path, found.start, found.end)
+    for path in sorted(masked.dropped_names):
+        if path in files and not _is_test_path(path):  # eval puts test files back as they are
+            _list_exposures(listing, files, masked, path, listed)
+    kept = [text for path, text in {**files, **masked.files}.items() if path != test_file]
+    listing.strings = observable_strings(files[test_file], masked, listed, kept)
+    listing.exercised = exercised_by(files, listed, tests)
+    return listing
+
+
+def _is_test_path(path: str) -> bool:
+    """Test modules, conftest files and anything in a tests directory, as the plugin says."""
+    *dirs, name = path.split("/")
+    in_tests = bool(_TEST_DIRS.intersection(dirs))
+    return (
+        in_tests
+        or name == "conftest.py"
+        or fnmatch.fnmatch(name, "test_*.py")
+        or name.endswith("_test.py")
+    )
+
+
+def _list_exposures(
+    listing: Listing, files: dict[str, str], masked: Masked, path: str, listed: list[Target]
+) -> None:
+    """The imports and ``__all__`` statements of ``path`` that bind a removed name."""
+    src = SourceText(files[path], path)
+    lost = masked.dropped_names[path]
+    renamed = masked.renamed.get(path, {})
+    owners = {t.qualname: t for t in listed if "." not in t.qualname}
+    statements: list[tuple[ast.stmt, dict[str, str]]] = []
+    for node, _ in from_imports(src.tree.body):
+        module = "." * node.level + (node.module or "")
+        said = {a.asname or a.name: f"from {module} import {_alias(a)}" for a in node.names}
+        statements.append((node, said))
+    for stmt, _ in scope_statements(src.tree.body):
+        if _binds_all(stmt):
+            strings = {n.value for n in ast.walk(stmt) if isinstance(n, ast.Constant)}
+            said = {s: f"{s!r} in __all__" for s in strings if isinstance(s, str)}
+            statements.append((stmt, said))
+    for stmt, said in statements:
+        for name in sorted(set(said) & lost):
+            owner = owners.get(renamed.get(name, name))
+            if owner is None:
+                continue
+            note = f"{EXPOSURE}{path}: {said[name]}"
+            notes = listing.exposures.setdefault(owner, [])
+            notes += [] if note in notes else [note]
+            listing.cover(path, stmt.lineno, stmt.end_lineno or stmt.lineno)
+
+
+def _alias(alias: ast.alias) -> str:
+    return f"{alias.name} as {alias.asname}" if alias.asname else alias.name
+
+
+def _binds_all(stmt: ast.stmt) -> bool:
+    """``__all__ = [...]``, ``__all__ += [...]``, ``__all__.extend(...)`` and the like."""
+    if isinstance(stmt, ast.Assign | ast.AugAssign | ast.AnnAssign):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        return any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets)
+    return isinstance(stmt, ast.Expr) and ast.unparse(stmt).startswith("__all__.")
+
+
+def observable_strings(
+    test_source: str, masked: Masked, listed: list[Target], kept: Iterable[str]
+) -> dict[Target, list[str]]:
+    """Per listed object, the string literals of its removed code that the tests assert on
+    (the test's string is in the literal, or the literal in it) and no kept code holds."""
+    asserted = {
+        s.strip() for s in _string_constants(parse(test_source)) if len(s.strip()) >= MIN_ASSERTED
+    }
+    everywhere = "\n".join(kept)
+    found: dict[Target, list[str]] = {}
+    for removed in masked.removed:
+        if removed.target not in listed:
+            continue
+        for node, text in _literals(removed.source):
+            if text in everywhere or not any(_matches(a, text, everywhere) for a in asserted):
+                continue
+            quoted = ast.unparse(node)
+            strings = found.setdefault(removed.target, [])
+            strings += [] if quoted in strings else [quoted]
+    return found
+
+
+def _matches(asserted: str, produced: str, everywhere: str) -> bool:
+    """Whether the test's string and the literal share a long enough run of text (a
+    ``match=`` pattern is often a part of the message, a formatted message holds the
+    literal's fixed part) that no kept code holds."""
+    block = difflib.SequenceMatcher(None, asserted, produced, autojunk=False).find_longest_match()
+    shared = asserted[block.a : block.a + block.size]
+    long_enough = min(SHARED_RUN, len(asserted), len(produced))
+    return block.size >= long_enough and shared not in everywhere
+
+
+def _string_constants(tree: ast.AST) -> list[str]:
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and type(n.value) is str]
+
+
+def _fixed_text(literal: str) -> str:
+    """The longest part of a literal that formatting leaves as it is (``%s``, ``{}`` out)."""
+    return max(_PLACEHOLDER.split(literal), key=len).strip()
+
+
+def _literals(source: str) -> list[tuple[ast.expr, str]]:
+    """String literals of ``source`` that are not docstrings, with their fixed text (the
+    longest constant part of an f-string)."""
+    try:
+        tree = parse(textwrap.dedent(source))
+    except SyntaxError:  # a body that dedent cannot free (odd string literals)
+        return []
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    found: list[tuple[ast.expr, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            parts = _string_constants(node)
+            found += [(node, max(map(_fixed_text, parts), key=len))] if parts else []
+        elif (
+            isinstance(node, ast.Constant)
+            and type(node.value) is str
+            and id(node) not in docstrings
+        ):
+            found.append((node, _fixed_text(node.value)))
+    inside = {
+        id(part)
+        for node, _ in found
+        if isinstance(node, ast.JoinedStr)
+        for part in ast.walk(node)
+        if part is not node
+    }
+    return [(n, text) for n, text in found if id(n) not in inside and len(text) >= MIN_PRODUCED]
+
+
+def exercised_by(
+    files: dict[str, str], listed: list[Target], tests: dict[str, TestTrace]
+) -> dict[Target, list[str]]:
+    """Per listed object without a docstring, the F2P tests whose traces run it."""
+    found: dict[Target, list[str]] = {}
+    for target in listed:
+        source = SourceText(files[target.path], target.path)
+        if _has_docstring(source, target.qualname):
+            continue
+        inside = (target.qualname, f"{target.qualname}.")
+        names = sorted(
+            nodeid.split("::", 1)[-1]
+            for nodeid, test in tests.items()
+            if any(
+                p == target.path and (q == inside[0] or q.startswith(inside[1]))
+                for p, q, *_ in test.calls
+            )
+        )
+        if names:
+            found[target] = names
+    return found
+
+
+def _has_docstring(src: SourceText, qualname: str) -> bool:
+    found = find_definition(src.tree, qualname)
+    return found is None or ast.get_docstring(found[0][-1]) is not None
+
+
+def exercised_doc(names: list[str]) -> str:
+    """The stand-in docstring of an interface that has none."""
+    more = f", and {len(names) - MAX_TESTS} more" if len(names) > MAX_TESTS else ""
+    return f"Exercised by the tests: {', '.join(names[:MAX_TESTS])}{more}."
+
+
+def stub_notes(listing: Listing, target: Target) -> list[str]:
+    """The comment lines under an interface's stub: its exact strings, its exposures."""
+    strings = listing.strings.get(target, [])
+    said = [f"# The tests expect this exact text from it: {s}" for s in strings]
+    return [*said, *listing.exposures.get(target, [])]
+
+
+def faithful_files(
+    files: dict[str, str], masked_files: dict[str, str], covered: dict[str, set[int]]
+) -> tuple[dict[str, str], list[str]]:
+    """The masked files with the original lines the statement covers put back; and the
+    original lines masking took out that it does not cover (``path:line: text``)."""
+    rebuilt: dict[str, str] = {}
+    unlisted: list[str] = []
+    for path, text in masked_files.items():
+        before = SourceText(files[path], path).lines
+        after = SourceText(text, path).lines
+        lines = covered.get(path, set())
+        # Masking deletes and never reorders: when every line outside the covered ones is
+        # still there (as many times), all it took out is listed, and the file is whole.
+        outside = Counter(s for n, s in enumerate(before, 1) if n not in lines and s.strip())
+        lost = outside - Counter(after)
+        if not lost:
+            rebuilt[path] = files[path]
+            continue
+        missing = [n for n, s in enumerate(before, 1) if n not in lines and lost[s] > 0]
+        unlisted += [f"{path}:{n}: {before[n - 1].strip()}" for n in missing]
+        rebuilt[path] = _restore_covered(before, after, lines)
+    return rebuilt, unlisted
+
+
+def _restore_covered(before: list[str], after: list[str], lines: set[int]) -> str:
+    """Best effort when masking took out unlisted lines: the changed runs that hold only
+    covered lines go back, the others stay masked."""
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        whole = all(i + 1 in lines or not before[i].strip() for i in range(i1, i2))
+        out += before[i1:i2] if tag != "equal" and i1 < i2 and whole else after[j1:j2]
+    return "".join(out)

@@ -1,0 +1,71 @@
+"""What a statement lists, and the patch rebuilt from it alone."""
+
+from __future__ import annotations
+
+from orchestrator.extract.fairness import faithful_files, observable_strings, statement_listing
+from orchestrator.extract.masking import Target, mask
+
+FILES = {
+    "pkg/__init__.py": "from .sizes import naturalsize, other\n\n__all__ = ['naturalsize', 'other']\n",
+    "pkg/sizes.py": (
+        "def naturalsize(value):\n"
+        "    if value < 0:\n"
+        "        raise ValueError('negative sizes have no name: %r' % value)\n"
+        "    return f'{value} B'\n"
+        "\n\n"
+        "def other():\n"
+        "    return 'negative sizes are rare'\n"
+    ),
+    "tests/conftest.py": "from pkg import naturalsize\n",  # a test file: eval restores it
+    "tests/test_sizes.py": (
+        "import pytest\nfrom pkg import naturalsize\n\n\n"
+        "def test_negative():\n"
+        "    with pytest.raises(ValueError, match='sizes have no name: -1'):\n"
+        "        naturalsize(-1)\n"
+        "    assert naturalsize(1) == '1 B'\n"
+    ),
+}
+TARGET = Target("pkg/sizes.py", "naturalsize")
+
+
+def library(masked: dict[str, str]) -> dict[str, str]:
+    """The masked files of the case repository: the F2P test file is not in it."""
+    return {path: text for path, text in masked.items() if not path.startswith("tests/")}
+
+
+def test_the_listing_covers_the_re_export_and_the_all_entry() -> None:
+    """Library files only: the conftest's import is not the agent's to restore."""
+    masked = mask(FILES, [TARGET])
+    listing = statement_listing(FILES, masked, [TARGET], [], "tests/test_sizes.py", {})
+    assert listing.exposures[TARGET] == [
+        "# Also restore, in pkg/__init__.py: from .sizes import naturalsize",
+        "# Also restore, in pkg/__init__.py: 'naturalsize' in __all__",
+    ]
+    assert listing.covered["pkg/__init__.py"] == {1, 3}
+    assert listing.strings[TARGET] == ["'negative sizes have no name: %r'"]
+    rebuilt, unlisted = faithful_files(FILES, library(masked.files), listing.covered)
+    assert unlisted == []
+    assert rebuilt["pkg/__init__.py"] == FILES["pkg/__init__.py"]
+
+
+def test_what_the_listing_does_not_cover_stays_masked_and_is_named() -> None:
+    masked = mask(FILES, [TARGET])
+    covered = {"pkg/sizes.py": set(range(1, 5))}  # the definition, not the re-export
+    rebuilt, unlisted = faithful_files(FILES, library(masked.files), covered)
+    assert rebuilt["pkg/__init__.py"] == masked.files["pkg/__init__.py"]
+    assert rebuilt["pkg/sizes.py"] == FILES["pkg/sizes.py"]
+    assert unlisted[0] == "pkg/__init__.py:1: from .sizes import naturalsize, other"
+
+
+def test_a_string_kept_code_also_holds_is_not_the_removed_codes() -> None:
+    """A message other() also produces is not listed; with other() gone it would be."""
+    files = {
+        **FILES,
+        "pkg/sizes.py": FILES["pkg/sizes.py"].replace("are rare", "have no name: none"),
+    }
+    masked = mask(files, [TARGET])
+    test = files["tests/test_sizes.py"]
+    assert observable_strings(test, masked, [TARGET], [masked.files["pkg/sizes.py"]]) == {}
+    assert observable_strings(test, masked, [TARGET], []) == {
+        TARGET: ["'negative sizes have no name: %r'"]
+    }
