@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.interpreters import build_cpython313, make_plugin_venv
+from tests.support.interpreters import build_cpython, make_plugin_venv
 from tests.support.sdists import unpack_sdist
 
 
@@ -105,7 +105,7 @@ def main() -> None:
         work = Path(tmp)
         pythons = [(f"python {sys.version.split()[0]} (profile backend)", Path(sys.executable))]
         if options.python313:
-            venv = make_plugin_venv(build_cpython313(), work / "venv313")
+            venv = make_plugin_venv(build_cpython("3.13"), work / "venv313")
             pythons.append(("python 3.13 (sys.monitoring backend)", venv))
         for label, python in pythons:
             for suite in SUITES:
