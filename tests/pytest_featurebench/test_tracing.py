@@ -327,3 +327,37 @@ def test_coverage_and_traces_side_by_side(project: pytest.Pytester, inner: Inner
     assert "pkg/shapes.py" in "\n".join(report(done.result.stdout))
     assert len(done.traces()) == 8
     assert calls_of(done, "test_circle")
+
+
+PROFILING_TESTS = """\
+import cProfile
+import pstats
+
+from pkg.shapes import multiply, square_of
+
+
+def test_benchmarked(benchmark):
+    assert benchmark(multiply, 2, 3) == 6
+
+
+def test_profiles_itself():
+    profiler = cProfile.Profile()
+    profiler.enable()
+    assert square_of(3) == 9
+    profiler.disable()
+    names = {function for _, _, function in pstats.Stats(profiler).stats}
+    assert {"square_of", "multiply"} <= names
+"""
+
+
+def test_suites_that_profile_themselves_keep_working(
+    project: pytest.Pytester, inner: Inner
+) -> None:
+    """pytest-benchmark and a test running cProfile pass under tracing, and are traced."""
+    (project.path / "tests" / "test_shapes.py").write_text(PROFILING_TESTS)
+    done = inner.trace(project.path, "-p", "pytest_benchmark.plugin")
+    assert done.result.returncode == 0, done.result.stdout + done.result.stderr
+    multiply = key("shapes.py", "multiply", SHAPES, "def multiply")
+    assert multiply in calls_of(done, "test_benchmarked")
+    if inner.tracer != "profile":  # cProfile takes the one profile hook from that backend
+        assert calls_of(done, "test_profiles_itself")[multiply] == 2
