@@ -14,7 +14,7 @@ import pytest
 
 from pytest_featurebench.recorder import Recorder
 from pytest_featurebench.scope import ProjectScope, default_test_globs
-from pytest_featurebench.timeout import TimeoutGuard, timeout_seconds
+from pytest_featurebench.timeout import timeout_plugin, timeout_seconds
 from pytest_featurebench.tracing import TRACER_NAMES, Tracer, make_tracer, resolve_tracer_name
 
 recorder_key = pytest.StashKey[Recorder]()
@@ -86,7 +86,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     seconds = config.getoption("fb_timeout")
     if seconds is not None:
-        config.pluginmanager.register(TimeoutGuard(seconds), "featurebench-timeout")
+        config.pluginmanager.register(timeout_plugin(config, seconds), "featurebench-timeout")
     out: str | None = config.getoption("fb_out")
     _check_dependent_options(config.option)
     if out is None:

@@ -309,6 +309,7 @@ def test_xdist_workers_records_reach_the_output(project: pytest.Pytester, inner:
     ends = done.of_type(rec.SessionEnd)
     assert [e.counts for e in ends if e.worker is None] == [{"passed": 8}]
     assert sorted(p.name for p in project.path.glob("records.jsonl*")) == ["records.jsonl"]
+    assert f"featurebench: {len(done.records)} records written to" in done.result.stdout
     circle = key("shapes.py", "Circle.area", SHAPES, "def area", 0)
     assert done.traces()["tests/test_shapes.py::test_circle"][circle] == 1
 
