@@ -58,7 +58,7 @@ WHISPER = "textpkg/text.py::whisper:21"
 def traced(pytester: pytest.Pytester, inner: Inner) -> InnerRun:
     pytester.makepyfile(**{"textpkg/__init__": "", "textpkg/text": TEXT, "tests/test_text": TESTS})
     (pytester.path / "README.md").write_text(README)
-    done = inner.trace(pytester.path, "--doctest-modules", "--doctest-glob=*.md", "textpkg", ".")
+    done = inner.trace(pytester.path, "--doctest-modules", "--doctest-glob=*.md")
     assert done.result.returncode == 0, done.result.stdout + done.result.stderr
     return done
 

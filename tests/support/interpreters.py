@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from orchestrator.environments.plugin_wheel import build_plugin_wheel
+
 REPO = Path(__file__).resolve().parents[2]
 # Read at import: pytester points HOME at a temporary directory during tests.
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -43,11 +45,16 @@ def build_cpython(series: str) -> Path:
 
 
 def make_plugin_venv(python: Path, where: Path) -> Path:
-    """A virtualenv for ``python`` with pytest, msgspec and our plugin; returns its python."""
+    """A virtualenv for ``python`` with pytest, msgspec and our plugin; returns its python.
+
+    The plugin goes in as the wheel environments under test get, which holds
+    the plugin alone: featurebench itself needs Python 3.11+.
+    """
     uv = [sys.executable, "-m", "uv"]
     subprocess.run([*uv, "venv", "-q", "-p", str(python), str(where)], check=True, env=UV_ENV)
     venv_python = where / "bin" / "python"
     install = [*uv, "pip", "install", "-q", "--python", str(venv_python)]
     subprocess.run([*install, *INNER_DEPS], check=True, env=UV_ENV)
-    subprocess.run([*install, "--no-deps", "-e", str(REPO)], check=True, env=UV_ENV)
+    wheel = build_plugin_wheel(where / "wheels")
+    subprocess.run([*install, "--no-deps", str(wheel)], check=True, env=UV_ENV)
     return venv_python
