@@ -33,8 +33,8 @@ import sys
 import warnings
 from importlib.machinery import ModuleSpec, SourceFileLoader
 from itertools import count
-from types import CodeType, ModuleType
-from typing import Any, Callable, List, Sequence  # noqa: UP035 - Python 3.9+
+from types import CodeType, FunctionType, ModuleType
+from typing import Any, Callable, Dict, List, Sequence, Tuple  # noqa: UP035 - Python 3.9+
 
 from pytest_featurebench.calls import PhaseCalls
 from pytest_featurebench.scope import Kind, ProjectScope
@@ -43,6 +43,7 @@ from pytest_featurebench.sightings import Sightings
 _PLACEHOLDER = "\x00featurebench-settled\x00"
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _DECLARATIONS = (ast.Global, ast.Nonlocal)
+_Codes = Dict[Tuple[str, int], CodeType]  # noqa: UP006 - (name, first line) -> code
 
 
 class Settled(set):  # type: ignore[type-arg]
@@ -63,6 +64,8 @@ class RewriteTracer:
         self._recording = False
         self._hook = ProjectImportHook(scope, self._settled)
         sys.meta_path.insert(0, self._hook)
+        for module in list(sys.modules.values()):
+            self._hook.rewrite_loaded(module)
 
     def start(self) -> None:
         self._sightings.reset()
@@ -145,6 +148,67 @@ class ProjectImportHook:
                     add_probe(node, next(self._keys))
             code = compile(tree, filename, "exec", dont_inherit=True)
         return swap_placeholder(code, self._settled)
+
+    def rewrite_loaded(self, module: ModuleType) -> None:
+        """Give a project module imported before the hook its probes, function by function.
+
+        The project may itself be a pytest plugin, imported before any hook of
+        ours runs. Its functions get the rewritten code objects of the same
+        name and first line (CPython allows swapping ``__code__`` when the
+        free variables agree); functions they define later come with probes.
+        """
+        filename = getattr(module, "__file__", None)
+        if not isinstance(filename, str) or not filename.endswith(".py"):
+            return
+        if self._scope.classify_file(filename)[0] is not Kind.PROJECT:
+            return
+        try:
+            with open(filename, "rb") as source:
+                code = self.compile(source.read(), filename)
+        except (OSError, SyntaxError, ValueError):
+            return  # left as it is: untraced, as before
+        _swap_codes(module, _codes_by_line(code), module.__name__, set())
+
+
+def _codes_by_line(code: CodeType) -> _Codes:
+    found: _Codes = {}
+    for const in code.co_consts:
+        if type(const) is CodeType:
+            found[(const.co_name, const.co_firstlineno)] = const
+            found.update(_codes_by_line(const))
+    return found
+
+
+def _swap_codes(
+    owner: Any, codes: dict[tuple[str, int], CodeType], module: str, seen: set[int]
+) -> None:
+    """Swap in the rewritten code of every function of ``owner``, and of its classes."""
+    seen.add(id(owner))
+    for value in list(getattr(owner, "__dict__", {}).values()):
+        for function in _functions_in(value):
+            old = function.__code__
+            new = codes.get((old.co_name, old.co_firstlineno))
+            if (
+                new is not None
+                and new.co_filename == old.co_filename
+                and (new.co_freevars == old.co_freevars)
+            ):
+                function.__code__ = new
+        if isinstance(value, type) and value.__module__ == module and id(value) not in seen:
+            _swap_codes(value, codes, module, seen)
+
+
+def _functions_in(value: Any) -> list[FunctionType]:
+    """The plain functions behind a namespace entry: methods, properties, wrappers."""
+    if isinstance(value, (staticmethod, classmethod)):
+        value = value.__func__
+    if isinstance(value, property):
+        return [f for f in (value.fget, value.fset, value.fdel) if isinstance(f, FunctionType)]
+    found: list[FunctionType] = []
+    while isinstance(value, FunctionType) and len(found) < 8:
+        found.append(value)
+        value = getattr(value, "__wrapped__", None)  # functools.wraps decorators
+    return found
 
 
 class RewritingLoader(SourceFileLoader):

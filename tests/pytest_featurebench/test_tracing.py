@@ -362,3 +362,18 @@ def test_suites_that_profile_themselves_keep_working(
     assert multiply in calls_of(done, "test_benchmarked")
     if inner.tracer != "profile":  # cProfile takes the one profile hook from that backend
         assert calls_of(done, "test_profiles_itself")[multiply] == 2
+
+
+def test_project_modules_imported_before_the_session_are_traced(
+    project: pytest.Pytester, inner: Inner
+) -> None:
+    """A project that is itself a pytest plugin (``-p``) is imported first, and still traced."""
+    project.makepyfile(**{"pkg/plugin": "from pkg import shapes\n\nLOADED = shapes.REGISTRY\n"})
+    done = inner.trace(project.path, "-p", "pkg.plugin", "-k", "circle or total")
+    assert done.result.returncode == 0, done.result.stdout + done.result.stderr
+    assert calls_of(done, "test_circle") == {
+        key("shapes.py", "Circle.area", SHAPES, "def area", 0): 1,
+        key("shapes.py", "square_of", SHAPES, "def square_of"): 2,
+        key("shapes.py", "multiply", SHAPES, "def multiply"): 3,
+    }
+    assert calls_of(done, "test_total")[key("shapes.py", "total_area", SHAPES, "def total_area")]
