@@ -31,7 +31,7 @@ def _tracer_name(value: str) -> str:
     if value == "monitoring" and sys.version_info < (3, 12):
         raise pytest.UsageError(
             f"--fb-tracer monitoring needs Python 3.12+ (sys.monitoring); this is"
-            f" {sys.version.split()[0]}: use --fb-tracer profile or auto"
+            f" {sys.version.split()[0]}: use --fb-tracer auto, rewrite or profile"
         )
     return value
 
