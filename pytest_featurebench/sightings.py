@@ -69,3 +69,22 @@ class Sightings:
                 depth += 1
             caller = caller.f_back
         return project_frames, False
+
+
+class SightingTracer:
+    """What the backends told of each call as it starts share: a recording flag and sightings.
+
+    Between units a flag stops recording, so that nothing the backend set up
+    (events, rewritten code) has to change.
+    """
+
+    def __init__(self, scope: ProjectScope):
+        self._sightings = Sightings(scope)
+        self._recording = False
+
+    def pause(self) -> None:
+        self._recording = False
+
+    def finish(self) -> PhaseCalls:
+        self.pause()
+        return self._sightings.result()

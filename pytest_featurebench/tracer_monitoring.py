@@ -22,25 +22,23 @@ import sys
 from types import CodeType
 from typing import Any
 
-from pytest_featurebench.calls import PhaseCalls
 from pytest_featurebench.scope import Kind, ProjectScope
-from pytest_featurebench.sightings import Sightings
+from pytest_featurebench.sightings import SightingTracer
 
 # 0 is for debuggers, 1 coverage.py, 2 profilers (cProfile uses it on 3.12+),
 # 5 optimizers; 3 and 4 are free for tools like us.
 _TOOL_IDS = (4, 3)
 
 
-class MonitoringTracer:
+class MonitoringTracer(SightingTracer):
     name = "monitoring"
 
     def __init__(self, scope: ProjectScope):
+        super().__init__(scope)
         self._scope = scope
         self._monitoring: Any = sys.monitoring  # type: ignore[attr-defined,unused-ignore]
         self._tool = self._claim_tool_id()
-        self._sightings = Sightings(scope)
         self._settled: set[int] = set()  # project code seen as shallow as it can be
-        self._recording = False
         self._events_on = False
         events = self._monitoring.events
         self._monitoring.register_callback(self._tool, events.PY_START, self._on_start)
@@ -57,20 +55,13 @@ class MonitoringTracer:
         self._settled = set()
         self.resume()
 
-    def pause(self) -> None:
-        # A flag, not set_events(): changing the event set makes CPython
-        # instrument every code object again, which is most of a test's cost.
-        self._recording = False
-
     def resume(self) -> None:
+        # Events are set once; pausing clears a flag. Changing the event set
+        # makes CPython instrument every code object again, most of a test's cost.
         if not self._events_on:
             self._monitoring.set_events(self._tool, self._monitoring.events.PY_START)
             self._events_on = True
         self._recording = True
-
-    def finish(self) -> PhaseCalls:
-        self.pause()
-        return self._sightings.result()
 
     def close(self) -> None:
         self._recording = False

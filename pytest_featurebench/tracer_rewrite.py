@@ -13,7 +13,7 @@ settled function costs two constant loads and one set lookup per call;
 foreign code is not touched at all, and no profile or trace hook is set, so
 coverage, debuggers and suites that profile themselves keep their hooks.
 
-The first calls of a function in a unit go to :class:`Sightings`, which walks
+The first calls of a function in a unit go to ``Sightings``, which walks
 the frames once per call, until the function is settled for the unit.
 
 Line numbers do not move: the added statement carries the location of the
@@ -36,9 +36,8 @@ from itertools import count
 from types import CodeType, FunctionType, ModuleType
 from typing import Any, Callable, Dict, List, Sequence, Tuple  # noqa: UP035 - Python 3.9+
 
-from pytest_featurebench.calls import PhaseCalls
 from pytest_featurebench.scope import Kind, ProjectScope
-from pytest_featurebench.sightings import Sightings
+from pytest_featurebench.sightings import SightingTracer
 
 _PLACEHOLDER = "\x00featurebench-settled\x00"
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -53,15 +52,14 @@ class Settled(set):  # type: ignore[type-arg]
     first_call: Callable[[int], None]
 
 
-class RewriteTracer:
+class RewriteTracer(SightingTracer):
     name = "rewrite"
 
     def __init__(self, scope: ProjectScope):
+        super().__init__(scope)
         self._scope = scope
-        self._sightings = Sightings(scope)
         self._settled = Settled()
         self._settled.first_call = self._first_call
-        self._recording = False
         self._hook = ProjectImportHook(scope, self._settled)
         sys.meta_path.insert(0, self._hook)
         for module in list(sys.modules.values()):
@@ -72,15 +70,8 @@ class RewriteTracer:
         self._settled.clear()
         self._recording = True
 
-    def pause(self) -> None:
-        self._recording = False
-
     def resume(self) -> None:
         self._recording = True
-
-    def finish(self) -> PhaseCalls:
-        self.pause()
-        return self._sightings.result()
 
     def close(self) -> None:
         self._recording = False
