@@ -377,3 +377,30 @@ def test_project_modules_imported_before_the_session_are_traced(
         key("shapes.py", "multiply", SHAPES, "def multiply"): 3,
     }
     assert calls_of(done, "test_total")[key("shapes.py", "total_area", SHAPES, "def total_area")]
+
+
+FAILING = '''\
+def check(value):
+    """Refuse negative values."""
+    if value < 0:
+        raise ValueError(f"negative: {value}")
+    return value
+'''
+
+
+def test_tracebacks_do_not_move(project: pytest.Pytester, inner: Inner) -> None:
+    """A failure inside project code shows the same traceback, lines and carets, traced or not."""
+    project.makepyfile(**{"pkg/checks": FAILING})
+    (project.path / "tests" / "test_shapes.py").write_text(
+        "from pkg.checks import check\n\n\ndef test_negative():\n    assert check(-1)\n"
+    )
+    traced = inner.trace(project.path, "--tb=long")
+    plain = inner.run(project.path, "--tb=long", out="")
+
+    def failure(stdout: str) -> list[str]:
+        section = stdout.split("= FAILURES =")[1].split("short test summary")[0]
+        return [line for line in section.splitlines() if not line.startswith("featurebench:")]
+
+    assert "pkg/checks.py:4: ValueError" in failure(traced.result.stdout)
+    assert "    def check(value):" in failure(traced.result.stdout)
+    assert failure(traced.result.stdout) == failure(plain.result.stdout)
