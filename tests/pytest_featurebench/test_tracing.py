@@ -316,7 +316,7 @@ def test_xdist_workers_records_reach_the_output(project: pytest.Pytester, inner:
 
 def test_coverage_and_traces_side_by_side(project: pytest.Pytester, inner: Inner) -> None:
     """``--cov`` with ``--fb-trace`` gives both a coverage report and traces."""
-    cov = ("-p", "pytest_cov", "--cov=pkg", "--cov-report=term")
+    cov = ("-p", "pytest_cov", "--cov=pkg", "--cov-report=term-missing")
     done = inner.trace(project.path, *cov)
     assert done.result.returncode == 0, done.result.stdout + done.result.stderr
     plain = inner.run(project.path, *cov, out="")
