@@ -7,16 +7,18 @@ created and registered when ``--fb-out`` is.
 from __future__ import annotations
 
 import os
+from argparse import Namespace
 from typing import List  # noqa: UP035 - the plugin runs on Python 3.9+
 
 import pytest
 
 from pytest_featurebench.recorder import Recorder
 from pytest_featurebench.scope import ProjectScope, default_test_globs
-from pytest_featurebench.timeout import TimeoutGuard, timeout_seconds
+from pytest_featurebench.timeout import timeout_plugin, timeout_seconds
 from pytest_featurebench.tracing import TRACER_NAMES, Tracer, make_tracer, resolve_tracer_name
 
 recorder_key = pytest.StashKey[Recorder]()
+tracer_key = pytest.StashKey[Tracer]()
 
 
 def _tracer_name(value: str) -> str:
@@ -29,7 +31,7 @@ def _tracer_name(value: str) -> str:
     if value == "monitoring" and sys.version_info < (3, 12):
         raise pytest.UsageError(
             f"--fb-tracer monitoring needs Python 3.12+ (sys.monitoring); this is"
-            f" {sys.version.split()[0]}: use --fb-tracer profile or auto"
+            f" {sys.version.split()[0]}: use --fb-tracer auto, rewrite or profile"
         )
     return value
 
@@ -70,18 +72,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # The tracer, and so the rewrite backend's import hook, must exist before
+    # the first conftest imports the project: a module loaded earlier is not
+    # rewritten. Options are parsed by now, though not yet in config.option.
+    options = early_config.known_args_namespace
+    if options.fb_trace and options.fb_out is not None:
+        _check_dependent_options(options)
+        early_config.stash[tracer_key] = _make_tracer(early_config, options)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     seconds = config.getoption("fb_timeout")
     if seconds is not None:
-        config.pluginmanager.register(TimeoutGuard(seconds), "featurebench-timeout")
+        config.pluginmanager.register(timeout_plugin(config, seconds), "featurebench-timeout")
     out: str | None = config.getoption("fb_out")
-    _check_dependent_options(config, out)
+    _check_dependent_options(config.option)
     if out is None:
         return
     if not hasattr(config, "workerinput"):  # xdist workers write parts beside it
         out = _writable_path(out)
         config.option.fb_out = out  # absolute, so xdist workers agree on it
-    recorder = Recorder(config, out, _make_tracer(config))
+    tracer = config.stash.get(tracer_key, None)
+    if tracer is None and config.option.fb_trace:  # registered after the initial conftests
+        tracer = _make_tracer(config, config.option)
+    recorder = Recorder(config, out, tracer)
     config.stash[recorder_key] = recorder
     config.pluginmanager.register(recorder, "featurebench-recorder")
 
@@ -94,15 +110,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[recorder_key]
 
 
-def _check_dependent_options(config: pytest.Config, out: str | None) -> None:
-    tracing_options = {
-        "--fb-trace-root": config.getoption("fb_trace_root"),
-        "--fb-tracer": config.getoption("fb_tracer"),
-    }
+def _check_dependent_options(options: Namespace) -> None:
+    tracing_options = {"--fb-trace-root": options.fb_trace_root, "--fb-tracer": options.fb_tracer}
     for name, value in tracing_options.items():
-        if value and not config.getoption("fb_trace"):
+        if value and not options.fb_trace:
             raise pytest.UsageError(f"{name} only applies with --fb-trace; add --fb-trace")
-    if out is None and config.getoption("fb_trace"):
+    if options.fb_out is None and options.fb_trace:
         raise pytest.UsageError("--fb-trace needs --fb-out PATH to write its records to")
 
 
@@ -117,16 +130,14 @@ def _writable_path(out: str) -> str:
     return path
 
 
-def _make_tracer(config: pytest.Config) -> Tracer | None:
-    if not config.getoption("fb_trace"):
-        return None
-    roots: List[str] = config.getoption("fb_trace_root") or [str(config.rootpath)]  # noqa: UP006
+def _make_tracer(config: pytest.Config, options: Namespace) -> Tracer:
+    roots: List[str] = options.fb_trace_root or [str(config.rootpath)]  # noqa: UP006
     for root in roots:
         if not os.path.isdir(root):
             raise pytest.UsageError(f"--fb-trace-root {root}: not a directory")
     python_files = config.getini("python_files")
     scope = ProjectScope(str(config.rootpath), roots, default_test_globs(python_files))
-    name = resolve_tracer_name(config.getoption("fb_tracer") or "auto")
+    name = resolve_tracer_name(options.fb_tracer or "auto")
     try:
         return make_tracer(name, scope)
     except RuntimeError as exc:  # every sys.monitoring tool id is taken

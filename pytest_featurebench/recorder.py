@@ -35,6 +35,7 @@ class Recorder:
         self.controller = False  # set at session start when pytest-xdist distributes
         self._file: IO[bytes] = open(self.out_path, "wb")  # noqa: SIM115 - closed at unconfigure
         self._counts: Dict[str, int] = {}  # noqa: UP006
+        self._written = 0  # records in the output, the workers' parts included
         self._traced_nodeid: str | None = None  # the test whose unit is open
         self._started = _perf_counter()
 
@@ -42,6 +43,7 @@ class Recorder:
         record.worker = self.worker
         self._file.write(rec.encode(record))
         self._file.flush()
+        self._written += 1
 
     def close(self) -> None:
         if self.tracer is not None:
@@ -77,6 +79,12 @@ class Recorder:
         )
         self._file.close()
 
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.worker is None:  # a worker's terminal output is not shown
+            terminalreporter.write_line(
+                f"featurebench: {self._written} records written to {self.out_path}"
+            )
+
     def _append_worker_parts(self) -> None:
         for part in sorted(glob.glob(glob.escape(self.main_path) + ".gw*")):
             with open(part, "rb") as source:
@@ -85,6 +93,7 @@ class Recorder:
                 data = data[: data.rfind(b"\n") + 1]  # a worker killed mid-line
             self._file.write(data)
             self._file.flush()
+            self._written += data.count(b"\n")
             os.unlink(part)
 
     # -- collection ---------------------------------------------------------

@@ -23,6 +23,9 @@ FunctionId = tuple[str, str, int]  # (path relative to rootdir, qualname, first 
 _CO_NEWLOCALS = 0x0002  # set on function code, not on module or class bodies
 _TEST_DIRS = frozenset({"tests", "test", "testing"})
 _INSTALLED_DIRS = frozenset({"site-packages", "dist-packages"})
+# doctest compiles each example under the name "<doctest NAME[N]>", as a
+# <module> code object, and runs it inside the doctest item's call phase.
+_DOCTEST_FILENAME = "<doctest "
 _PLUGIN_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
 
 
@@ -54,6 +57,8 @@ class ProjectScope:
         return known[1], known[2]
 
     def _classify_code(self, code: CodeType) -> tuple[Kind, FunctionId | None]:
+        if code.co_filename.startswith(_DOCTEST_FILENAME):
+            return Kind.ROOT, None  # an example's <module> code runs as the test, not an import
         if code.co_name == "<module>":
             return Kind.MODULE, None
         file_kind, relpath = self.classify_file(code.co_filename)

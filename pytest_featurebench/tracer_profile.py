@@ -15,6 +15,12 @@ common case.
 The profiler is per thread. Threads started during a phase get their own
 profiler through ``threading.setprofile``, which every new thread calls
 before running its target.
+
+While the C profiler runs, ``sys.getprofile()`` returns its object, and code
+that saves and restores the hook (pytest-benchmark's ``PauseInstrumentation``
+does ``sys.setprofile(sys.getprofile())``) reinstalls that object as a Python
+profile function. Ours is callable for that reason: its first event puts the C
+hook back, so the suite's next call does not fail with "object is not callable".
 """
 
 from __future__ import annotations
@@ -30,19 +36,26 @@ from pytest_featurebench.calls import Depths, PhaseCalls, keep_smallest
 from pytest_featurebench.scope import Kind, ProjectScope
 
 
+class _Profiler(_lsprof.Profiler):
+    """A C profiler that, reinstalled by ``sys.setprofile``, turns itself back on."""
+
+    def __call__(self, frame: Any, event: str, arg: Any) -> None:
+        self.enable(subcalls=True, builtins=False)
+
+
 class ProfileTracer:
     name = "profile"
 
     def __init__(self, scope: ProjectScope):
         self._scope = scope
-        self._main: _lsprof.Profiler | None = None
-        self._threads: list[_lsprof.Profiler] = []
+        self._main: _Profiler | None = None
+        self._threads: list[_Profiler] = []
         self._saved_profile: Any = None
         self._saved_thread_hook: Callable[..., Any] | None = None
         self._enabled = False
 
     def start(self) -> None:
-        self._main = _lsprof.Profiler()
+        self._main = _Profiler()
         self._threads = []
         self.resume()
 
@@ -100,7 +113,7 @@ class ProfileTracer:
     def _start_in_thread(self, frame: Any, event: str, arg: Any) -> None:
         # Runs once, as the first profile event of a new thread: it replaces
         # itself with a C profiler for that thread.
-        profiler = _lsprof.Profiler()
+        profiler = _Profiler()
         self._threads.append(profiler)
         profiler.enable(subcalls=True, builtins=False)
 

@@ -17,7 +17,7 @@ from typing import Protocol
 from pytest_featurebench.calls import PhaseCalls
 from pytest_featurebench.scope import ProjectScope
 
-TRACER_NAMES = ("auto", "monitoring", "profile")
+TRACER_NAMES = ("auto", "monitoring", "rewrite", "profile")
 
 
 class Tracer(Protocol):
@@ -40,9 +40,9 @@ class Tracer(Protocol):
 
 
 def resolve_tracer_name(name: str) -> str:
-    """``auto`` is sys.monitoring on 3.12+ and the C profiler before."""
+    """``auto`` is sys.monitoring on 3.12+ and the rewriting import hook before."""
     if name == "auto":
-        return "monitoring" if sys.version_info >= (3, 12) else "profile"
+        return "monitoring" if sys.version_info >= (3, 12) else "rewrite"
     return name
 
 
@@ -53,6 +53,10 @@ def make_tracer(name: str, scope: ProjectScope) -> Tracer:
         from pytest_featurebench.tracer_monitoring import MonitoringTracer
 
         return MonitoringTracer(scope)
+    if name == "rewrite":
+        from pytest_featurebench.tracer_rewrite import RewriteTracer
+
+        return RewriteTracer(scope)
     from pytest_featurebench.tracer_profile import ProfileTracer
 
     return ProfileTracer(scope)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_featurebench import records as rec
-from tests.support.interpreters import build_cpython313, make_plugin_venv
+from tests.support.interpreters import build_cpython, make_plugin_venv
 
 
 @dataclass
@@ -74,16 +74,31 @@ class Inner:
 @pytest.fixture(scope="session")
 def python313(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtualenv's python 3.13 with the plugin installed (CPython built from source)."""
-    return make_plugin_venv(build_cpython313(), tmp_path_factory.mktemp("venv313"))
+    return make_plugin_venv(build_cpython("3.13"), tmp_path_factory.mktemp("venv313"))
 
 
-@pytest.fixture(params=["profile", pytest.param("monitoring", marks=pytest.mark.py313)])
+@pytest.fixture(scope="session")
+def python39(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv's python 3.9 with the plugin installed (CPython built from source)."""
+    return make_plugin_venv(build_cpython("3.9"), tmp_path_factory.mktemp("venv39"))
+
+
+@pytest.fixture(
+    params=[
+        "profile",
+        "rewrite",
+        pytest.param("rewrite-3.9", marks=pytest.mark.py39),
+        pytest.param("monitoring", marks=pytest.mark.py313),
+    ]
+)
 def inner(request: pytest.FixtureRequest) -> Iterator[Inner]:
-    """The plugin under each tracer backend: profile on 3.11, sys.monitoring on 3.13."""
+    """The plugin under each backend: profile and rewrite on 3.11, rewrite on 3.9, monitoring on 3.13."""
     if request.param == "monitoring":
         yield Inner(request.getfixturevalue("python313"), "monitoring")
+    elif request.param == "rewrite-3.9":
+        yield Inner(request.getfixturevalue("python39"), "rewrite")
     else:
-        yield Inner(Path(sys.executable), "profile")
+        yield Inner(Path(sys.executable), request.param)
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ import sys
 import pytest, msgspec
 before = set(sys.modules)
 import pytest_featurebench.plugin, pytest_featurebench.tracer_profile, pytest_featurebench.records
+import pytest_featurebench.tracer_rewrite
 added = {name.split(".")[0] for name in set(sys.modules) - before}
 print(sorted(added - set(sys.stdlib_module_names)))
 """

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from pytest_featurebench import records as rec
 from tests.conftest import Inner
 
 
@@ -83,3 +84,13 @@ def test_options_live_in_one_help_group(project: pytest.Pytester) -> None:
     group = text[text.index("featurebench records and call traces") :]
     for option in ("--fb-out", "--fb-trace ", "--fb-trace-root", "--fb-tracer"):
         assert option in group
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="the 3.13 runs cover auto there")
+def test_auto_is_the_rewrite_backend_before_312(project: pytest.Pytester, inner311: Inner) -> None:
+    """Without ``--fb-tracer``, Python before 3.12 traces with the rewriting import hook."""
+    done = inner311.run(project.path, "--fb-trace", "-W", "error")
+    assert done.result.returncode == 0, done.result.stdout
+    start = done.records[0]
+    assert isinstance(start, rec.SessionStart)
+    assert start.tracer == "rewrite"

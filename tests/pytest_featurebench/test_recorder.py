@@ -183,3 +183,12 @@ def test_fb_timeout_needs_a_positive_number(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "featurebench", "--fb-timeout", "soon")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--fb-timeout soon: expected a number of seconds > 0" in result.stderr.str()
+
+
+def test_the_summary_says_where_the_records_went(project: pytest.Pytester, inner311: Inner) -> None:
+    """One line of pytest's terminal summary gives the output path and its number of records."""
+    done = inner311.run(project.path, "-W", "error")
+    path = project.path / "records.jsonl"
+    assert f"featurebench: {len(done.records)} records written to {path}" in done.result.stdout
+    plain = inner311.run(project.path, "-W", "error", out="")
+    assert "featurebench:" not in plain.result.stdout

@@ -309,13 +309,14 @@ def test_xdist_workers_records_reach_the_output(project: pytest.Pytester, inner:
     ends = done.of_type(rec.SessionEnd)
     assert [e.counts for e in ends if e.worker is None] == [{"passed": 8}]
     assert sorted(p.name for p in project.path.glob("records.jsonl*")) == ["records.jsonl"]
+    assert f"featurebench: {len(done.records)} records written to" in done.result.stdout
     circle = key("shapes.py", "Circle.area", SHAPES, "def area", 0)
     assert done.traces()["tests/test_shapes.py::test_circle"][circle] == 1
 
 
 def test_coverage_and_traces_side_by_side(project: pytest.Pytester, inner: Inner) -> None:
     """``--cov`` with ``--fb-trace`` gives both a coverage report and traces."""
-    cov = ("-p", "pytest_cov", "--cov=pkg", "--cov-report=term")
+    cov = ("-p", "pytest_cov", "--cov=pkg", "--cov-report=term-missing")
     done = inner.trace(project.path, *cov)
     assert done.result.returncode == 0, done.result.stdout + done.result.stderr
     plain = inner.run(project.path, *cov, out="")
@@ -327,3 +328,79 @@ def test_coverage_and_traces_side_by_side(project: pytest.Pytester, inner: Inner
     assert "pkg/shapes.py" in "\n".join(report(done.result.stdout))
     assert len(done.traces()) == 8
     assert calls_of(done, "test_circle")
+
+
+PROFILING_TESTS = """\
+import cProfile
+import pstats
+
+from pkg.shapes import multiply, square_of
+
+
+def test_benchmarked(benchmark):
+    assert benchmark(multiply, 2, 3) == 6
+
+
+def test_profiles_itself():
+    profiler = cProfile.Profile()
+    profiler.enable()
+    assert square_of(3) == 9
+    profiler.disable()
+    names = {function for _, _, function in pstats.Stats(profiler).stats}
+    assert {"square_of", "multiply"} <= names
+"""
+
+
+def test_suites_that_profile_themselves_keep_working(
+    project: pytest.Pytester, inner: Inner
+) -> None:
+    """pytest-benchmark and a test running cProfile pass under tracing, and are traced."""
+    (project.path / "tests" / "test_shapes.py").write_text(PROFILING_TESTS)
+    done = inner.trace(project.path, "-p", "pytest_benchmark.plugin")
+    assert done.result.returncode == 0, done.result.stdout + done.result.stderr
+    multiply = key("shapes.py", "multiply", SHAPES, "def multiply")
+    assert multiply in calls_of(done, "test_benchmarked")
+    if inner.tracer != "profile":  # cProfile takes the one profile hook from that backend
+        assert calls_of(done, "test_profiles_itself")[multiply] == 2
+
+
+def test_project_modules_imported_before_the_session_are_traced(
+    project: pytest.Pytester, inner: Inner
+) -> None:
+    """A project that is itself a pytest plugin (``-p``) is imported first, and still traced."""
+    project.makepyfile(**{"pkg/plugin": "from pkg import shapes\n\nLOADED = shapes.REGISTRY\n"})
+    done = inner.trace(project.path, "-p", "pkg.plugin", "-k", "circle or total")
+    assert done.result.returncode == 0, done.result.stdout + done.result.stderr
+    assert calls_of(done, "test_circle") == {
+        key("shapes.py", "Circle.area", SHAPES, "def area", 0): 1,
+        key("shapes.py", "square_of", SHAPES, "def square_of"): 2,
+        key("shapes.py", "multiply", SHAPES, "def multiply"): 3,
+    }
+    assert calls_of(done, "test_total")[key("shapes.py", "total_area", SHAPES, "def total_area")]
+
+
+FAILING = '''\
+def check(value):
+    """Refuse negative values."""
+    if value < 0:
+        raise ValueError(f"negative: {value}")
+    return value
+'''
+
+
+def test_tracebacks_do_not_move(project: pytest.Pytester, inner: Inner) -> None:
+    """A failure inside project code shows the same traceback, lines and carets, traced or not."""
+    project.makepyfile(**{"pkg/checks": FAILING})
+    (project.path / "tests" / "test_shapes.py").write_text(
+        "from pkg.checks import check\n\n\ndef test_negative():\n    assert check(-1)\n"
+    )
+    traced = inner.trace(project.path, "--tb=long")
+    plain = inner.run(project.path, "--tb=long", out="")
+
+    def failure(stdout: str) -> list[str]:
+        section = stdout.split("= FAILURES =")[1].split("short test summary")[0]
+        return [line for line in section.splitlines() if not line.startswith("featurebench:")]
+
+    assert "pkg/checks.py:4: ValueError" in failure(traced.result.stdout)
+    assert "    def check(value):" in failure(traced.result.stdout)
+    assert failure(traced.result.stdout) == failure(plain.result.stdout)

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Build CPython 3.13 from Debian trixie's upstream source tarball and install
-# it into a prefix.
+# Build CPython from a Debian suite's upstream source tarball and install it
+# into a prefix: 3.13 from trixie (the sys.monitoring tracer), 3.9 from
+# bullseye (the oldest interpreter the plugin supports; no Debian release
+# that is still served packages 3.10).
 #
-# Usage: bash tests/support/build_cpython.sh [PREFIX]
+# Usage: [FB_CPYTHON_SERIES=3.9] bash tests/support/build_cpython.sh [PREFIX]
 #
-#   PREFIX defaults to "${FB_CPYTHON_PREFIX:-$HOME/.cache/featurebench/cpython-3.13}".
+#   PREFIX defaults to "${FB_CPYTHON_PREFIX:-$HOME/.cache/featurebench/cpython-SERIES}".
 #
-# On success the absolute path of the interpreter (PREFIX/bin/python3.13) is
+# On success the absolute path of the interpreter (PREFIX/bin/pythonSERIES) is
 # the LAST line on stdout and the exit status is 0. Everything else (progress,
 # compiler output) goes to stderr or to the build log "PREFIX.build.log".
 #
 # Properties:
-#   * Idempotent: if PREFIX/.fb-complete exists and PREFIX/bin/python3.13 can
-#     import sys, ssl, sqlite3, zlib, ctypes and venv and is 3.13, the script
+#   * Idempotent: if PREFIX/.fb-complete exists and PREFIX/bin/pythonSERIES can
+#     import sys, ssl, sqlite3, zlib, ctypes and venv and is SERIES, the script
 #     prints the path and exits straight away (no network, no lock needed).
 #   * Concurrency-safe: builds are serialized with flock on "PREFIX.lock"; a
 #     caller that waited for the lock re-checks and reuses the finished build.
@@ -22,14 +24,15 @@
 #     rebuilt. A non-empty PREFIX that was not made by this script is never
 #     deleted; the script refuses instead.
 #
-# Source: the python3.13 stanza of Debian trixie's Sources.xz gives Directory
+# Source: the pythonSERIES stanza of the suite's Sources.xz gives Directory
 # and Checksums-Sha256; the *.orig.tar.xz (plain upstream source, Debian
 # patches are not applied) is downloaded and its sha256 checked.
 #
 # Environment knobs (all optional):
+#   FB_CPYTHON_SERIES        3.13 (default) or 3.9
 #   FB_CPYTHON_PREFIX        default prefix (see above)
 #   FB_DEBIAN_MIRROR         default http://deb.debian.org/debian
-#   FB_DEBIAN_SUITE          default trixie
+#   FB_DEBIAN_SUITE          default trixie for 3.13, bullseye for 3.9
 #   FB_CPYTHON_BUILD_ROOT    where the temporary build dir is made (default $TMPDIR or /tmp)
 #   FB_CPYTHON_JOBS          make -j value (default: nproc)
 #   FB_CPYTHON_LOCK_TIMEOUT  seconds to wait for the lock (default 7200)
@@ -44,11 +47,16 @@ unset PYTHONHOME PYTHONPATH PYTHONSTARTUP PYTHONUSERBASE PYTHONNOUSERSITE \
       VIRTUAL_ENV CONFIG_SITE 2>/dev/null || true
 export LC_ALL=C
 
-PY_SERIES=3.13
+PY_SERIES="${FB_CPYTHON_SERIES:-3.13}"
+case "$PY_SERIES" in
+    3.13) DEFAULT_SUITE=trixie ;;
+    3.9) DEFAULT_SUITE=bullseye ;;
+    *) echo "FB_CPYTHON_SERIES: 3.13 or 3.9, not '$PY_SERIES'" >&2; exit 2 ;;
+esac
 SRC_PACKAGE="python${PY_SERIES}"
 MIRROR="${FB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 MIRROR="${MIRROR%/}"
-SUITE="${FB_DEBIAN_SUITE:-trixie}"
+SUITE="${FB_DEBIAN_SUITE:-$DEFAULT_SUITE}"
 SOURCES_URL="${MIRROR}/dists/${SUITE}/main/source/Sources.xz"
 BUILD_DEPS=(build-essential pkg-config libssl-dev zlib1g-dev libffi-dev
             libsqlite3-dev libbz2-dev liblzma-dev libreadline-dev uuid-dev
@@ -186,7 +194,7 @@ fetch() { # url dest
 log "downloading $SOURCES_URL"
 fetch "$SOURCES_URL" "$WORKDIR/Sources.xz" || die "cannot download $SOURCES_URL"
 
-# One line per "Package: python3.13" stanza: VERSION DIRECTORY SHA256 SIZE FILE
+# One line per "Package: pythonSERIES" stanza: VERSION DIRECTORY SHA256 SIZE FILE
 # (FILE is the *.orig.tar.xz entry of Checksums-Sha256).
 xz -dc "$WORKDIR/Sources.xz" | awk -v pkg="$SRC_PACKAGE" '
     function flush() {
