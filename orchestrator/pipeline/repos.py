@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tarfile
+import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -191,6 +192,10 @@ def _find_sdist(name: str, version: str) -> tuple[str, str, str]:
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             index = json.load(response)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise StageError(f"pypi:{name}=={version}: PyPI has no project {name!r}") from None
+        raise StageError(f"pypi:{name}=={version}: cannot read {request.full_url}: {exc}") from None
     except OSError as exc:
         raise StageError(f"pypi:{name}=={version}: cannot read {request.full_url}: {exc}") from None
     for entry in index.get("files", []):
