@@ -71,6 +71,7 @@ class RepoSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     timeout_one: int | None = None
     test_cache: bool = True
     rerun_failed: int = 1
+    stability_runs: int = 3  # the final F2P/P2P set runs this many more times, once reversed
     # dynamic tracing
     test_dynamic_cmd: list[str] = []
     timeout_dynamic: int = 900
@@ -249,8 +250,9 @@ def _check_counts(spec: RepoSpec) -> Iterator[Problem]:
     for key in ("min_test_num", "batchsize_top", "max_depth_top", "min_p2p_files"):
         if getattr(spec, key) < (0 if key == "min_p2p_files" else 1):
             yield key, "a positive count", getattr(spec, key)
-    if spec.rerun_failed < 0:
-        yield "rerun_failed", "a count >= 0", spec.rerun_failed
+    for key in ("rerun_failed", "stability_runs"):
+        if getattr(spec, key) < 0:
+            yield key, "a count >= 0", getattr(spec, key)
     if spec.max_p2p_files < spec.min_p2p_files:
         yield "max_p2p_files", f"at least min_p2p_files ({spec.min_p2p_files})", spec.max_p2p_files
     lower, upper = spec.max_code_line_lower_bound, spec.max_code_line_upper_bound

@@ -46,6 +46,7 @@ from orchestrator.pipeline.storage import file_slug, fingerprint, write_atomic
 from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
 from orchestrator.stages.data_level2 import level2_case
 from orchestrator.stages.data_status import write_data_status
+from orchestrator.stages.stability import confirm_stable
 from orchestrator.stages.top import file_hash
 
 _INPUT_KEYS = (
@@ -60,6 +61,7 @@ _INPUT_KEYS = (
     "min_p2p_files",
     "library_name",
     "black_links",
+    "stability_runs",
 )
 
 
@@ -176,6 +178,7 @@ def _prove_and_describe(
     )
     test_patch = case_files.diff_files({file: (None, files[file])})
     _gold_check(runner, scratch, repo, patch, test_patch, verdict)
+    confirm_stable(runner, scratch / "gold", verdict, state.spec.settings.stability_runs)
     texts = _case_texts(ctx, state, files, verdict, file)
     base = _instance_base(ctx, state, runner, verdict, commit)
     lv1 = _case(state, base, 1, texts, test_patch, patch)
