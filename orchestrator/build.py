@@ -389,7 +389,6 @@ def _write_metadata(
         f"\n{name} = {pprint.pformat(settings, sort_dicts=True)}\n"
         for name, settings in resolved.items()
     )
-    write_atomic(ctx.metadata / "config_backup.py", text.encode())
     write_json(
         ctx.metadata / "metadata.json",
         {
@@ -405,6 +404,8 @@ def _write_metadata(
             },
         },
     )
+    # Last: with it, --resume has the specs, and metadata.json (the cache) is there already.
+    write_atomic(ctx.metadata / "config_backup.py", text.encode())
 
 
 @contextmanager
