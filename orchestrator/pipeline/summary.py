@@ -43,14 +43,15 @@ def summary_text(ctx: RunContext, states: list[SpecState]) -> str:
             f" -> {valid} with valid cases ({cases} cases)"
         )
         lines.append(f"\n{state.name}: {status}")
+    stops = [state.stopped.partition(": ")[2] for state in states if state.stopped]
     for name, stats in ctx.stats.items():
-        if stats.reasons:
+        # A spec's stop is shown above: its reason is not repeated among the failures.
+        reasons = [r for r in stats.reasons if not any(r.endswith(stop) for stop in stops)]
+        if reasons:
             lines.append(f"\n{name} failures:")
-            lines += [f"  {reason}" for reason in stats.reasons[:_REASONS_SHOWN]]
-            if len(stats.reasons) > _REASONS_SHOWN:
-                lines.append(
-                    f"  ... and {len(stats.reasons) - _REASONS_SHOWN} more in summary.json"
-                )
+            lines += [f"  {reason}" for reason in reasons[:_REASONS_SHOWN]]
+            if len(reasons) > _REASONS_SHOWN:
+                lines.append(f"  ... and {len(reasons) - _REASONS_SHOWN} more in summary.json")
     lines += _collect_error_lines(collect_errors(ctx))
     if ctx.errors:
         lines.append("\nerrors:")
