@@ -43,15 +43,7 @@ def summary_text(ctx: RunContext, states: list[SpecState]) -> str:
             f" -> {valid} with valid cases ({cases} cases)"
         )
         lines.append(f"\n{state.name}: {status}")
-    stops = [state.stopped.partition(": ")[2] for state in states if state.stopped]
-    for name, stats in ctx.stats.items():
-        # A spec's stop is shown above: its reason is not repeated among the failures.
-        reasons = [r for r in stats.reasons if not any(r.endswith(stop) for stop in stops)]
-        if reasons:
-            lines.append(f"\n{name} failures:")
-            lines += [f"  {reason}" for reason in reasons[:_REASONS_SHOWN]]
-            if len(reasons) > _REASONS_SHOWN:
-                lines.append(f"  ... and {len(reasons) - _REASONS_SHOWN} more in summary.json")
+    lines += _failure_lines(ctx, states)
     lines += _collect_error_lines(collect_errors(ctx))
     if ctx.errors:
         lines.append("\nerrors:")
@@ -62,6 +54,20 @@ def summary_text(ctx: RunContext, states: list[SpecState]) -> str:
         lines.append("\nwarnings:")
         lines += [f"  {warning}" for warning in ctx.warnings]
     return "\n".join(lines) + "\n"
+
+
+def _failure_lines(ctx: RunContext, states: list[SpecState]) -> list[str]:
+    lines: list[str] = []
+    stops = [state.stopped.partition(": ")[2] for state in states if state.stopped]
+    for name, stats in ctx.stats.items():
+        # A spec's stop is shown above: its reason is not repeated among the failures.
+        reasons = [r for r in stats.reasons if not any(r.endswith(stop) for stop in stops)]
+        if reasons:
+            lines.append(f"\n{name} failures:")
+            lines += [f"  {reason}" for reason in reasons[:_REASONS_SHOWN]]
+            if len(reasons) > _REASONS_SHOWN:
+                lines.append(f"  ... and {len(reasons) - _REASONS_SHOWN} more in summary.json")
+    return lines
 
 
 def collect_errors(ctx: RunContext) -> dict[str, dict[str, str]]:
