@@ -23,10 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.environments.local import LocalEnvironment  # noqa: E402
-from orchestrator.pipeline.specs import RepoSpec  # noqa: E402
 from orchestrator.stages.data_checks import Runner  # noqa: E402
 from orchestrator.stages.stability import Kind, rerun_unstable, unstable_tests  # noqa: E402
+from tests.support.projects import installed_environment, write_tree  # noqa: E402
 
 FILE = "tests/test_suite.py"
 SUITE = """\
@@ -101,18 +100,12 @@ def main() -> None:
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fb-flaky-bench-") as tmp:
         work = Path(tmp)
-        source = work / "orders"
-        for name, text in PROJECT.items():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            (source / name).write_text(text)
-        spec = RepoSpec(repository=str(source), pip_packages=["pytest"])
-        env = LocalEnvironment("bench", spec, work / "cache")
-        env.create(work / "env.log")
-        env.install(source, work / "env.log")
+        source = write_tree(work / "orders", PROJECT)
+        env = installed_environment(source, work, "bench")
         counts = {name: [0, 0, 0] for name in WATCHED}
         for number in range(options.trials):
             tree = Path(shutil.copytree(source, work / f"trial{number}"))
-            runner = Runner(env, spec, work / "logs", "bench", FILE, ["."])
+            runner = Runner(env, env.spec, work / "logs", "bench", FILE, ["."])
             old, new, named = trial(runner, tree)
             for name, test in WATCHED.items():
                 counts[name][0] += test in old

@@ -39,26 +39,32 @@ def cache_dir_under_a_file(tmp: Path) -> tuple[list[str], str]:
     )
 
 
-def non_string_key(tmp: Path) -> tuple[list[str], str]:
-    specs = specs_file(tmp, 'SPECS_A = {"repository": "pypi:x==1", 3: 4}\n')
-    return ["--config-path", str(specs)], (
-        f"{specs}: SPECS_A[3]: keys must be strings such as 'repository', found 3"
-    )
+SPEC_TEXTS = {
+    "non_string_key": (
+        'SPECS_A = {"repository": "pypi:x==1", 3: 4}\n',
+        "SPECS_A[3]: keys must be strings such as 'repository', found 3",
+    ),
+    "huge_timeout": (
+        'SPECS_A = {"repository": "pypi:x==1", "timeout_run": 10**20}\n',
+        "SPECS_A.timeout_run: expected a number of seconds from 1 to 604800,"
+        " or -1 for no limit, found 100000000000000000000",
+    ),
+    "exit_in_specs": (
+        "import sys\nsys.exit(3)\n",
+        "the module called sys.exit(3); define SPECS_* dicts only",
+    ),
+}
 
 
-def huge_timeout(tmp: Path) -> tuple[list[str], str]:
-    specs = specs_file(tmp, 'SPECS_A = {"repository": "pypi:x==1", "timeout_run": 10**20}\n')
-    return ["--config-path", str(specs)], (
-        f"{specs}: SPECS_A.timeout_run: expected a number of seconds from 1 to 604800,"
-        " or -1 for no limit, found 100000000000000000000"
-    )
+def bad_specs_file(name: str) -> Callable[[Path], tuple[list[str], str]]:
+    text, message = SPEC_TEXTS[name]
 
+    def case(tmp: Path) -> tuple[list[str], str]:
+        specs = specs_file(tmp, text)
+        return ["--config-path", str(specs)], f"{specs}: {message}"
 
-def exit_in_specs(tmp: Path) -> tuple[list[str], str]:
-    specs = specs_file(tmp, "import sys\nsys.exit(3)\n")
-    return ["--config-path", str(specs)], (
-        f"{specs}: the module called sys.exit(3); define SPECS_* dicts only"
-    )
+    case.__name__ = name
+    return case
 
 
 def resume_not_a_run(tmp: Path) -> tuple[list[str], str]:
@@ -81,9 +87,7 @@ def resume_without_backup(tmp: Path) -> tuple[list[str], str]:
 BUILD_INPUTS = [
     output_dir_in_proc,
     cache_dir_under_a_file,
-    non_string_key,
-    huge_timeout,
-    exit_in_specs,
+    *(bad_specs_file(name) for name in SPEC_TEXTS),
     resume_not_a_run,
     resume_without_backup,
 ]

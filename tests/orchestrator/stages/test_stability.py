@@ -15,6 +15,7 @@ from orchestrator.pipeline.storage import ResultCache
 from orchestrator.stages.data_checks import Runner
 from orchestrator.stages.runner import RunnerStage
 from orchestrator.stages.stability import rerun_unstable, unstable_tests
+from tests.support.projects import installed_environment, write_tree
 
 FILES = {
     "pyproject.toml": (
@@ -64,15 +65,8 @@ def test_the_kind_follows_from_where_outcomes_disagree(
 def environment(tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalEnvironment, Path]:
     """A real virtualenv with the project installed, and the project's tree."""
     root = tmp_path_factory.mktemp("orders")
-    tree = root / "orders"
-    for name, text in FILES.items():
-        (tree / name).parent.mkdir(parents=True, exist_ok=True)
-        (tree / name).write_text(text)
-    spec = RepoSpec(repository=str(tree), pip_packages=["pytest"])
-    env = LocalEnvironment("orders", spec, root / "cache")
-    env.create(root / "env.log")
-    env.install(tree, root / "env.log")
-    return env, tree
+    tree = write_tree(root / "orders", FILES)
+    return installed_environment(tree, root, "orders"), tree
 
 
 def fresh_tree(source: Path, into: Path) -> Path:
