@@ -117,10 +117,11 @@ def build_cases(options: BuildOptions) -> Path:
     """Run the pipeline; returns the run directory, or raises RunFailed naming it."""
     recorded = _recorded_run(options.resume)
     plan = _plan(options, recorded)
+    states = [SpecState(spec) for spec in plan.specs]
     with _cache_dir(options, recorded) as cache_dir:
         root = _run_root(options)
         try:
-            ctx, states = _run(options, plan, root, cache_dir)
+            ctx = _run(options, plan, root, cache_dir, states)
         except KeyboardInterrupt:
             raise Interrupted(
                 f"interrupted; the run so far is in {root}; continue it with:"
@@ -128,7 +129,7 @@ def build_cases(options: BuildOptions) -> Path:
                 run_dir=root,
             ) from None
         except BaseException:
-            _discard_if_new(options, root, [])
+            _discard_if_new(options, root, states)  # kept, and resumable, once it fetched
             raise
     _discard_if_new(options, root, states)
     _raise_if_failed(ctx, states)
@@ -146,8 +147,8 @@ def _plan(options: BuildOptions, recorded: dict[str, Any]) -> _Plan:
 
 
 def _run(
-    options: BuildOptions, plan: _Plan, root: Path, cache_dir: Path
-) -> tuple[RunContext, list[SpecState]]:
+    options: BuildOptions, plan: _Plan, root: Path, cache_dir: Path, states: list[SpecState]
+) -> RunContext:
     with (
         _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level),
         stage_progress() as progress,
@@ -156,7 +157,6 @@ def _run(
         ctx.progress = progress
         ctx.llm = _llm_client(*plan.llm, ctx)
         _remove_leftovers(ctx)
-        states = [SpecState(spec) for spec in plan.specs]
         started = dt.datetime.now(dt.UTC)
         _write_metadata(ctx, options, states, started, plan.specs_dir)  # --resume works from here
         for stage in _stages(plan.specs_dir, plan.debug.end, ctx):
@@ -164,11 +164,11 @@ def _run(
             run_stage(ctx, stage, states)
             if stage.name == "repo":
                 if not _fetched_any(states):
-                    return ctx, states
+                    return ctx
                 _write_metadata(ctx, options, states, started, plan.specs_dir)
         write_summary(ctx, states)
         write_pipeline_report(root)
-    return ctx, states
+    return ctx
 
 
 def _fetched_any(states: list[SpecState]) -> bool:
