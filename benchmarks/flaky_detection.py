@@ -3,6 +3,7 @@
 A small project gets a real virtualenv once. Each trial takes a fresh copy of
 it and replays the runs a test meets on its way into a case: the runner (the
 file, failing tests rerun alone, the file again when one passed alone), the
+dynamic stage's traced run (a test that fails there is not a candidate), the
 gold check (the case's files once) and the final reruns (``stability_runs``
 = 3: twice more in order, once reversed). The old evidence is the runner's
 first run and one rerun alone of the failing tests. A test is *caught* when
@@ -87,9 +88,10 @@ def trial(runner: Runner, tree: Path) -> tuple[set[str], set[str], dict[str, Kin
     old_caught = old | {t for t in WATCHED.values() if first.get(t) != "passed"}
     new_caught = set(named) | {t for t in WATCHED.values() if first.get(t) != "passed"}
     tests = [t for t in first if t not in new_caught]
-    gold = runner.pytest(tree, [FILE], "bench", "gold").outcomes()
-    new_caught |= {t for t in tests if gold.get(t) != "passed"}
-    tests = [t for t in tests if t not in new_caught]
+    for step in ("traced", "gold"):  # each must pass: dynamic's run, then the gold check
+        outcomes = runner.pytest(tree, [FILE], "bench", step).outcomes()
+        new_caught |= {t for t in tests if outcomes.get(t) != "passed"}
+        tests = [t for t in tests if t not in new_caught]
     final = rerun_unstable(runner, tree, [FILE], tests, runs=3)
     return old_caught, new_caught | set(final), {**named, **final}
 
