@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import os
 import pprint
+import shutil
 import tempfile
 import tomllib
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any
 import msgspec
 
 from orchestrator import __version__
-from orchestrator.errors import UsageError
+from orchestrator.errors import Interrupted, RunFailed, UsageError
 from orchestrator.llm.client import LLM
 from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
 from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
@@ -29,6 +30,8 @@ from orchestrator.pipeline.storage import (
     default_cache_dir,
     is_run_dir,
     new_run_dir,
+    read_json,
+    usable_cache_dir,
     write_atomic,
     write_json,
 )
@@ -99,40 +102,146 @@ def parse_debug(text: str) -> DebugOptions:
     return DebugOptions(end, cache)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a run is made of, all checked before its directory exists."""
+
+    specs: list[Spec]
+    debug: DebugOptions
+    run_env: dict[str, str]
+    llm: tuple[LLMConfig | None, list[str]]
+    specs_dir: Path
+
+
 def build_cases(options: BuildOptions) -> Path:
-    """Run the pipeline; returns the run directory."""
+    """Run the pipeline; returns the run directory, or raises RunFailed naming it."""
+    recorded = _recorded_run(options.resume)
+    plan = _plan(options, recorded)
+    states = [SpecState(spec) for spec in plan.specs]
+    with _cache_dir(options, recorded) as cache_dir:
+        root = _run_root(options)
+        try:
+            ctx = _run(options, plan, root, cache_dir, states)
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted; the run so far is in {root}; continue it with:"
+                f" fbench build-cases --resume {root}",
+                run_dir=root,
+            ) from None
+        except BaseException:
+            _discard_if_new(options, root, states)  # kept, and resumable, once it fetched
+            raise
+    _discard_if_new(options, root, states)
+    _raise_if_failed(ctx, states)
+    return root
+
+
+def _plan(options: BuildOptions, recorded: dict[str, Any]) -> _Plan:
     debug = parse_debug(options.debug)
     specs = _select(_load(options), options.debug_repos)
     _check_gpus(specs, options.gpu_ids)
     run_env, llm_config = global_config(options.global_config_path)
     models = _probe_llm(llm_config)  # a missing key or a dead endpoint fails before the run dir
-    root = _run_root(options)
+    specs_dir = Path(recorded.get("specs_dir") or _specs_dir(options))
+    return _Plan(specs, debug, run_env, (llm_config, models), specs_dir)
+
+
+def _run(
+    options: BuildOptions, plan: _Plan, root: Path, cache_dir: Path, states: list[SpecState]
+) -> RunContext:
     with (
         _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level),
-        _cache_dir(options) as cache_dir,
         stage_progress() as progress,
     ):
-        ctx = _context(options, root, cache_dir, debug, run_env)
+        ctx = _context(options, root, cache_dir, plan.debug, plan.run_env)
         ctx.progress = progress
-        ctx.llm = _llm_client(llm_config, models, ctx)
-        states = [SpecState(spec) for spec in specs]
-        stages = _stages(options, debug.end, ctx)
+        ctx.llm = _llm_client(*plan.llm, ctx)
+        _remove_leftovers(ctx)
         started = dt.datetime.now(dt.UTC)
-        for stage in stages:
+        _write_metadata(ctx, options, states, started, plan.specs_dir)  # --resume works from here
+        for stage in _stages(plan.specs_dir, plan.debug.end, ctx):
             log.info("stage %s", stage.name)
             run_stage(ctx, stage, states)
             if stage.name == "repo":
-                _write_metadata(ctx, options, states, started)
+                if not _fetched_any(states):
+                    return ctx
+                _write_metadata(ctx, options, states, started, plan.specs_dir)
         write_summary(ctx, states)
         write_pipeline_report(root)
-    return root
+    return ctx
+
+
+def _fetched_any(states: list[SpecState]) -> bool:
+    return any("checkout" in state.values for state in states)
+
+
+def _raise_if_failed(ctx: RunContext, states: list[SpecState]) -> None:
+    """Exit non-zero when a spec stopped or a service failed; honest drops are not errors.
+
+    One file that times out is data (retried next run); a stage where no item
+    of a spec could run stops the spec (see the engine).
+    """
+    if not _fetched_any(states):
+        reasons = "".join(f"\n  {state.name}: {state.stopped}" for state in states)
+        raise RunFailed(f"nothing was run:{reasons}")
+    stopped = [state.name for state in states if state.stopped]
+    if not stopped and not ctx.errors:
+        return
+    found = [f"{len(stopped)} spec(s) stopped ({', '.join(stopped)})"] if stopped else []
+    found += [f"{len(ctx.errors)} service error(s)"] if ctx.errors else []
+    raise RunFailed(
+        f"{' and '.join(found)}, listed above; after fixing the cause, continue with:"
+        f" fbench build-cases --resume {ctx.root}",
+        run_dir=ctx.root,
+    )
+
+
+def _discard_if_new(options: BuildOptions, root: Path, states: list[SpecState]) -> None:
+    """A new run that fetched no repository holds nothing worth keeping: remove it."""
+    if options.resume is not None:
+        return
+    if not _fetched_any(states):
+        shutil.rmtree(root, ignore_errors=True)
+        _remove_empty_parents(root.parent, options.output_dir)
+
+
+def _remove_empty_parents(folder: Path, stop: Path) -> None:
+    """The day directory made for a run that was discarded, if it holds no other run."""
+    if folder != stop and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def _remove_leftovers(ctx: RunContext) -> None:
+    """Temporaries a killed run left in the journal and the cache."""
+    removed = ctx.journal.remove_stale_temporaries() + ctx.cache.remove_stale_temporaries()
+    if removed:
+        log.info("removed %d temporary files left by killed runs", removed)
+
+
+def _recorded_run(resume: Path | None) -> dict[str, Any]:
+    """What the run to resume recorded about itself (its cache, its specs' directory)."""
+    if resume is None:
+        return {}
+    if not is_run_dir(resume):
+        raise UsageError(
+            f"--resume {resume}: not a run directory (expected cases/, metadata_outputs/, logs/"
+            " and debug_outputs/ in it); give the directory build-cases printed"
+        )
+    metadata = resume / "metadata_outputs" / "metadata.json"
+    return dict(read_json(metadata)) if metadata.is_file() else {}
 
 
 def _load(options: BuildOptions) -> list[Spec]:
     if options.config_path is not None:
         return load_specs(options.config_path)
     if options.resume is not None:
-        return load_specs(options.resume / "metadata_outputs" / "config_backup.py")
+        backup = options.resume / "metadata_outputs" / "config_backup.py"
+        if not backup.is_file():
+            raise UsageError(
+                f"--resume {options.resume}: {backup.name} is missing (the run stopped before"
+                " writing it); give --config-path with the run's specs file too"
+            )
+        return load_specs(backup)
     raise UsageError(
         "--config-path is required (a .py or .toml specs file), unless --resume is given"
     )
@@ -193,24 +302,26 @@ def _llm_client(config: LLMConfig | None, models: list[str], ctx: RunContext) ->
 
 
 def _run_root(options: BuildOptions) -> Path:
-    if options.resume is None:
+    if options.resume is not None:
+        return options.resume.resolve()
+    try:
         return new_run_dir(options.output_dir, dt.datetime.now())
-    if not is_run_dir(options.resume):
+    except OSError as exc:
         raise UsageError(
-            f"--resume {options.resume}: not a run directory"
-            " (expected cases/, metadata_outputs/, logs/ and debug_outputs/ in it)"
-        )
-    return options.resume
+            f"--output-dir {options.output_dir}: cannot make a run directory there"
+            f" ({exc.strerror}); give a writable directory"
+        ) from None
 
 
 @contextmanager
-def _cache_dir(options: BuildOptions) -> Iterator[Path]:
+def _cache_dir(options: BuildOptions, recorded: dict[str, Any]) -> Iterator[Path]:
     if options.no_cache:
         with tempfile.TemporaryDirectory(prefix="fbench-cache-") as temporary:
             yield Path(temporary)
         return
-    default = default_cache_dir()
-    yield (options.cache_dir or default).resolve()
+    # A resumed run keeps its own cache unless told otherwise.
+    chosen = options.cache_dir or recorded.get("cache_dir") or default_cache_dir()
+    yield usable_cache_dir(Path(chosen))
 
 
 def _context(
@@ -233,10 +344,14 @@ def _context(
     )
 
 
-def _stages(options: BuildOptions, end: str, ctx: RunContext) -> list[Stage]:
-    base = options.config_path.parent if options.config_path else Path.cwd()
+def _specs_dir(options: BuildOptions) -> str:
+    """Where relative local repository paths are read from: beside the specs file."""
+    return str((options.config_path.parent if options.config_path else Path.cwd()).resolve())
+
+
+def _stages(specs_dir: Path, end: str, ctx: RunContext) -> list[Stage]:
     built: list[Stage] = [
-        RepoStage(base.resolve()),
+        RepoStage(specs_dir),
         ImageStage(),
         ScannerStage(),
         RunnerStage(),
@@ -257,7 +372,11 @@ def _stages(options: BuildOptions, end: str, ctx: RunContext) -> list[Stage]:
 
 
 def _write_metadata(
-    ctx: RunContext, options: BuildOptions, states: list[SpecState], started: dt.datetime
+    ctx: RunContext,
+    options: BuildOptions,
+    states: list[SpecState],
+    started: dt.datetime,
+    specs_dir: Path,
 ) -> None:
     resolved: dict[str, dict[str, Any]] = {}
     for state in states:
@@ -270,7 +389,6 @@ def _write_metadata(
         f"\n{name} = {pprint.pformat(settings, sort_dicts=True)}\n"
         for name, settings in resolved.items()
     )
-    write_atomic(ctx.metadata / "config_backup.py", text.encode())
     write_json(
         ctx.metadata / "metadata.json",
         {
@@ -278,12 +396,16 @@ def _write_metadata(
             "started": started.isoformat(timespec="seconds"),
             "backend": options.backend,
             "seed": options.seed,
+            "cache_dir": None if options.no_cache else str(ctx.cache_dir),
+            "specs_dir": str(specs_dir),
             "specs": {
                 name: {"repository": s["repository"], "commit": s.get("commit")}
                 for name, s in resolved.items()
             },
         },
     )
+    # Last: with it, --resume has the specs, and metadata.json (the cache) is there already.
+    write_atomic(ctx.metadata / "config_backup.py", text.encode())
 
 
 @contextmanager

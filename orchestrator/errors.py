@@ -8,7 +8,9 @@
     │   └── SpecError           one or more bad specs, one line each
     ├── CommandError            an external command failed (exit 1)
     │   └── CommandTimeout      ... or ran out of time
-    └── StageError              a stage cannot go on for a whole spec (exit 1)
+    ├── StageError              a stage cannot go on for a whole spec (exit 1)
+    ├── RunFailed               the run ended, but a spec or an item stopped on an error (exit 1)
+    └── Interrupted             Ctrl-C or SIGTERM; says how to resume (exit 130)
 
 The CLI group's ``invoke`` is the only place that turns them into exit codes
 and one-line messages; anything else is a bug and keeps its traceback. A
@@ -18,11 +20,17 @@ it is recorded with its reason in the run's status files.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class FbenchError(Exception):
     """Root of every error featurebench reports to the user."""
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, run_dir: Path | None = None):
+        super().__init__(message)
+        self.run_dir = run_dir  # a run directory kept despite the error: printed on stdout
 
 
 class UsageError(FbenchError):
@@ -58,3 +66,13 @@ class CommandTimeout(CommandError):
 
 class StageError(FbenchError):
     """A stage cannot go on for a spec (its repository cannot be fetched, say)."""
+
+
+class RunFailed(FbenchError):
+    """A run that ended with errors: its summary lists them; the message says how to go on."""
+
+
+class Interrupted(FbenchError):
+    """The user stopped the run; the message names the run directory and how to resume it."""
+
+    exit_code = 130

@@ -1,12 +1,16 @@
 """The ``fbench`` command: a click group whose commands only parse and delegate.
 
 The group's ``invoke`` is the one error boundary: a :class:`FbenchError`
-becomes a one-line message and its exit code; anything else is a bug and
-keeps its traceback.
+becomes a one-line message on stderr and its exit code (a run directory kept
+despite the error goes to stdout, as on success); Ctrl-C exits 130 at once;
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
 from typing import Any
 
 import click
@@ -18,7 +22,7 @@ from orchestrator.cli.export import export_command
 from orchestrator.cli.llm_check import llm_check_command
 from orchestrator.cli.report import report_command
 from orchestrator.cli.trace import trace
-from orchestrator.errors import FbenchError
+from orchestrator.errors import FbenchError, Interrupted
 
 
 class FbenchGroup(click.Group):
@@ -26,8 +30,26 @@ class FbenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FbenchError as exc:
+            if exc.run_dir is not None:
+                click.echo(exc.run_dir)
             click.echo(f"fbench: error: {exc}", err=True)
+            if isinstance(exc, Interrupted):
+                _exit_now(exc.exit_code)
             ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("fbench: interrupted", err=True)
+            _exit_now(Interrupted.exit_code)
+
+
+def _exit_now(code: int) -> None:
+    """Exit without waiting for worker threads to finish their commands.
+
+    Those commands die with us (process.py asks the kernel to signal them);
+    every file is written atomically, and the next run removes the temporaries.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @click.group(cls=FbenchGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,5 +66,10 @@ cli.add_command(llm_check_command)
 cli.add_command(report_command)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a run as Ctrl-C does: promptly, resumable
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _interrupt)
     cli(prog_name="fbench")

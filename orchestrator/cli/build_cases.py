@@ -83,13 +83,16 @@ def _gpu_ids(ctx: click.Context, param: click.Parameter, value: str | None) -> t
 @click.option(
     "--cache-dir",
     type=click.Path(path_type=Path),
-    help="Shared cache (default: ~/.cache/featurebench).",
+    help="Shared cache (default: the resumed run's, else ~/.cache/featurebench).",
 )
 @click.option("--no-cache", is_flag=True, help="Use a temporary cache, removed at exit.")
 def build_cases_command(**options: object) -> None:
-    """Turn repositories into cases: repo, image, scanner, runner, ..."""
+    """Turn repositories into cases: repo, image, scanner, runner, ...
+
+    The run directory is printed on stdout, everything else on stderr.
+    """
     if options["no_cache"] and options["cache_dir"]:
         raise UsageError("give --cache-dir or --no-cache, not both")
     options["debug_repos"] = options.pop("debug_repo")
     options["debug_samples"] = options.pop("debug_sample")
-    build_cases(BuildOptions(**options))  # type: ignore[arg-type]
+    click.echo(build_cases(BuildOptions(**options)))  # type: ignore[arg-type]

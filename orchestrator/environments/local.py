@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from orchestrator.environments import resolve_command, sandbox
+from orchestrator.environments.interpreters import find_interpreter
 from orchestrator.environments.plugin_wheel import build_plugin_wheel
 from orchestrator.errors import CommandError
 from orchestrator.pipeline.process import CommandResult, run_command
@@ -43,7 +44,8 @@ class LocalEnvironment:
         if self.root.exists():
             shutil.rmtree(self.root)  # an earlier attempt that never finished
         (self.root / "home").mkdir(parents=True)
-        uv = [sys.executable, "-m", "uv", "venv", "--seed", "--python", self.spec.python_version]
+        python = find_interpreter(self.spec.python_version)
+        uv = [sys.executable, "-m", "uv", "venv", "--seed", "--python", python]
         env = {**self._install_env(), "UV_PYTHON_DOWNLOADS": "never"}
         run_command([*uv, str(self.root / "venv")], env=env, log_path=log, check=True, timeout=600)
 

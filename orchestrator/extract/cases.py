@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from orchestrator.extract.fairness import EXPOSURE
-from orchestrator.pipeline.storage import write_json
+from orchestrator.pipeline.storage import follow_umask, write_json
 
 REPO_DIR = "repo"
 
@@ -99,6 +99,7 @@ def write_case(folder: Path, case: CaseFiles, repo: Path) -> None:
     """Write the case directory whole, with a copy of the case repository ``repo``."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{case.name}.", dir=folder.parent))
+    follow_umask(building)  # mkdtemp makes it 0700: datasets are shared and mounted
     try:
         shutil.copytree(repo, building / REPO_DIR, symlinks=True)
         write_json(building / "instance.json", case.instance)

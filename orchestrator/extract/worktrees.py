@@ -10,6 +10,7 @@ message are fixed: the same tree always gives the same commit id.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from dulwich.repo import Repo
 from orchestrator.errors import StageError
 from orchestrator.pipeline.process import run_command
 from orchestrator.pipeline.repos import commit_paths
+from orchestrator.pipeline.storage import follow_umask, process_alive
 
 CASE_AUTHOR = b"featurebench <featurebench@localhost>"
 CASE_TIME = 1_577_836_800  # 2020-01-01: fixed, so commit ids depend on the tree alone
@@ -43,13 +45,27 @@ def copy_scratch(checkout: Path, into: Path) -> Path:
 
 @contextmanager
 def scratch_dir(parent: Path, prefix: str) -> Iterator[Path]:
-    """A temporary directory under ``parent``, removed afterwards whatever happened."""
+    """A temporary directory under ``parent``, removed afterwards whatever happened.
+
+    Its name carries our process id: the scratch copies a killed process left
+    under ``parent`` are removed the next time one is made there.
+    """
     parent.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    remove_orphaned_scratch(parent, prefix)
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+    follow_umask(path)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_orphaned_scratch(parent: Path, prefix: str) -> None:
+    """Delete ``<prefix><pid>-*`` directories under ``parent`` whose process is gone."""
+    for path in parent.glob(f"{prefix}*-*"):
+        pid = path.name[len(prefix) :].partition("-")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def write_files(tree: Path, files: dict[str, str | None]) -> None:

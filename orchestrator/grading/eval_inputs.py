@@ -93,7 +93,7 @@ def _from_file(path: Path, cases: dict[str, Case]) -> Predictions:
         raise UsageError(f"--predictions {path}: no such file; give a JSONL file, gold or empty")
     found = Predictions({})
     seen: dict[tuple[str, str], int] = {}
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = _utf8_text(path).splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -114,6 +114,17 @@ def _from_file(path: Path, cases: dict[str, Case]) -> Predictions:
     return found
 
 
+def _utf8_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise UsageError(
+            f"{path}:{line}: byte 0x{data[exc.start]:02x} is not UTF-8; save the file as UTF-8"
+        ) from None
+
+
 def _parse_line(path: Path, number: int, line: str) -> tuple[str, str, str]:
     try:
         row = json.loads(line)
@@ -129,7 +140,20 @@ def _parse_line(path: Path, number: int, line: str) -> tuple[str, str, str]:
         )
     if patch is not None and not isinstance(patch, str):
         raise UsageError(f"{path}:{number}: model_patch must be a string (a git diff) or null")
+    if any(_lone_surrogate(text) for text in (iid, model, patch or "")):
+        raise UsageError(
+            f"{path}:{number}: a lone surrogate escape (such as \\ud800) is not text;"
+            " a patch is UTF-8, so escape whole characters only"
+        )
     return iid, model, patch or ""
+
+
+def _lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _gold(cases: dict[str, Case]) -> Predictions:

@@ -37,7 +37,13 @@ from orchestrator.grading.eval_report import InstanceResult, write_model_report
 from orchestrator.pipeline.engine import RunContext
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.pipeline.specs import RepoSpec
-from orchestrator.pipeline.storage import ResultCache, default_cache_dir, file_slug
+from orchestrator.pipeline.storage import (
+    ResultCache,
+    cache_lock,
+    default_cache_dir,
+    file_slug,
+    run_cache_dir,
+)
 
 # Files that decide how pytest runs: an agent's version of them never counts.
 PROTECTED_NAMES = frozenset(
@@ -62,7 +68,8 @@ def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
     cases = load_cases(options.cases)
     predictions = load_predictions(options.predictions, cases)
     out = (options.report or options.cases / "evaluations").resolve()
-    ctx = _context(out, (options.cache_dir or default_cache_dir()).resolve(), options)
+    cache_dir = options.cache_dir or run_cache_dir(options.cases) or default_cache_dir()
+    ctx = _context(out, cache_dir.resolve(), options)
     # Only the environments of cases with a prediction: another machine builds no more.
     predicted = {iid: cases[iid] for patches in predictions.models.values() for iid in patches}
     environments = _environments(ctx, predicted, options.backend)
@@ -138,8 +145,9 @@ def _environments(
     for iid, case in sorted(cases.items()):
         env = case.instance["environment"]
         wanted = (backend or env["backend"], env["key"])
-        if wanted not in by_key:
-            by_key[wanted] = _ready(ctx, wanted[0], case)
+        if wanted not in by_key:  # another eval on this cache may be building it: wait
+            with cache_lock(ctx.cache_dir, "environment", f"{wanted[1]}-eval"):
+                by_key[wanted] = _ready(ctx, wanted[0], case)
         found[iid] = by_key[wanted]
     return found
 

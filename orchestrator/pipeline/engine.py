@@ -24,7 +24,7 @@ import msgspec
 
 from orchestrator.errors import FbenchError
 from orchestrator.pipeline.specs import Spec
-from orchestrator.pipeline.storage import ResultCache, fingerprint
+from orchestrator.pipeline.storage import ResultCache, cache_lock, fingerprint
 
 log = logging.getLogger("fbench.engine")
 
@@ -150,10 +150,10 @@ def _run_spec(ctx: RunContext, stage: Stage, state: SpecState, stats: StageStats
             stats.cached += 1
     stats.items += len(items)
     ctx.progress(stage.name, len(outcomes), len(items))
-    for item, outcome in _run_items(ctx, stage, state, pending, len(outcomes), len(items)):
+    for item, outcome in _run_items(ctx, stage, state, pending, keys, len(outcomes)):
         outcomes[item.key] = outcome
-        if outcome.status != "error":  # infrastructure errors are retried next time
-            _store(ctx, stage, state, keys[item.key], outcome)
+        if outcome.status != "error" and stage.cache_key is not None:
+            ctx.journal.put(stage.name, keys[item.key], outcome)  # for --resume
     for key, outcome in outcomes.items():
         _count(stats, state, key, outcome)
     state.fingerprints[stage.name] = fingerprint(stage.name, sorted(keys.values()))
@@ -161,25 +161,68 @@ def _run_spec(ctx: RunContext, stage: Stage, state: SpecState, stats: StageStats
         stage.apply(ctx, state, outcomes)
     except FbenchError as exc:
         _stop(state, stage, stats, str(exc))
+    _stop_if_nothing_ran(state, stage, stats, outcomes)
+
+
+def _stop_if_nothing_ran(
+    state: SpecState, stage: Stage, stats: StageStats, outcomes: dict[str, Outcome]
+) -> None:
+    """Nothing of this spec could run (a test_cmd that is not pytest, say): the spec's
+    failure, not a file's, and the run's exit status shows it."""
+    errors = [outcome.reason for outcome in outcomes.values() if outcome.status == "error"]
+    if state.stopped is None and errors and len(errors) == len(outcomes):
+        _stop(state, stage, stats, f"no item could run; first: {errors[0]}")
 
 
 def _run_items(
-    ctx: RunContext, stage: Stage, state: SpecState, pending: list[WorkItem], done: int, total: int
+    ctx: RunContext,
+    stage: Stage,
+    state: SpecState,
+    pending: list[WorkItem],
+    keys: dict[str, str],
+    done: int,
 ) -> list[tuple[WorkItem, Outcome]]:
     results: list[tuple[WorkItem, Outcome]] = []
+    total = done + len(pending)
 
     def one(item: WorkItem) -> Outcome:
-        try:
-            return stage.run(ctx, state, item)
-        except FbenchError as exc:  # a known failure of this item: data, not a crash
-            return Outcome("error", f"{type(exc).__name__}: {exc}")
+        if not caching_enabled(ctx, stage, state):
+            return _attempt(ctx, stage, state, item)
+        return _run_cached(ctx, stage, state, item, keys[item.key])
 
-    with ThreadPoolExecutor(max_workers=max(1, ctx.jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, ctx.jobs))
+    try:
         for item, outcome in zip(pending, pool.map(one, pending), strict=True):
             results.append((item, outcome))
             done += 1
             ctx.progress(stage.name, done, total)
+    except BaseException:
+        # Ctrl-C: the queued items are dropped, not drained; the caller exits at once.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return results
+
+
+def _attempt(ctx: RunContext, stage: Stage, state: SpecState, item: WorkItem) -> Outcome:
+    try:
+        return stage.run(ctx, state, item)
+    except FbenchError as exc:  # a known failure of this item: data, not a crash
+        return Outcome("error", str(exc))
+
+
+def _run_cached(
+    ctx: RunContext, stage: Stage, state: SpecState, item: WorkItem, key: str
+) -> Outcome:
+    """Run one item under its entry's lock: a concurrent run waits, then reuses the result."""
+    with cache_lock(ctx.cache_dir, stage.name, key):
+        found = ctx.cache.get(stage.name, key)
+        if found is not None:
+            return msgspec.convert(found, Outcome)
+        outcome = _attempt(ctx, stage, state, item)
+        if outcome.status != "error":  # infrastructure errors are retried next time
+            ctx.cache.put(stage.name, key, outcome)
+        return outcome
 
 
 def caching_enabled(ctx: RunContext, stage: Stage, state: SpecState) -> bool:
@@ -197,14 +240,6 @@ def _lookup(ctx: RunContext, stage: Stage, state: SpecState, key: str) -> Outcom
     if stored is None and caching_enabled(ctx, stage, state):
         stored = ctx.cache.get(stage.name, key)
     return None if stored is None else msgspec.convert(stored, Outcome)
-
-
-def _store(ctx: RunContext, stage: Stage, state: SpecState, key: str, outcome: Outcome) -> None:
-    if stage.cache_key is None:
-        return
-    ctx.journal.put(stage.name, key, outcome)
-    if caching_enabled(ctx, stage, state):
-        ctx.cache.put(stage.name, key, outcome)
 
 
 def _count(stats: StageStats, state: SpecState, key: str, outcome: Outcome) -> None:

@@ -22,6 +22,7 @@ _BAD = ("failed", "error")
 class PytestRun:
     result: CommandResult
     records: list[rec.AnyRecord] = field(default_factory=list)
+    unreadable: str | None = None  # why the records file could not be read
 
     @property
     def complete(self) -> bool:
@@ -31,6 +32,8 @@ class PytestRun:
     def why_incomplete(self) -> str:
         """Why the session did not end on its own, with the tail of its output."""
         result = self.result
+        if self.unreadable is not None:
+            return f"unreadable records: {self.unreadable}"
         why = "timed out" if result.timed_out else f"crashed (exit {result.returncode})"
         return f"{why}: {result.tail(200).strip()}"
 
@@ -77,7 +80,10 @@ def run_pytest(
     records.unlink(missing_ok=True)
     argv = [*command, "-p", "featurebench", "--fb-out", str(records), *extra]
     result = environment.run(argv, repo=repo, timeout=timeout, log=log, pythonpath=pythonpath)
-    found = rec.read_records([records]) if records.exists() else []
+    try:
+        found = rec.read_records([records]) if records.exists() else []
+    except rec.RecordsError as exc:  # the code under test can write anything there
+        return PytestRun(result, unreadable=str(exc))
     return PytestRun(result, found)
 
 

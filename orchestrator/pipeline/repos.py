@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tarfile
+import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
@@ -24,11 +25,13 @@ from pathlib import Path
 
 from dulwich import porcelain
 from dulwich.errors import NotGitRepository
-from dulwich.objects import Commit
+from dulwich.objects import Commit, ObjectID
+from dulwich.refs import Ref
 from dulwich.repo import Repo
 
 from orchestrator.errors import StageError
 from orchestrator.pipeline.specs import RepoSpec, pypi_requirement
+from orchestrator.pipeline.storage import cache_lock
 
 PYPI_SIMPLE = os.environ.get("FBENCH_PYPI_SIMPLE", "https://pypi.org/simple")
 _AUTHOR = b"featurebench <featurebench@localhost>"
@@ -47,11 +50,12 @@ def checkout_spec(spec: RepoSpec, repos_dir: Path, base: Path, sdist_cache: Path
     if requirement is not None:
         name, version = requirement
         path = repos_dir / f"pypi__{name}-{version}"
-        commit = materialize_sdist(name, version, path, sdist_cache)
+        with cache_lock(repos_dir, "clone", path.name):  # concurrent runs share the clone
+            commit = materialize_sdist(name, version, path, sdist_cache)
         return Checkout(path, commit, f"pypi__{name}")
     source, slug = source_location(spec, base)
     path = repos_dir / slug
-    with _clone_or_fetch(source, path) as repo:
+    with cache_lock(repos_dir, "clone", slug), _clone_or_fetch(source, path) as repo:
         commit = _resolve(repo, spec.commit, source)
         _check_out(repo, commit)
     return Checkout(path, commit, slug)
@@ -87,30 +91,48 @@ def _clone_or_fetch(source: str, path: Path) -> Repo:
             return porcelain.clone(source, str(path), checkout=False, errstream=io.BytesIO())
         except Exception as exc:  # dulwich raises many kinds; all mean "cannot get it"
             shutil.rmtree(path, ignore_errors=True)
-            raise StageError(f"cannot clone {source}: {type(exc).__name__}: {exc}") from None
+            raise StageError(f"cannot clone {source}: {exc}") from None
     return repo
 
 
 def _resolve(repo: Repo, wanted: str | None, source: str) -> str:
-    """The full commit id of ``wanted`` (sha, short sha, tag or branch), or HEAD."""
+    """The full commit id of ``wanted`` (sha, short sha, tag or branch), or the source's HEAD.
+
+    Anything but a full commit id already here may have moved since the clone
+    (a branch, HEAD, a local repository with new commits): fetched first.
+    """
+    pinned = wanted is not None and re.fullmatch(r"[0-9a-f]{40}", wanted) is not None
+    if not (pinned and wanted is not None and ObjectID(wanted.encode()) in repo.object_store):
+        _fetch(repo, source)
     found = _lookup(repo, wanted)
-    if found is None:
-        try:
-            porcelain.fetch(
-                repo, source, errstream=io.BytesIO(), outstream=io.StringIO(), include_tags=True
-            )
-        except Exception as exc:
-            raise StageError(f"cannot fetch {source}: {type(exc).__name__}: {exc}") from None
-        found = _lookup(repo, wanted)
     if found is None:
         raise StageError(f"{source}: no commit, tag or branch {wanted!r}")
     return found
 
 
+def _fetch(repo: Repo, source: str) -> None:
+    """Fetch every ref of ``source`` into ``refs/remotes/origin/`` (tags to ``refs/tags/``)."""
+    try:
+        result = porcelain.fetch(
+            repo, source, errstream=io.BytesIO(), outstream=io.StringIO(), include_tags=True
+        )
+    except Exception as exc:  # dulwich raises many kinds; all mean "cannot get it"
+        raise StageError(f"cannot fetch {source}: {exc}") from None
+    for name, sha in result.refs.items():
+        if sha is None or name.endswith(b"^{}"):
+            continue
+        if name == b"HEAD":
+            repo.refs[Ref(b"refs/remotes/origin/HEAD")] = sha
+        elif name.startswith(b"refs/heads/"):
+            repo.refs[Ref(b"refs/remotes/origin/" + name[len(b"refs/heads/") :])] = sha
+        elif name.startswith(b"refs/tags/"):
+            repo.refs[Ref(name)] = sha
+
+
 def _lookup(repo: Repo, wanted: str | None) -> str | None:
     refs = {bytes(name): bytes(sha) for name, sha in repo.get_refs().items()}
     if wanted is None:
-        for head in (b"HEAD", b"refs/remotes/origin/HEAD"):
+        for head in (b"refs/remotes/origin/HEAD", b"HEAD"):  # the source's, once fetched
             if head in refs:
                 return refs[head].decode()
         return None
@@ -152,8 +174,8 @@ def head_commit(path: Path) -> str:
 def materialize_sdist(name: str, version: str, path: Path, sdist_cache: Path) -> str:
     """A one-commit git repository of the sdist, made once and reused."""
     marker = path / ".git" / "featurebench-sdist"
-    if marker.is_file():
-        return marker.read_text().strip()
+    if marker.is_file() and marker.read_text().strip() == head_commit(path):
+        return head_commit(path)
     if path.exists():
         shutil.rmtree(path)  # left half-made by a killed run
     archive = fetch_sdist(name, version, sdist_cache)
@@ -161,6 +183,8 @@ def materialize_sdist(name: str, version: str, path: Path, sdist_cache: Path) ->
     shutil.rmtree(staging, ignore_errors=True)
     newest = _unpack(archive, staging)
     commit = _commit_tree(staging, f"{name} {version} from its PyPI sdist", newest)
+    if head_commit(staging) != commit:  # the marker says "complete": only once it is
+        raise StageError(f"pypi:{name}=={version}: the unpacked sdist did not commit cleanly")
     (staging / ".git" / "featurebench-sdist").write_text(commit + "\n")
     os.replace(staging, path)
     return commit
@@ -191,6 +215,10 @@ def _find_sdist(name: str, version: str) -> tuple[str, str, str]:
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             index = json.load(response)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise StageError(f"pypi:{name}=={version}: PyPI has no project {name!r}") from None
+        raise StageError(f"pypi:{name}=={version}: cannot read {request.full_url}: {exc}") from None
     except OSError as exc:
         raise StageError(f"pypi:{name}=={version}: cannot read {request.full_url}: {exc}") from None
     for entry in index.get("files", []):

@@ -71,6 +71,7 @@ class RepoSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     timeout_one: int | None = None
     test_cache: bool = True
     rerun_failed: int = 1
+    stability_runs: int = 3  # the final F2P/P2P set runs this many more times, once reversed
     # dynamic tracing
     test_dynamic_cmd: list[str] = []
     timeout_dynamic: int = 900
@@ -104,6 +105,7 @@ class Spec(msgspec.Struct, frozen=True):
 
 FIELDS = frozenset(RepoSpec.__struct_fields__)
 _TYPES: dict[str, Any] = get_type_hints(RepoSpec)
+MAX_TIMEOUT = 7 * 24 * 3600  # a week: beyond it a timeout is a typo, and overflows timers
 _TIMEOUT_KEYS = ("timeout_scanner", "timeout_run", "timeout_dynamic", "timeout_collect")
 _PYPI = re.compile(r"^pypi:(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[A-Za-z0-9.+!_-]+)$")
 _SLUG = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -136,6 +138,10 @@ def _read_raw(path: Path) -> dict[str, Any]:
     elif path.suffix == ".py":
         try:
             namespace = runpy.run_path(str(path))
+        except SystemExit as exc:  # sys.exit() in the user's module is not our exit
+            raise SpecError(
+                [f"{path}: the module called sys.exit({exc.code!r}); define SPECS_* dicts only"]
+            ) from None
         except Exception as exc:  # the specs module is the user's code; report, don't crash
             raise SpecError(
                 [f"{path}: the module failed to run: {type(exc).__name__}: {exc}"]
@@ -152,6 +158,12 @@ def check_spec(name: str, data: object, base: Path) -> tuple[RepoSpec | None, li
     """The spec, or the problems with it (each one line, naming spec and key)."""
     if not isinstance(data, dict):
         return None, [f"{name}: expected a table of keys, found {type(data).__name__}"]
+    odd = [key for key in data if not isinstance(key, str)]
+    if odd:
+        return None, [
+            f"{name}[{key!r}]: keys must be strings such as 'repository', found {key!r}"
+            for key in odd
+        ]
     problems = [_unknown_key(name, key) for key in data if key not in FIELDS]
     if "repository" not in data:
         problems.append(
@@ -220,10 +232,10 @@ def _check_source(spec: RepoSpec, base: Path) -> Iterator[Problem]:
 def _check_limits(spec: RepoSpec) -> Iterator[Problem]:
     for key in _TIMEOUT_KEYS:
         value = getattr(spec, key)
-        if value != -1 and value <= 0:
-            yield key, "a number of seconds > 0, or -1 for no limit", value
-    if spec.timeout_one is not None and spec.timeout_one <= 0:
-        yield "timeout_one", "a number of seconds > 0", spec.timeout_one
+        if value != -1 and not 0 < value <= MAX_TIMEOUT:
+            yield key, f"a number of seconds from 1 to {MAX_TIMEOUT}, or -1 for no limit", value
+    if spec.timeout_one is not None and not 0 < spec.timeout_one <= MAX_TIMEOUT:
+        yield "timeout_one", f"a number of seconds from 1 to {MAX_TIMEOUT}", spec.timeout_one
     if not 0.0 <= spec.f2p_pass_rate_threshold <= 1.0:
         yield "f2p_pass_rate_threshold", "a rate between 0 and 1", spec.f2p_pass_rate_threshold
 
@@ -238,8 +250,9 @@ def _check_counts(spec: RepoSpec) -> Iterator[Problem]:
     for key in ("min_test_num", "batchsize_top", "max_depth_top", "min_p2p_files"):
         if getattr(spec, key) < (0 if key == "min_p2p_files" else 1):
             yield key, "a positive count", getattr(spec, key)
-    if spec.rerun_failed < 0:
-        yield "rerun_failed", "a count >= 0", spec.rerun_failed
+    for key in ("rerun_failed", "stability_runs"):
+        if getattr(spec, key) < 0:
+            yield key, "a count >= 0", getattr(spec, key)
     if spec.max_p2p_files < spec.min_p2p_files:
         yield "max_p2p_files", f"at least min_p2p_files ({spec.min_p2p_files})", spec.max_p2p_files
     lower, upper = spec.max_code_line_lower_bound, spec.max_code_line_upper_bound

@@ -2,7 +2,14 @@
 
 Every file featurebench writes goes through :func:`write_atomic`: a temporary
 file in the same directory, flushed to disk, then renamed over the target, so
-a run killed at any moment leaves either the old file or the new one.
+a run killed at any moment leaves either the old file or the new one. The
+temporary's name carries the writer's process id, so the next run can tell a
+kill's leftover from a live writer's file and remove only the former. Files
+and directories follow the umask (``mkstemp`` alone would make them 0600), so
+a dataset can be shared and mounted into a container that does not run as us.
+
+Several processes may share one cache: :func:`cache_lock` is the one file
+lock they take around a clone, an environment build or a cache entry.
 """
 
 from __future__ import annotations
@@ -16,10 +23,26 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from filelock import FileLock
+
+from orchestrator.errors import UsageError
 
 RUN_SUBDIRS = ("cases", "metadata_outputs", "logs", "debug_outputs")
 
 _json = msgspec.json.Encoder(order="sorted")
+# Cache entries keep the order their producer gave (a case's config.yaml, say).
+_entry_json = msgspec.json.Encoder()
+_TEMPORARY = re.compile(r"^\..+\.(?P<pid>\d+)\.[^.]+\.tmp$")
+
+
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; done once, at import, before any thread.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+UMASK = _read_umask()
 
 
 def default_cache_dir() -> Path:
@@ -27,10 +50,18 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "featurebench"
 
 
+def follow_umask(path: Path) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would have (``mkstemp`` makes 0600)."""
+    path.chmod((0o777 if path.is_dir() else 0o666) & ~UMASK)
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+    )
     try:
+        os.fchmod(handle, 0o666 & ~UMASK)
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()
@@ -39,6 +70,36 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(root: Path) -> int:
+    """Delete the temporaries of :func:`write_atomic` under ``root`` whose writer is gone."""
+    removed = 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            match = _TEMPORARY.match(name)
+            if match and not process_alive(int(match["pid"])):
+                Path(folder, name).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (ours or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def cache_lock(cache_dir: Path, kind: str, key: str) -> FileLock:
+    """The lock that processes sharing ``cache_dir`` take around one clone, build or entry."""
+    folder = cache_dir / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(folder / f"{file_slug(kind)}-{file_slug(key)}.lock"))
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -70,6 +131,28 @@ def new_run_dir(output_dir: Path, now: dt.datetime) -> Path:
     for sub in RUN_SUBDIRS:
         (root / sub).mkdir()
     return root
+
+
+def usable_cache_dir(path: Path) -> Path:
+    """``path`` made if need be and resolved; a one-line error when it cannot be a directory."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"--cache-dir {path}: cannot be used as a cache directory ({exc.strerror});"
+            " give a writable directory"
+        ) from None
+    return path.resolve()
+
+
+def run_cache_dir(run: Path) -> Path | None:
+    """The ``--cache-dir`` a build-cases run used, as its metadata recorded it."""
+    metadata = run / "metadata_outputs" / "metadata.json"
+    try:
+        recorded = read_json(metadata).get("cache_dir")
+    except (OSError, msgspec.DecodeError, AttributeError):
+        return None
+    return Path(recorded) if isinstance(recorded, str) else None
 
 
 def is_run_dir(path: Path) -> bool:
@@ -110,4 +193,8 @@ class ResultCache:
             return None
 
     def put(self, stage: str, key: str, value: Any) -> None:
-        write_json(self.path(stage, key), value)
+        write_atomic(self.path(stage, key), _entry_json.encode(value) + b"\n")
+
+    def remove_stale_temporaries(self) -> int:
+        """Temporaries left in the entries by a killed writer."""
+        return remove_stale_temporaries(self.root / "results")

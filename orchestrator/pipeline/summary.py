@@ -11,7 +11,7 @@ from dataclasses import asdict
 import click
 
 from orchestrator.pipeline.engine import RunContext, SpecState
-from orchestrator.pipeline.storage import write_atomic, write_json
+from orchestrator.pipeline.storage import read_json, write_atomic, write_json
 
 _REASONS_SHOWN = 10
 _HEADER = (
@@ -43,20 +43,57 @@ def summary_text(ctx: RunContext, states: list[SpecState]) -> str:
             f" -> {valid} with valid cases ({cases} cases)"
         )
         lines.append(f"\n{state.name}: {status}")
-    for name, stats in ctx.stats.items():
-        if stats.reasons:
-            lines.append(f"\n{name} failures:")
-            lines += [f"  {reason}" for reason in stats.reasons[:_REASONS_SHOWN]]
-            if len(stats.reasons) > _REASONS_SHOWN:
-                lines.append(
-                    f"  ... and {len(stats.reasons) - _REASONS_SHOWN} more in summary.json"
-                )
+    lines += _failure_lines(ctx, states)
+    lines += _collect_error_lines(collect_errors(ctx))
+    if ctx.errors:
+        lines.append("\nerrors:")
+        lines += [f"  {error}" for error in ctx.errors]
     if ctx.llm is not None:
         lines.append("\n" + llm_line(ctx.llm.summary()))
     if ctx.warnings:
         lines.append("\nwarnings:")
         lines += [f"  {warning}" for warning in ctx.warnings]
     return "\n".join(lines) + "\n"
+
+
+def _failure_lines(ctx: RunContext, states: list[SpecState]) -> list[str]:
+    lines: list[str] = []
+    stops = [state.stopped.partition(": ")[2] for state in states if state.stopped]
+    for name, stats in ctx.stats.items():
+        # A spec's stop is shown above: its reason is not repeated among the failures.
+        reasons = [r for r in stats.reasons if not any(r.endswith(stop) for stop in stops)]
+        if reasons:
+            lines.append(f"\n{name} failures:")
+            lines += [f"  {reason}" for reason in reasons[:_REASONS_SHOWN]]
+            if len(reasons) > _REASONS_SHOWN:
+                lines.append(f"  ... and {len(reasons) - _REASONS_SHOWN} more in summary.json")
+    return lines
+
+
+def collect_errors(ctx: RunContext) -> dict[str, dict[str, str]]:
+    """Per spec, the test files that did not collect (a missing test dependency, say)."""
+    path = ctx.metadata / "files_status.json"
+    status = read_json(path) if path.is_file() else {}
+    return {
+        spec: entry["collect_errors"]
+        for spec, entry in status.items()
+        if entry.get("collect_errors")
+    }
+
+
+def _collect_error_lines(errors: dict[str, dict[str, str]]) -> list[str]:
+    lines = []
+    for spec, files in errors.items():
+        lines.append(f"\n{spec}: {len(files)} test file(s) do not collect:")
+        shown = list(files.items())[:_REASONS_SHOWN]
+        lines += [f"  {path}: {_gist(message)}" for path, message in shown]
+    return lines
+
+
+def _gist(message: str) -> str:
+    """The last line of a collection error: pytest puts the exception there."""
+    lines = [line for line in message.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "(no message)"
 
 
 def write_summary(ctx: RunContext, states: list[SpecState]) -> None:
@@ -70,6 +107,8 @@ def write_summary(ctx: RunContext, states: list[SpecState]) -> None:
                 s.name: {"stopped": s.stopped, "passed": s.values.get("passed", [])} for s in states
             },
             "warnings": ctx.warnings,
+            "errors": ctx.errors,
+            "collect_errors": collect_errors(ctx),
             "llm": ctx.llm.summary() if ctx.llm is not None else None,
         },
     )

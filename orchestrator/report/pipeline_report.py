@@ -109,6 +109,7 @@ def _spec_data(
     names = [n for f in status_files.values() for n in f.get("cases", [])]
     return {
         "stopped": summary.get("stopped"),
+        "collect_errors": files_status.get("collect_errors", {}),
         "funnel": _funnel(files, data_status, dropped),
         "cases_written": (data_status or {}).get("cases"),
         "drops_by_stage": dict(Counter(str(f.get("stage")) for f in dropped.values())),
@@ -191,9 +192,17 @@ def _spec_tables(spec: dict[str, Any]) -> list[str]:
     if spec["dropped"]:
         lines += ["", "| dropped candidate | stage | reason |", "|---|---|---|"]
         for path, why in spec["dropped"].items():
-            reason = " ".join(str(why["reason"]).replace("|", "\\|").split())
-            lines.append(f"| `{path}` | {why['stage']} | {reason} |")
+            lines.append(f"| `{path}` | {why['stage']} | {_cell(why['reason'])} |")
+    if spec["collect_errors"]:
+        lines += ["", "| test file that does not collect | error |", "|---|---|"]
+        for path, message in spec["collect_errors"].items():
+            lines.append(f"| `{path}` | {_cell(message)} |")
     return lines
+
+
+def _cell(text: object) -> str:
+    """Text on one line of a Markdown table."""
+    return " ".join(str(text).replace("|", "\\|").split())
 
 
 def _count(value: int | None) -> str:

@@ -47,6 +47,7 @@ from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict
 from orchestrator.stages.data_fairness import check_statement_faithful
 from orchestrator.stages.data_level2 import level2_case
 from orchestrator.stages.data_status import write_data_status
+from orchestrator.stages.stability import confirm_stable
 from orchestrator.stages.top import file_hash
 
 _INPUT_KEYS = (
@@ -61,6 +62,7 @@ _INPUT_KEYS = (
     "min_p2p_files",
     "library_name",
     "black_links",
+    "stability_runs",
 )
 
 
@@ -178,6 +180,7 @@ def _prove_and_describe(
     )
     test_patch = case_files.diff_files({file: (None, files[file])})
     _gold_check(runner, scratch, repo, patch, test_patch, verdict)
+    confirm_stable(runner, scratch / "gold", verdict, state.spec.settings.stability_runs)
     trace = state.values["traces"].get(file)
     fairness = check_statement_faithful(runner, scratch, repo, files, verdict, trace)
     texts = _case_texts(ctx, state, files, verdict, file)

@@ -11,7 +11,7 @@ from orchestrator.environments import Environment, make_environment, sandbox
 from orchestrator.environments.plugin_wheel import plugin_digest
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.repos import Checkout
-from orchestrator.pipeline.storage import fingerprint
+from orchestrator.pipeline.storage import cache_lock, fingerprint
 
 
 class ImageStage:
@@ -45,10 +45,12 @@ class ImageStage:
         log = ctx.logs_dir / "instance" / f"{state.name}.log"
         settings = state.spec.settings
         rebuild = settings.rebuild_instance_image or settings.rebuild_base_image
-        if rebuild or not environment.exists():
-            environment.create(log)
-            environment.install(checkout.path, log)
-            return Outcome("ok", "built", data={"key": key})
+        # Another run on this cache may be building it: wait, then reuse what it made.
+        with cache_lock(ctx.cache_dir, "environment", key):
+            if rebuild or not environment.exists():
+                environment.create(log)
+                environment.install(checkout.path, log)
+                return Outcome("ok", "built", data={"key": key})
         return Outcome("ok", "reused", data={"key": key})
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:

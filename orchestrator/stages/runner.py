@@ -1,9 +1,13 @@
 """Stage runner: run every candidate test file and keep the ones that pass.
 
 A file passes only when every test in it passed (skips and xfails allowed)
-and pytest's exit code agrees. Failing tests are rerun ``rerun_failed``
-times: a test that passes on a rerun is flaky, and recorded by name. A
-timeout or a crash is an infrastructure error, retried on the next run.
+and pytest's exit code agrees. Failing tests are rerun alone ``rerun_failed``
+times; when one passes alone, the whole file runs once more, which tells a
+flaky test (it passes there too, sometimes) from an order-dependent one (it
+fails again whenever the tests before it run first); see
+:mod:`orchestrator.stages.stability`. Either is recorded by name and kind,
+and the file is left out. A timeout or a crash is an infrastructure error,
+retried on the next run.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from orchestrator.pipeline.repos import Checkout
 from orchestrator.pipeline.status import update_runner_status
 from orchestrator.pipeline.storage import file_slug
 from orchestrator.stages.data_status import note_dropped
+from orchestrator.stages.stability import Kind, describe, unstable_tests
 
 _BAD = ("failed", "error")
 
 
 class RunnerStage:
     name = "runner"
-    version = 1
+    version = 2  # 2: flaky and order-dependent tests told apart
     depends_on: tuple[str, ...] = ("image",)
     cache_key: str | None = "test_cache"
 
@@ -42,21 +47,37 @@ class RunnerStage:
             return Outcome("error", first.why_incomplete())
         tests = first.outcomes()
         failing = sorted(nodeid for nodeid, outcome in tests.items() if outcome in _BAD)
-        flaky = self._rerun(ctx, state, item.key, failing)
-        data = {"tests": tests, "flaky": flaky, "returncode": first.result.returncode}
-        return _verdict(first, tests, failing, flaky, data)
+        unstable = self._rerun(ctx, state, item.key, tests, failing)
+        data = {
+            "tests": tests,
+            "flaky": sorted(unstable),
+            "unstable": unstable,
+            "returncode": first.result.returncode,
+        }
+        return _verdict(first, tests, failing, unstable, data)
 
-    def _rerun(self, ctx: RunContext, state: SpecState, file: str, failing: list[str]) -> list[str]:
-        flaky: list[str] = []
+    def _rerun(
+        self,
+        ctx: RunContext,
+        state: SpecState,
+        file: str,
+        tests: dict[str, str],
+        failing: list[str],
+    ) -> dict[str, Kind]:
+        """The failing tests that are flaky or order-dependent, from reruns alone and whole."""
+        alone: list[dict[str, str]] = []
         remaining = list(failing)
         for attempt in range(1, state.spec.settings.rerun_failed + 1):
             if not remaining:
                 break
-            again = self._pytest(ctx, state, file, remaining, attempt).outcomes()
-            passed = [nodeid for nodeid in remaining if again.get(nodeid) == "passed"]
-            flaky += passed
-            remaining = [nodeid for nodeid in remaining if nodeid not in passed]
-        return sorted(flaky)
+            alone.append(self._pytest(ctx, state, file, remaining, attempt).outcomes())
+            remaining = [nodeid for nodeid in remaining if alone[-1].get(nodeid) != "passed"]
+        usual = [tests]
+        if len(remaining) < len(failing):  # one passed alone: is it the order, or chance?
+            again = self._pytest(ctx, state, file, [file], len(alone) + 1)
+            if again.complete:
+                usual.append(again.outcomes())
+        return unstable_tests(usual, alone, failing)
 
     def _pytest(
         self, ctx: RunContext, state: SpecState, file: str, targets: list[str], attempt: int
@@ -87,6 +108,7 @@ class RunnerStage:
                 "status": outcome.status,
                 "reason": outcome.reason,
                 "flaky": (outcome.data or {}).get("flaky", []),
+                "unstable": (outcome.data or {}).get("unstable", {}),
             }
             for path, outcome in outcomes.items()
         }
@@ -97,15 +119,16 @@ def _verdict(
     run: PytestRun,
     tests: dict[str, str],
     failing: list[str],
-    flaky: list[str],
+    unstable: dict[str, Kind],
     data: dict[str, object],
 ) -> Outcome:
     if not tests:
         return Outcome("failed", "no tests ran", data=data)
     if failing:
-        if set(failing) == set(flaky):
-            return Outcome("flaky", f"{len(flaky)} flaky: {', '.join(flaky[:3])}", data=data)
-        hard = [nodeid for nodeid in failing if nodeid not in flaky]
+        if set(failing) == set(unstable):
+            shown = dict(sorted(unstable.items())[:3])
+            return Outcome("flaky", f"{len(unstable)} unstable: {describe(shown)}", data=data)
+        hard = [nodeid for nodeid in failing if nodeid not in unstable]
         summary = run.summaries().get(hard[0], "")
         return Outcome("failed", f"{len(hard)} failed, first {hard[0]}: {summary}", data=data)
     if run.result.returncode != 0:

@@ -79,3 +79,17 @@ def test_an_unknown_commit_is_a_clear_error(origin: tuple[Path, list[str]], tmp_
     spec = RepoSpec(repository=str(origin[0]), commit="no-such-tag")
     with pytest.raises(StageError, match="no commit, tag or branch 'no-such-tag'"):
         checkout_spec(spec, tmp_path / "repos", tmp_path, tmp_path / "sdists")
+
+
+def test_a_local_repository_without_commit_is_refreshed(
+    origin: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """No ``commit`` means the source's HEAD now: a new commit there is seen by the next run."""
+    path, commits = origin
+    spec = RepoSpec(repository=str(path))
+    first = checkout_spec(spec, tmp_path / "repos", tmp_path, tmp_path / "sdists")
+    assert first.commit == commits[1]
+    third = commit_files(path, {"lib.py": "VERSION = 3\n"}, "three", when=1_750_000_000)
+    again = checkout_spec(spec, tmp_path / "repos", tmp_path, tmp_path / "sdists")
+    assert again.commit == third
+    assert (again.path / "lib.py").read_text() == "VERSION = 3\n"

@@ -42,27 +42,19 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start(specs: Path, out: Path, cache: Path, *args: str) -> subprocess.Popen[bytes]:
-    """The real ``fbench`` in its own process group; its stderr goes to a file beside ``out``."""
+    """The real ``fbench`` in its own process group; stdout and stderr go to files beside ``out``."""
+    options = ["--config-path", str(specs), "--output-dir", str(out), "--cache-dir", str(cache)]
+    return start_fbench(out.parent, *options, *args)
+
+
+def start_fbench(folder: Path, *args: str) -> subprocess.Popen[bytes]:
     fbench = Path(sys.executable).parent / "fbench"
-    command = [
-        str(fbench),
-        "build-cases",
-        "--config-path",
-        str(specs),
-        "--output-dir",
-        str(out),
-        "--cache-dir",
-        str(cache),
-        "--debug",
-        "end=runner",
-        "--jobs",
-        "1",
-        *args,
-    ]
-    with (out.parent / "stderr.txt").open("ab") as stderr:
-        return subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
-        )
+    command = [str(fbench), "build-cases", "--debug", "end=runner", "--jobs", "1", *args]
+    with (
+        (folder / "stdout.txt").open("ab") as stdout,
+        (folder / "stderr.txt").open("ab") as stderr,
+    ):
+        return subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
 
 
 def wait_until(
@@ -147,3 +139,46 @@ def test_sigkill_then_resume_gives_the_uninterrupted_results(
     summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())["stages"]
     assert summary["runner"]["items"] == 7
     assert summary["runner"]["errors"] == 0
+
+
+def write_slow_specs(repository: Path, folder: Path) -> Path:
+    specs = folder / "specs.py"
+    spec = {"repository": str(repository), "pip_packages": ["pytest"], "rerun_failed": 0}
+    specs.write_text(f"SPECS_SLOW = {spec!r}\n")
+    return specs
+
+
+def test_killed_at_the_start_resumes_from_the_run_alone(repository: Path, tmp_path: Path) -> None:
+    """Killed in the repo stage, ``--resume RUN`` alone finds the specs and the run's own cache."""
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    process = start(write_slow_specs(repository, tmp_path), out, cache)
+    wait_until(lambda: any(out.glob("*/*/metadata_outputs/config_backup.py")), process)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    run = run_dir(out)
+    resumed = start_fbench(tmp_path, "--resume", str(run))
+    assert resumed.wait(timeout=600) == 0, (tmp_path / "stderr.txt").read_text()
+    assert verdicts(run) == EXPECTED
+    assert any((cache / "results" / "runner").rglob("*.json"))  # the recorded cache was used
+
+
+def test_ctrl_c_stops_promptly_with_130_and_says_how_to_resume(
+    repository: Path, tmp_path: Path
+) -> None:
+    """SIGINT mid-runner: exit 130 without draining the queue; the run dir and --resume shown."""
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    process = start(write_slow_specs(repository, tmp_path), out, cache)
+    wait_until(killed_in_runner(out, cache), process)
+    interrupted = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    assert time.monotonic() - interrupted < 8  # the five files still queued take longer
+    run = run_dir(out)
+    assert (tmp_path / "stdout.txt").read_text() == f"{run}\n"
+    assert (
+        f"continue it with: fbench build-cases --resume {run}"
+        in (tmp_path / "stderr.txt").read_text()
+    )
+    resumed = start_fbench(tmp_path, "--resume", str(run))
+    assert resumed.wait(timeout=600) == 0, (tmp_path / "stderr.txt").read_text()
+    assert verdicts(run) == EXPECTED

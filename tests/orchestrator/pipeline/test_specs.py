@@ -68,7 +68,8 @@ BAD_SPECS = [
     ),
     (
         {"repository": "o/n", "timeout_scanner": 0},
-        "SPECS_X.timeout_scanner: expected a number of seconds > 0, or -1 for no limit, found 0",
+        "SPECS_X.timeout_scanner: expected a number of seconds from 1 to 604800, or -1 for no limit,"
+        " found 0",
     ),
     (
         {"repository": "o/n", "f2p_pass_rate_threshold": 1.5},

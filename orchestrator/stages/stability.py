@@ -1,0 +1,81 @@
+"""Flaky and order-dependent tests, told apart from the runs a test gets.
+
+A test's runs fall in two groups: those in its usual order (the whole file,
+the case's files in order) and those in another order (alone, or the case's
+tests reversed). A test that passes in some runs and fails in others of the
+same group is **flaky**; one whose outcome is steady within each group but
+differs between them is **order-dependent** (it needs, or is broken by,
+another test run before it). A test that fails everywhere is neither: it
+simply fails.
+
+The runner gives the first evidence (its file run, failing tests rerun alone,
+the file once more when one of them passed alone); the data stage ends with
+:func:`confirm_stable`: the case's fail-to-pass and pass-to-pass tests run
+``stability_runs`` more times on the gold tree, the last run in reverse order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Literal
+
+from orchestrator.stages.data_checks import Dropped, Runner, Verdict
+
+Kind = Literal["flaky", "order-dependent"]
+Outcomes = Mapping[str, str]  # nodeid -> passed, failed, skipped, error, ...
+
+
+def unstable_tests(
+    usual: Sequence[Outcomes], other: Sequence[Outcomes], tests: Iterable[str]
+) -> dict[str, Kind]:
+    """Each test of ``tests`` whose outcomes disagree, with its kind."""
+    found: dict[str, Kind] = {}
+    for test in tests:
+        kind = _kind(_passes(usual, test), _passes(other, test))
+        if kind is not None:
+            found[test] = kind
+    return found
+
+
+def _passes(runs: Sequence[Outcomes], test: str) -> list[bool]:
+    """Whether ``test`` passed, in each run that ran it."""
+    return [run[test] == "passed" for run in runs if test in run]
+
+
+def _kind(usual: list[bool], other: list[bool]) -> Kind | None:
+    if len(set(usual)) > 1 or len(set(other)) > 1:
+        return "flaky"
+    if usual and other and usual[0] != other[0]:
+        return "order-dependent"
+    return None
+
+
+def describe(unstable: Mapping[str, Kind]) -> str:
+    """``a (flaky), b (order-dependent)``: the tests and their kinds, for a reason."""
+    return ", ".join(f"{test} ({kind})" for test, kind in sorted(unstable.items()))
+
+
+def confirm_stable(runner: Runner, tree: Path, verdict: Verdict, runs: int) -> None:
+    """Drop the case when one of its tests proves unstable on ``tree``, the gold tree."""
+    tests = [*verdict.fail_to_pass, *verdict.pass_to_pass]
+    unstable = rerun_unstable(runner, tree, [runner.file, *verdict.p2p_files], tests, runs)
+    if unstable:
+        raise Dropped("stability", f"{len(unstable)} unstable: {describe(unstable)}")
+
+
+def rerun_unstable(
+    runner: Runner, tree: Path, files: list[str], tests: list[str], runs: int
+) -> dict[str, Kind]:
+    """Run ``files`` ``runs`` - 1 more times and ``tests`` once reversed; who disagreed, how.
+
+    Every test of ``tests`` has passed once on ``tree`` already (the gold check):
+    that run counts as the first of the usual order.
+    """
+    if runs < 1:
+        return {}
+    usual: list[Outcomes] = [dict.fromkeys(tests, "passed")]
+    for attempt in range(1, runs):
+        usual.append(runner.pytest(tree, files, "f2p_validate", f"stable{attempt}").outcomes())
+    reverse = runner.pytest(tree, tests[::-1], "f2p_validate", "reversed").outcomes()
+    return unstable_tests(usual, [reverse], tests)
