@@ -75,10 +75,11 @@ def classify(
     protected: dict[str, str] = {}
     reached = _reached_by(traces, p2p_files)
     at_import = {(row[0], row[1]) for trace in traces.values() for row in trace.import_time}
-    top = _protect(_expand(files, top_objects, protected), reached, at_import, protected)
+    named = _named_by_import_time_calls(files, at_import)
+    expanded = _expand(files, top_objects, protected, named)
+    top = _protect(expanded, reached, at_import, protected)
     # Referred to (not called) at import time: emptied, so importing still works.
     uses = import_time_uses(files, top) if top else {}  # one walk of the repository for all
-    named = _named_by_import_time_calls(files, at_import)
     emptied = {
         t
         for t in top
@@ -95,7 +96,7 @@ def classify(
         protected=protected,
         stubs=[t for t in top if t in emptied],
     )
-    _add_helpers(files, traces, result, reached, at_import)
+    _add_helpers(files, traces, result, reached, at_import, named)
     return result
 
 
@@ -105,6 +106,7 @@ def _add_helpers(
     result: Classification,
     reached: set[tuple[str, str]],
     at_import: set[tuple[str, str]],
+    named: set[str],
 ) -> None:
     """Helpers only the removed code uses, while they fit the budget."""
     project = {
@@ -119,6 +121,8 @@ def _add_helpers(
             result.protected[key] = "reached by a chosen pass-to-pass test"
         elif (helper.path, helper.qualname) in at_import or uses[helper]:
             result.protected[key] = "used at import time"
+        elif helper.qualname.rsplit(".", 1)[-1] in named:
+            result.protected[key] = "named by code that runs at import time"
         elif result.lines + size > result.budget:
             result.protected[key] = (
                 f"over the line budget ({result.lines} + {size} > {result.budget})"
@@ -129,9 +133,16 @@ def _add_helpers(
 
 
 def _expand(
-    files: dict[str, str], top_objects: list[dict[str, object]], protected: dict[str, str]
+    files: dict[str, str],
+    top_objects: list[dict[str, object]],
+    protected: dict[str, str],
+    named: set[str],
 ) -> list[Target]:
-    """Top objects as targets; a class used at import time becomes its methods."""
+    """Top objects as targets; a class used at import time becomes its methods.
+
+    So does a class that a function called at import names: a decorator factory a
+    test module calls may build ``class Wrapped(Base)`` then, and Base must exist.
+    """
     targets: list[Target] = []
     classes = [
         Target(str(o["path"]), str(o["qualname"])) for o in top_objects if o["kind"] == "class"
@@ -144,6 +155,8 @@ def _expand(
             targets.append(whole)
             continue
         uses = class_uses[whole]
+        if not uses and qualname.rsplit(".", 1)[-1] in named:
+            uses = ["named by a function called at import time"]
         if not uses:
             targets.append(whole)
             continue

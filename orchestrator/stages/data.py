@@ -65,7 +65,8 @@ _INPUT_KEYS = (
 
 class DataStage:
     name = "data"
-    version = 6  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
+    version = 7  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
+    # 7: total_ordering dunders emptied, classes named by import-time calls kept
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 
