@@ -70,10 +70,14 @@ def classify(
     traces: dict[str, FileTrace],
     p2p_files: list[str],
     budget: int,
+    also_reached: set[tuple[str, str]] | None = None,
 ) -> Classification:
-    """The objects to remove for one fail-to-pass file, with what was protected and why."""
+    """The objects to remove for one unit, with what was protected and why.
+
+    ``also_reached``: what the unit's file's other tests reach; they must pass too.
+    """
     protected: dict[str, str] = {}
-    reached = _reached_by(traces, p2p_files)
+    reached = _reached_by(traces, p2p_files) | (also_reached or set())
     at_import = {(row[0], row[1]) for trace in traces.values() for row in trace.import_time}
     named = _named_by_import_time_calls(files, at_import)
     expanded = _expand(files, top_objects, protected, named)
@@ -87,7 +91,7 @@ def classify(
     }
     top = _fit(files, top, budget, protected, emptied)
     if not top:
-        raise ClassifyError(_why_none(protected, budget))
+        raise ClassifyError(_why_none(protected))
     result = Classification(
         top=[t for t in top if t not in emptied],
         helpers=[],
@@ -233,7 +237,8 @@ def _fit(
         size = _lines(files, target, target in emptied)
         if used + size > budget:
             protected[f"{target.path}::{target.qualname}"] = (
-                f"over the line budget ({used} + {size} > {budget})"
+                f"over the line budget ({used} + {size} > {budget});"
+                " raise max_code_line_upper_bound"
             )
             continue
         kept.append(target)
@@ -251,6 +256,11 @@ def _lines(files: dict[str, str], target: Target, body_only: bool = False) -> in
     return code_lines(source)
 
 
+def reached_by_tests(trace: FileTrace, tests: list[str]) -> set[tuple[str, str]]:
+    """(path, qualname) of every function the given tests of one file reach."""
+    return {(row[0], row[1]) for nodeid in tests for row in trace.tests[nodeid].calls}
+
+
 def _reached_by(traces: dict[str, FileTrace], files: list[str]) -> set[tuple[str, str]]:
     rows: list[Row] = [
         row
@@ -262,9 +272,9 @@ def _reached_by(traces: dict[str, FileTrace], files: list[str]) -> set[tuple[str
     return {(row[0], row[1]) for row in rows}
 
 
-def _why_none(protected: dict[str, str], budget: int) -> str:
+def _why_none(protected: dict[str, str]) -> str:
     if not protected:
         return "no top object left to remove"
     key, why = next(iter(protected.items()))
     more = f" (and {len(protected) - 1} more)" if len(protected) > 1 else ""
-    return f"every top object is protected: {key}: {why}{more}; budget {budget} lines"
+    return f"every top object is protected: {key}: {why}{more}"
