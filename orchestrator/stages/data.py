@@ -130,6 +130,8 @@ def build_case_data(ctx: RunContext, state: SpecState, key: str) -> dict[str, An
     files = python_files(checkout.path)
     unit = state.values["top"][key]
     file = unit["file"]
+    if file not in files:  # doctests in a text file (README.md): the test patch carries it
+        files[file] = (checkout.path / file).read_text(encoding="utf-8", errors="replace")
     p2p_files = state.values["p2p_choice"][key]
     expected = {path: passed_tests(state, path) for path in [file, *p2p_files]}
     others = [t for t in expected[file] if t not in set(unit["tests"])]
@@ -189,7 +191,11 @@ def _prove_and_describe(
     base = _instance_base(ctx, state, runner, verdict, commit)
     lv1 = _case(state, base, 1, texts, test_patch, patch)
     cases = [msgspec.to_builtins(lv1)]
-    level2, lv2_note = level2_case(runner, scratch, repo, checkout.path, files, verdict)
+    level2, lv2_note = (
+        level2_case(runner, scratch, repo, checkout.path, files, verdict)
+        if file.endswith(".py")
+        else (None, "no level 2 case: the tests are doctests in a text file")
+    )
     if level2 is not None:
         cases.append(msgspec.to_builtins(_case(state, base, 2, texts, level2, None)))
     return {

@@ -144,7 +144,8 @@ def check_masked(
             p2p_files.remove(path)
         if not broken:
             if len(p2p_files) < runner.spec.min_p2p_files:
-                raise Dropped("p2p", f"only {len(p2p_files)} pass-to-pass files stay green")
+                need = f"need {runner.spec.min_p2p_files} (min_p2p_files)"
+                raise Dropped("p2p", f"only {len(p2p_files)} pass-to-pass files stay green; {need}")
             p2p_tests = [t for path in p2p_files for t in expected[path]]
             return Verdict(
                 masked,
