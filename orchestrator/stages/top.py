@@ -45,6 +45,7 @@ from orchestrator.pipeline.storage import write_json
 from orchestrator.pipeline.traces import Candidate, FileTrace, Row
 from orchestrator.stages import top_units as units
 from orchestrator.stages.data_status import note_dropped
+from orchestrator.stages.p2p import own_file, p2p_files_avoiding
 
 MIN_SPECIFICITY = 0.5
 WHOLLY, NEAR = 0.9, 2  # also chosen, within the budget: the feature's other parts
@@ -70,7 +71,7 @@ class UnitChoice(msgspec.Struct, kw_only=True):
 
 class TopStage:
     name = "top"
-    version = 5  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps and budget as keys
+    version = 6  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P files
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -88,9 +89,11 @@ class TopStage:
                 "min_test_num",
                 "max_code_line_lower_bound",
                 "max_code_line_upper_bound",
+                "min_p2p_files",
             )
         }
         inputs["seed"] = ctx.seed  # draws each unit's line budget
+        inputs["p2p"] = sorted(state.values.get("p2p", []))  # a unit needs enough to check it
         if ctx.llm is not None:  # the model and prompt decide too: part of the key
             inputs["llm"] = ctx.llm.identity(llm_top.prompt())
             inputs["batchsize_top"] = spec.batchsize_top
@@ -205,6 +208,7 @@ def _choose(
     choice.core_lines = lines
     choice.budget = max(limits.budget, sum(_sizes(state, chosen).values()))
     reason = _shortfall(unit, chosen, found, traces, limits, spec, lines)
+    reason = reason or _p2p_shortfall(state, unit, choice.top_objects)
     if reason:
         choice.status, choice.reason = "failed", reason
     return choice
@@ -261,6 +265,22 @@ def _shortfall(
     if core > limits.upper:
         return f"over the line budget ({core} > {limits.upper}); raise max_code_line_upper_bound"
     return ""
+
+
+def _p2p_shortfall(state: SpecState, unit: units.Unit, objects: list[dict[str, object]]) -> str:
+    """Why too few pass-to-pass files could check the unit: then ``auto`` tries smaller units.
+
+    A unit below the file has the file's other tests as one pass-to-pass file.
+    """
+    need = state.spec.settings.min_p2p_files
+    traces: dict[str, FileTrace] = state.values["traces"]
+    found = p2p_files_avoiding(state, unit.file, objects)
+    own = own_file(traces[unit.file], list(unit.tests))
+    if len(found) + own >= need:
+        return ""
+    return (
+        f"only {len(found) + own} pass-to-pass files avoid its objects; need {need} (min_p2p_files)"
+    )
 
 
 def _left_out(found: list[Candidate]) -> str:
