@@ -4,7 +4,8 @@ Per spec: the counts of the funnel (candidate files, their units, units that
 reached the data stage, files and units with valid cases, cases written) and
 per unit (keyed ``file`` or ``file::unit``; a file that fell out before top
 is one entry) either the cases written or the step that dropped it (classify,
-mask, collect, f2p, p2p, gold, leak) and why.
+mask, collect, f2p, p2p, gold, leak) and why; units past ``max_f2p_num`` are
+``capped``, not candidates.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def write_data_status(
     valid = [key for key, names in written.items() if names]
     entry = {
         "f2p_candidates": candidates,
-        "f2p_units": len(files),
+        "f2p_units": sum(1 for row in files.values() if row["status"] != "capped"),
         "data_items": len(outcomes),
         "valid_files": len({files[key]["file"] for key in valid}),
         "valid_units": len(valid),

@@ -42,15 +42,18 @@ from orchestrator.pipeline.repos import Checkout
 from orchestrator.pipeline.specs import RepoSpec
 from orchestrator.pipeline.status import locked_update
 from orchestrator.pipeline.storage import write_json
-from orchestrator.pipeline.traces import Candidate, FileTrace, Row
+from orchestrator.pipeline.traces import Candidate, FileTrace
 from orchestrator.stages import top_units as units
 from orchestrator.stages.data_status import note_dropped
 from orchestrator.stages.p2p import own_file, p2p_files_avoiding
-
-MIN_SPECIFICITY = 0.5
-WHOLLY, NEAR = 0.9, 2  # also chosen, within the budget: the feature's other parts
-COVERAGE_MARGIN = 0.1  # the core reaches this much more than the threshold asks
-_KEPT_DUNDERS = ("__init__", "__call__")
+from orchestrator.stages.top_select import (
+    MIN_SPECIFICITY,
+    OTHERS,
+    coverage_goal,
+    select_top,
+    tests_reaching,
+    top_objects,
+)
 
 
 class UnitChoice(msgspec.Struct, kw_only=True):
@@ -71,7 +74,7 @@ class UnitChoice(msgspec.Struct, kw_only=True):
 
 class TopStage:
     name = "top"
-    version = 6  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P files
+    version = 7  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -129,7 +132,8 @@ class TopStage:
 def _valid_units(state: SpecState, outcomes: dict[str, Outcome]) -> dict[str, dict[str, Any]]:
     """unit key -> its choice, newest file first, at most ``max_f2p_num`` units.
 
-    The failed units of files that gave a valid one are noted as dropped.
+    The failed units of files that gave a valid one are noted as dropped; the
+    units past the cap as capped (never tried: not counted as candidates).
     """
     limit = state.spec.settings.max_f2p_num
     dropped = state.values.setdefault("dropped", {})
@@ -143,7 +147,7 @@ def _valid_units(state: SpecState, outcomes: dict[str, Outcome]) -> dict[str, di
                 dropped[unit["key"]] = _dropped("top", unit["reason"])
             elif limit != -1 and len(units) >= limit:
                 why = f"over max_f2p_num ({limit} units); raise max_f2p_num"
-                dropped[unit["key"]] = _dropped("top", why)
+                dropped[unit["key"]] = {**_dropped("top", why), "status": "capped"}
             else:
                 units[unit["key"]] = unit
     return units
@@ -173,7 +177,7 @@ def _choose_units(ctx: RunContext, state: SpecState, file: str) -> tuple[list[Un
         eligible = [c for c in whole.candidates if not c.hard and c.specificity >= MIN_SPECIFICITY]
         groups = units.group_units(file, rest, trace, eligible, spec.min_test_num)
         found += [
-            _choose(ctx, state, u)
+            _widened(ctx, state, u)
             for u in groups
             if mode == "group" or list(u.tests) != whole.tests
         ]
@@ -181,6 +185,24 @@ def _choose_units(ctx: RunContext, state: SpecState, file: str) -> tuple[list[Un
         whole.reason += "; no test class or group of its tests qualifies either"
         return [whole], ""
     return (found or [_no_units(whole, mode)]), whole.reason if mode == "auto" else ""
+
+
+def _widened(ctx: RunContext, state: SpecState, group: units.Unit) -> UnitChoice:
+    """A group, or, when the file's other tests reach its nearest object, the group
+    with those tests in (``name-wide``): tests that share their objects go together."""
+    choice = _choose(ctx, state, group)
+    shared = [c for c in choice.candidates if c.reason.endswith(OTHERS)]
+    if choice.status == "ok" or not shared:
+        return choice
+    nearest = min(shared, key=lambda c: (c.depth, -c.file_tests, c.key))
+    trace: FileTrace = state.values["traces"][group.file]
+    passing = set(units.passing(trace))
+    reach = tests_reaching(trace, state.spec.settings.max_depth_top, passing)
+    tests = set(group.tests) | reach.get(nearest.key, set())
+    if tests == passing:  # the whole file, tried already
+        return choice
+    wider = _choose(ctx, state, units.Unit(group.file, f"{group.name}-wide", tuple(sorted(tests))))
+    return wider if wider.status == "ok" else choice
 
 
 def _no_units(whole: UnitChoice, mode: str) -> UnitChoice:
@@ -253,7 +275,7 @@ def _shortfall(
     if not chosen:
         why = _left_out(found)
         return f"no object is specific to the unit's tests ({why}){_smaller_units(spec)}"
-    reach = _tests_reaching(traces[unit.file], limits.max_depth, set(unit.tests))
+    reach = tests_reaching(traces[unit.file], limits.max_depth, set(unit.tests))
     tests = set().union(*reach.values())
     covered = set().union(*(reach.get(c.key, set()) for c in chosen))
     if len(covered) < limits.needed * len(tests):  # masking these could never fail enough
@@ -364,225 +386,5 @@ def _llm_summary(choices: list[UnitChoice]) -> dict[str, object]:
     return {"batches": [b for r in reports for b in r["batches"]], "offline_vs_llm": mean}  # type: ignore[attr-defined]
 
 
-def coverage_goal(threshold: float) -> float:
-    """The share of the unit's tests the core objects should reach."""
-    return min(1.0, 1.0 - threshold + COVERAGE_MARGIN)
-
-
-def select_top(
-    unit: units.Unit, traces: dict[str, FileTrace], limits: units.Limits, files: dict[str, str]
-) -> tuple[list[Candidate], int]:
-    """Every candidate of ``unit``, scored, with its verdict and reason, chosen first;
-    and the lines of the core objects."""
-    import_time = {_key(row) for trace in traces.values() for row in trace.import_time}
-    reach = _suite_reach(traces)
-    mine = set(unit.tests)
-    candidates: dict[str, Candidate] = {}
-    for nodeid in unit.tests:
-        for row in traces[unit.file].tests[nodeid].calls:
-            key = _key(row)
-            if row[3] > limits.max_depth:
-                continue
-            known = candidates.get(key)
-            if known is None:
-                candidates[key] = _candidate(row, unit.file, mine, reach[key])
-            else:
-                known.depth = min(known.depth, row[3])
-    for candidate in candidates.values():
-        candidate.score = round(candidate.specificity / candidate.depth, 4)
-    ranked = sorted(candidates.values(), key=lambda c: (-c.score, c.depth, c.key))
-    trace = traces[unit.file]
-    others = _tests_reaching(trace, limits.max_depth, set(units.passing(trace)) - mine)
-    eligible = [c for c in ranked if not _excluded(c, import_time, others)]
-    sizes = units.candidate_lines(files, eligible)
-    core = _decide(ranked, eligible, _tests_reaching(trace, limits.max_depth, mine), limits, sizes)
-    return ranked, core
-
-
-def _suite_reach(traces: dict[str, FileTrace]) -> dict[str, dict[str, set[str]]]:
-    """function key -> test file -> the tests of that file that reach it."""
-    reach: dict[str, dict[str, set[str]]] = {}
-    for path, trace in traces.items():
-        for nodeid, test in trace.tests.items():
-            for row in test.calls:
-                reach.setdefault(_key(row), {}).setdefault(path, set()).add(nodeid)
-    return reach
-
-
-def _candidate(row: Row, file: str, unit: set[str], by_file: dict[str, set[str]]) -> Candidate:
-    mine = len(by_file.get(file, set()) & unit)
-    everyone = sum(len(tests) for tests in by_file.values())
-    path, qualname, line, depth = row
-    return Candidate(
-        key=_key(row),
-        path=path,
-        qualname=qualname,
-        line=line,
-        depth=depth,
-        file_tests=mine,
-        suite_tests=everyone,
-        specificity=round(mine / everyone, 4),
-        score=0.0,
-    )
-
-
-def _tests_reaching(trace: FileTrace, max_depth: int, tests: set[str]) -> dict[str, set[str]]:
-    """function key -> which of ``tests`` (passing tests of the file) reach it."""
-    reach: dict[str, set[str]] = {}
-    for nodeid, test in trace.tests.items():
-        if test.outcome != "passed" or nodeid not in tests:
-            continue
-        for row in test.calls:
-            if row[3] <= max_depth:
-                reach.setdefault(_key(row), set()).add(nodeid)
-    return reach
-
-
-def _decide(
-    ranked: list[Candidate],
-    eligible: list[Candidate],
-    reach: dict[str, set[str]],
-    limits: units.Limits,
-    sizes: dict[str, int],
-) -> int:
-    """Choose greedily among ``eligible``; returns the lines of the core objects."""
-    pick = _Picking(reach, limits, sizes)
-    while eligible and not pick.full():
-        best = max(eligible, key=pick.gain)
-        if pick.gain(best) == 0:
-            break
-        eligible.remove(best)
-        pick.take(best, f"reaches {pick.gain(best)} more tests")
-    for candidate in list(eligible):  # the rest of the feature: wholly the unit's, and near
-        if candidate.specificity >= WHOLLY and candidate.depth <= NEAR and not pick.full():
-            eligible.remove(candidate)
-            pick.take(candidate, "")
-    for candidate in eligible:
-        candidate.reason = pick.why_not()
-    ranked[:] = [*pick.order, *(c for c in ranked if not c.chosen)]
-    return pick.core if pick.core is not None else pick.lines
-
-
-class _Picking:
-    """The objects chosen so far for a unit, the tests they reach and their lines."""
-
-    def __init__(self, reach: dict[str, set[str]], limits: units.Limits, sizes: dict[str, int]):
-        self.reach, self.limits, self.sizes = reach, limits, sizes
-        self.tests: set[str] = set().union(*reach.values()) if reach else set()
-        self.covered: set[str] = set()
-        self.order: list[Candidate] = []
-        self.lines = 0
-        self.core: int | None = None  # lines once the core share of tests is reached
-
-    def gain(self, candidate: Candidate) -> int:
-        return len(self.reach.get(candidate.key, set()) - self.covered)
-
-    def full(self) -> bool:
-        return len(self.order) >= self.limits.max_objects
-
-    def take(self, candidate: Candidate, gain: str) -> None:
-        size = self.sizes.get(candidate.key, 0)
-        budget = max(self.limits.budget, self.core or 0)
-        if self.core is not None and self.lines + size > budget:  # past the core: budget bites
-            candidate.reason = (
-                f"over the line budget ({self.lines + size} > {budget});"
-                " raise max_code_line_upper_bound"
-            )
-            return
-        self.covered |= self.reach.get(candidate.key, set())
-        self.lines += size
-        candidate.chosen = True
-        reached = f"; {gain} ({len(self.covered)}/{len(self.tests)} so far)" if gain else ""
-        candidate.reason = (
-            f"specific ({candidate.specificity:.0%}) at depth {candidate.depth}, {size} lines"
-            + reached
-        )
-        self.order.append(candidate)
-        if self.core is None and len(self.covered) >= self.limits.goal * len(self.tests):
-            self.core = self.lines
-
-    def why_not(self) -> str:
-        if self.full():
-            cap = self.limits.max_objects
-            return f"left out: max_top_objects ({cap}) reached; raise max_top_objects"
-        return (
-            f"not needed: the chosen objects reach {len(self.covered)} of the unit's"
-            f" {len(self.tests)} tests and every test it reaches"
-        )
-
-
-def _excluded(candidate: Candidate, import_time: set[str], others: dict[str, set[str]]) -> bool:
-    """Whether a candidate can never be chosen; its reason says why."""
-    name = candidate.qualname.rsplit(".", 1)[-1]
-    candidate.hard = True
-    if candidate.key in import_time:
-        candidate.reason = "runs at import time"
-    elif "<locals>" in candidate.qualname:
-        outer = candidate.qualname.split(".<locals>", 1)[0]
-        candidate.reason = f"nested in {outer}: it goes with it"
-    elif (
-        name.startswith("__")
-        and name.endswith("__")
-        and name not in _KEPT_DUNDERS
-        and candidate.specificity < 1.0  # no other test file reaches it: nothing else relies on it
-    ):
-        candidate.reason = "protocol method the rest of the code relies on"
-    elif others.get(candidate.key):
-        count = len(others[candidate.key])
-        candidate.reason = f"reached by {count} of the file's other tests (they must pass)"
-    else:
-        candidate.hard = False
-    if candidate.hard:
-        return True
-    if candidate.specificity < MIN_SPECIFICITY:
-        candidate.reason = (
-            f"shared: only {candidate.specificity:.0%} of the tests reaching it are the unit's"
-        )
-    else:
-        return False
-    return True
-
-
-def top_objects(chosen: list[Candidate]) -> list[dict[str, object]]:
-    """Chosen functions, with methods folded into their class when two or more are chosen."""
-    by_class: dict[tuple[str, str], list[Candidate]] = {}
-    for candidate in chosen:
-        owner, _, _ = candidate.qualname.rpartition(".")
-        if owner:
-            by_class.setdefault((candidate.path, owner), []).append(candidate)
-    objects: list[dict[str, object]] = []
-    folded = {c.key for members in by_class.values() if len(members) >= 2 for c in members}
-    for (path, owner), members in sorted(by_class.items()):
-        if len(members) >= 2:
-            objects.append(
-                {
-                    "kind": "class",
-                    "path": path,
-                    "qualname": owner,
-                    "methods": sorted(m.qualname for m in members),
-                }
-            )
-    for candidate in chosen:
-        if candidate.key not in folded:
-            kind = (
-                "method"
-                if "." in candidate.qualname and "<locals>" not in candidate.qualname
-                else "function"
-            )
-            objects.append(
-                {
-                    "kind": kind,
-                    "path": candidate.path,
-                    "qualname": candidate.qualname,
-                    "line": candidate.line,
-                }
-            )
-    return objects
-
-
 def file_hash(path: str) -> str:
     return hashlib.sha256(path.encode()).hexdigest()[:12]
-
-
-def _key(row: Row) -> str:
-    return f"{row[0]}::{row[1]}:{row[2]}"

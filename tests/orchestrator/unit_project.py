@@ -7,6 +7,9 @@
   module subclasses at import, so it is masked method by method;
 - ``calc/wrap.py`` has a decorator factory that ``tests/test_wrap.py`` calls
   at import, building a subclass of ``Wrapped`` inside it;
+- ``tests/test_text.py`` has no classes: its tests form groups by the
+  function they call, and ``shout``'s group takes in ``shout_all``'s tests,
+  which call ``shout`` too;
 - ``tests/tests.py`` and ``tests/tests.md`` share a stem;
 - ``--doctest-modules`` collects ``calc/numbers.py`` for its doctest.
 """
@@ -126,7 +129,59 @@ def labelled(label):
 
     return decorate
 ''',
+    "calc/text.py": '''\
+def shout(word):
+    """The word in capitals, with an exclamation mark."""
+    if not word:
+        return ""
+    loud = word.upper()
+    return loud + "!"
+
+
+def shout_all(words):
+    """Every word shouted, empty ones left out."""
+    shouted = []
+    for word in words:
+        if word:
+            shouted.append(shout(word))
+    return shouted
+
+
+def whisper(word):
+    """The word in small letters, trailing off."""
+    if not word:
+        return ""
+    quiet = word.lower()
+    return quiet + "..."
+''',
     "tests/__init__.py": "",
+    "tests/test_text.py": """\
+from calc.text import shout, shout_all, whisper
+
+
+def test_shout():
+    assert shout("hey") == "HEY!"
+
+
+def test_shout_nothing():
+    assert shout("") == ""
+
+
+def test_shout_all():
+    assert shout_all(["a", "", "b"]) == ["A!", "B!"]
+
+
+def test_shout_all_empty():
+    assert shout_all([]) == []
+
+
+def test_whisper():
+    assert whisper("OK") == "ok..."
+
+
+def test_whisper_nothing():
+    assert whisper("") == ""
+""",
     "tests/test_numbers.py": """\
 from calc import clamp, intcomma, ordinal
 

@@ -80,6 +80,19 @@ def test_a_class_unit_fails_its_tests_and_keeps_the_others_passing(run: Path) ->
     assert "def intcomma(" not in statement
 
 
+def test_tests_sharing_an_object_form_one_group(run: Path) -> None:
+    """shout's tests cannot go alone (a shout_all test calls shout too): it goes with them."""
+    files = metadata(run, "data_status.json")["files"]
+    for unit in ("shout-wide", "shout_all", "whisper"):
+        assert files[f"tests/test_text.py::{unit}"]["status"] == "valid", unit
+    wide = instance(case(run, "test_text.shout-wide."))
+    assert wide["FAIL_TO_PASS"] == [
+        f"tests/test_text.py::{t}" for t in ("test_shout", "test_shout_all", "test_shout_nothing")
+    ]
+    assert wide["top_objects"] == ["calc/text.py::shout"]
+    assert "tests/test_text.py::test_whisper" in wide["PASS_TO_PASS"]
+
+
 def test_total_ordering_keeps_an_ordering_dunder_so_the_module_imports(run: Path) -> None:
     found = case(run, "test_version.")
     source = (found / "repo" / "calc" / "version.py").read_text()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.pipeline.traces import FileTrace, TestTrace
-from orchestrator.stages.top import select_top
+from orchestrator.stages.top_select import select_top
 from orchestrator.stages.top_units import Limits, Unit, class_units, group_units
 
 LIB = """\
