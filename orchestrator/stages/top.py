@@ -121,12 +121,22 @@ class TopStage:
         kind = "llm_top_classification" if ctx.llm is not None else "top_classification"
         for path, outcome in outcomes.items():
             folder = ctx.root / "debug_outputs" / kind / state.name / file_hash(path)
-            write_json(
-                folder / "reasons.json",
-                {"file": path, "status": outcome.status, **(outcome.data or {})},
-            )
+            write_json(folder / "reasons.json", _reasons(path, outcome))
         if ctx.llm is not None:
             _write_agreement(ctx, state, outcomes)
+
+
+def _reasons(path: str, outcome: Outcome) -> dict[str, Any]:
+    """reasons.json: the file's units, then every unit's candidates, each naming its unit."""
+    data = dict(outcome.data or {})
+    rows: list[dict[str, Any]] = data.pop("units", [])
+    return {
+        "file": path,
+        "status": outcome.status,
+        **data,
+        "units": [{k: v for k, v in row.items() if k != "candidates"} for row in rows],
+        "candidates": [{"unit": row["unit"], **c} for row in rows for c in row["candidates"]],
+    }
 
 
 def _valid_units(state: SpecState, outcomes: dict[str, Outcome]) -> dict[str, dict[str, Any]]:
