@@ -10,6 +10,7 @@
 - ``tests/test_text.py`` has no classes: its tests form groups by the
   function they call, and ``shout``'s group takes in ``shout_all``'s tests,
   which call ``shout`` too;
+- ``tests/test_untraced.py`` fails only when traced;
 - ``tests/tests.py`` and ``tests/tests.md`` share a stem;
 - ``--doctest-modules`` collects ``calc/numbers.py`` for its doctest.
 """
@@ -245,6 +246,14 @@ def test_call():
 
 def test_describe():
     assert double.describe() == "double: double"
+""",
+    "tests/test_untraced.py": """\
+import sys
+
+
+def test_not_traced():
+    # Stands for a suite that tracing breaks (one with its own profiler, say).
+    assert "--fb-trace" not in sys.argv
 """,
     "tests/tests.py": """\
 def test_truth():

@@ -135,3 +135,13 @@ def test_same_stem_test_files_are_traced_apart(run: Path) -> None:
     status = metadata(run, "data_status.json")["files"]
     for path in ("tests/tests.py", "tests/tests.md"):
         assert status[path]["stage"] == "top", status[path]
+
+
+def test_a_file_whose_outcomes_change_under_tracing_is_not_used(run: Path) -> None:
+    dropped = metadata(run, "data_status.json")["files"]["tests/test_untraced.py"]
+    assert dropped["stage"] == "dynamic"
+    assert dropped["reason"].startswith(
+        "tracing changed outcomes: tests/test_untraced.py::test_not_traced: passed -> failed"
+    )
+    for found in run.glob("cases/*/*.lv1"):
+        assert "tests/test_untraced.py" not in instance(found)["p2p_files"]
