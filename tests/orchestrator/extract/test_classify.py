@@ -108,6 +108,7 @@ def register(name):
 
 
 def test_total_ordering_keeps_its_ordering_dunder_emptied() -> None:
+    """An ordering dunder of a total_ordering class is emptied, its sibling removed."""
     files = {"pkg/__init__.py": "", "pkg/ver.py": VERSION, "tests/test_ver.py": ""}
     calls = [("pkg/ver.py", "Version.__lt__", 12, 1), ("pkg/ver.py", "Version.__eq__", 9, 1)]
     traces = {"tests/test_cmp.py": trace(calls, [])}
@@ -121,6 +122,7 @@ def test_total_ordering_keeps_its_ordering_dunder_emptied() -> None:
 
 
 def test_a_base_class_a_decorator_factory_uses_at_import_goes_method_by_method() -> None:
+    """A class named inside a function called at import loses its methods, not itself."""
     files = {"pkg/__init__.py": "", "pkg/wrap.py": WRAP, "tests/test_wrap.py": ""}
     at_import = [("pkg/wrap.py", "register", 5, 1), ("pkg/wrap.py", "register.<locals>.deco", 6, 1)]
     traces = {"tests/test_cmp.py": trace([("pkg/wrap.py", "Base.describe", 2, 2)], at_import)}

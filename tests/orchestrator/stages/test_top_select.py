@@ -46,6 +46,7 @@ def limits(max_objects: int = 40, budget: int = 100, goal: float = 0.9) -> Limit
 
 
 def test_class_units_are_named_after_their_class() -> None:
+    """Each test class is a unit named after it, when it has min_test_num tests."""
     units = class_units(FILE, traces()[FILE], min_tests=1)
     assert [(u.name, len(u.tests)) for u in units] == [("TestAlpha", 2), ("TestBeta", 1)]
     assert units[0].key == f"{FILE}::TestAlpha"
@@ -62,6 +63,7 @@ def test_an_object_the_files_other_tests_reach_is_never_chosen_for_a_unit() -> N
 
 
 def test_a_unit_gets_only_its_own_objects() -> None:
+    """TestAlpha's unit chooses alpha, two code lines, and nothing else."""
     tests = (f"{FILE}::TestAlpha::test_one", f"{FILE}::TestAlpha::test_two")
     found, core = select_top(Unit(FILE, "TestAlpha", tests), traces(), limits(), {"lib.py": LIB})
     assert [c.qualname for c in found if c.chosen] == ["alpha"]
@@ -69,6 +71,7 @@ def test_a_unit_gets_only_its_own_objects() -> None:
 
 
 def test_groups_follow_the_nearest_specific_object() -> None:
+    """Tests group by the nearest specific object they reach."""
     trace = traces()[FILE]
     unit = Unit(FILE, "file", tuple(sorted(trace.tests)))
     found, _ = select_top(unit, traces(), limits(), {"lib.py": LIB})
@@ -77,6 +80,7 @@ def test_groups_follow_the_nearest_specific_object() -> None:
 
 
 def test_objects_left_out_by_the_cap_are_not_called_not_needed() -> None:
+    """Candidates past max_top_objects say so and name the key."""
     trace = traces()[FILE]
     unit = Unit(FILE, "file", tuple(sorted(trace.tests)))
     found, _ = select_top(unit, traces(), limits(max_objects=1), {"lib.py": LIB})

@@ -67,6 +67,7 @@ def test_a_file_over_the_budget_gives_one_case_per_test_class(run: Path) -> None
 
 
 def test_a_class_unit_fails_its_tests_and_keeps_the_others_passing(run: Path) -> None:
+    """TestOrdinal's case fails its own tests, and the file's other tests are pass-to-pass."""
     info = instance(case(run, "test_numbers.TestOrdinal."))
     assert info["unit"] == "TestOrdinal"
     assert info["instance_id"].split(".")[-4:-2] == ["test_numbers", "TestOrdinal"]
@@ -94,6 +95,7 @@ def test_tests_sharing_an_object_form_one_group(run: Path) -> None:
 
 
 def test_total_ordering_keeps_an_ordering_dunder_so_the_module_imports(run: Path) -> None:
+    """Version.__lt__ is emptied, not removed, so total_ordering still finds it."""
     found = case(run, "test_version.")
     source = (found / "repo" / "calc" / "version.py").read_text()
     assert "def __lt__(self, other):" in source
@@ -110,6 +112,7 @@ def test_a_base_class_built_on_at_import_stays(run: Path) -> None:
 
 
 def test_cases_resolve_with_gold_and_fail_without(run: Path, cache: Path, tmp_path: Path) -> None:
+    """Every case passes with its gold patch and fails with the test patch alone."""
     for found in run.glob("cases/*/*.lv1"):
         info = instance(found)
         gold = checked_out(found, tmp_path / f"{found.name}.gold", "patch.diff", "test_patch.diff")
@@ -120,6 +123,7 @@ def test_cases_resolve_with_gold_and_fail_without(run: Path, cache: Path, tmp_pa
 
 
 def test_a_module_collected_for_its_doctests_is_not_a_test_file(run: Path) -> None:
+    """calc/numbers.py has doctests but is library code: never a candidate file."""
     files = metadata(run, "files_status.json")["files"]
     assert files["calc/numbers.py"]["doctest_module"] is True
     assert not files["calc/numbers.py"]["f2p_candidate"]
@@ -129,6 +133,7 @@ def test_a_module_collected_for_its_doctests_is_not_a_test_file(run: Path) -> No
 
 
 def test_same_stem_test_files_are_traced_apart(run: Path) -> None:
+    """tests/tests.py and tests/tests.md each get their own trace records."""
     logs = run / "logs" / "dynamic_trace" / SPEC
     assert (logs / "tests_tests.py.jsonl").exists()
     assert (logs / "tests_tests.md.jsonl").exists()
@@ -138,6 +143,7 @@ def test_same_stem_test_files_are_traced_apart(run: Path) -> None:
 
 
 def test_a_file_whose_outcomes_change_under_tracing_is_not_used(run: Path) -> None:
+    """A test that fails only when traced drops its file at dynamic, named in the reason."""
     dropped = metadata(run, "data_status.json")["files"]["tests/test_untraced.py"]
     assert dropped["stage"] == "dynamic"
     assert dropped["reason"].startswith(
