@@ -76,8 +76,8 @@ def _toml(name: str, table: dict[str, Any]) -> str:
 
 def measure(run: Path, name: str, cpu: float) -> Row:
     metadata = run / "metadata_outputs"
-    status = json.loads((metadata / "data_status.json").read_text()).get(name, {})
-    files = json.loads((metadata / "files_status.json").read_text())[name]["files"]
+    status = _read(metadata / "data_status.json").get(name, {})  # none: stopped before data
+    files = _read(metadata / "files_status.json").get(name, {}).get("files", {})
     passed = [f for f in files.values() if (f.get("runner") or {}).get("status") == "ok"]
     cases = [p.name for p in run.glob("cases/*/*")]
     return Row(
@@ -90,6 +90,18 @@ def measure(run: Path, name: str, cpu: float) -> Row:
         lv2=sum(c.endswith(".lv2") for c in cases),
         cpu=cpu,
     )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    return found
+
+
+def stopped(run: Path, name: str) -> str:
+    """Why a spec's run stopped before the data stage, from its summary, if it did."""
+    summary = _read(run / "metadata_outputs" / "summary.json")
+    spec = summary.get("specs", {}).get(name, {})
+    return str(spec.get("stopped") or "") if isinstance(spec, dict) else ""
 
 
 def line(label: str, row: Row) -> str:
@@ -121,7 +133,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="fb-cases-per-repo-") as tmp:
             run, cpu = build(name, table, Path(tmp))
             row = measure(run, name, cpu)
+            why = stopped(run, name)
         print(line(name.removeprefix("SPECS_").lower(), row), flush=True)
+        if why:
+            print(f"  stopped: {why[:300]}", flush=True)
         for field in fields(Row):
             setattr(total, field.name, getattr(total, field.name) + getattr(row, field.name))
         if row.passing >= BIG_SUITE and not row.valid_units:
