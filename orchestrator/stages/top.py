@@ -74,7 +74,8 @@ class UnitChoice(msgspec.Struct, kw_only=True):
 
 class TopStage:
     name = "top"
-    version = 7  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
+    version = 8  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
+    # 8: budgets count classes whole
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -238,7 +239,9 @@ def _choose(
     chosen = [c for c in found if c.chosen]
     choice.top_objects, choice.candidates = top_objects(chosen), found
     choice.core_lines = lines
-    choice.budget = max(limits.budget, sum(_sizes(state, chosen).values()))
+    # Classes count whole, as the data stage counts them: folding methods may add lines.
+    lines = max(lines, units.object_lines(_files(state), choice.top_objects))
+    choice.budget = max(limits.budget, lines)
     reason = _shortfall(unit, chosen, found, traces, limits, spec, lines)
     reason = reason or _p2p_shortfall(state, unit, choice.top_objects)
     if reason:
@@ -266,10 +269,6 @@ def _files(state: SpecState) -> dict[str, str]:
         state.values["top_files"] = python_files(checkout.path)
     files: dict[str, str] = state.values["top_files"]
     return files
-
-
-def _sizes(state: SpecState, chosen: list[Candidate]) -> dict[str, int]:
-    return units.candidate_lines(_files(state), chosen)
 
 
 def _shortfall(

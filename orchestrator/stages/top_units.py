@@ -109,16 +109,28 @@ def unit_name(qualname: str) -> str:
 
 
 def candidate_lines(files: dict[str, str], candidates: Iterable[Candidate]) -> dict[str, int]:
-    """Code lines of each candidate, as the data stage counts them; each file parsed once."""
+    """Code lines of each candidate, as the data stage counts them."""
+    return definition_lines(files, ((c.key, c.path, c.qualname) for c in candidates))
+
+
+def object_lines(files: dict[str, str], objects: list[dict[str, object]]) -> int:
+    """Code lines of top objects, a class whole, as the data stage's budget counts them."""
+    found = ((str(i), str(o["path"]), str(o["qualname"])) for i, o in enumerate(objects))
+    return sum(definition_lines(files, found).values())
+
+
+def definition_lines(
+    files: dict[str, str], wanted: Iterable[tuple[str, str, str]]
+) -> dict[str, int]:
+    """key -> code lines of the definition (path, qualname); each file parsed once."""
     sizes: dict[str, int] = {}
     parsed: dict[str, SourceText | None] = {}
-    for candidate in candidates:
-        path = candidate.path
+    for key, path, qualname in wanted:
         if path not in parsed:
             parsed[path] = _source(files, path)
         src = parsed[path]
-        found = None if src is None else find_definition(src.tree, candidate.qualname)
-        sizes[candidate.key] = 0 if src is None or found is None else _size(src, found[0])
+        found = None if src is None else find_definition(src.tree, qualname)
+        sizes[key] = 0 if src is None or found is None else _size(src, found[0])
     return sizes
 
 
