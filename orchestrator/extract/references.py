@@ -25,6 +25,7 @@ from orchestrator.extract.masking import (
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_ORDERING = ("__lt__", "__le__", "__gt__", "__ge__")  # what total_ordering looks for
 _MAX_REEXPORTS = 20  # bounds re-export chains, so an import cycle cannot loop forever
 
 # Blocks that do not run on import: scripts' main blocks, type-checking imports.
@@ -57,7 +58,22 @@ def import_time_uses(files: dict[str, str], targets: list[Target]) -> dict[Targe
             for target in wanted.get(resolver.canonical(dotted), []):
                 if not (src.path == target.path and _inside(line, [spans[target]])):
                     uses[target].add((src.path, line))
+    for target in targets:
+        uses[target] |= _ordering_uses(repo.source(target.path), target)
     return {target: [f"{p}:{line}" for p, line in sorted(found)] for target, found in uses.items()}
+
+
+def _ordering_uses(src: SourceText, target: Target) -> set[tuple[str, int]]:
+    """``functools.total_ordering`` needs the ordering dunders it finds while importing."""
+    owner, _, name = target.qualname.rpartition(".")
+    found = find_definition(src.tree, owner) if owner and name in _ORDERING else None
+    if found is None or not isinstance(found[0][-1], ast.ClassDef):
+        return set()
+    return {
+        (src.path, decorator.lineno)
+        for decorator in found[0][-1].decorator_list
+        if ast.unparse(decorator).rsplit(".", 1)[-1] == "total_ordering"
+    }
 
 
 def _span(nodes: list[Definition]) -> tuple[int, int]:

@@ -80,6 +80,9 @@ class RepoSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     llm_cache: bool = True
     batchsize_top: int = 5
     max_depth_top: int = 3
+    # what one case is: a whole test file, a test class, tests sharing objects, or auto
+    case_unit: Literal["auto", "file", "class", "group"] = "auto"
+    max_top_objects: int = 40  # at most this many objects per case
     # p2p selection
     p2p_cache: bool = True
     min_p2p_files: int = 1
@@ -247,7 +250,8 @@ def _check_counts(spec: RepoSpec) -> Iterator[Problem]:
     if spec.max_p2p_num != -1 and (spec.max_f2p_num == -1 or spec.max_p2p_num < spec.max_f2p_num):
         expected = f"-1 or at least the fail-to-pass count (max_f2p_num={spec.max_f2p_num})"
         yield "max_p2p_num", expected, spec.max_p2p_num
-    for key in ("min_test_num", "batchsize_top", "max_depth_top", "min_p2p_files"):
+    counts = ("min_test_num", "batchsize_top", "max_depth_top", "max_top_objects", "min_p2p_files")
+    for key in counts:
         if getattr(spec, key) < (0 if key == "min_p2p_files" else 1):
             yield key, "a positive count", getattr(spec, key)
     for key in ("rerun_failed", "stability_runs"):

@@ -40,7 +40,7 @@ def summary_text(ctx: RunContext, states: list[SpecState]) -> str:
             f"stopped at {state.stopped}"
             if state.stopped
             else f"{passed} passing test files, {candidates} F2P candidates"
-            f" -> {valid} with valid cases ({cases} cases)"
+            f" -> {valid} units with valid cases ({cases} cases)"
         )
         lines.append(f"\n{state.name}: {status}")
     lines += _failure_lines(ctx, states)

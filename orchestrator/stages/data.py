@@ -1,6 +1,8 @@
-"""Stage data: for each fail-to-pass file, mask its feature and export valid cases.
+"""Stage data: for each unit of a fail-to-pass file, mask its feature and export valid cases.
 
-Per file: classify, mask, validate (:mod:`orchestrator.stages.data_checks`),
+Per unit (the whole file, a test class or a group of its tests, see
+:mod:`orchestrator.stages.top_units`): classify within the line budget top
+chose for it, mask, validate (:mod:`orchestrator.stages.data_checks`),
 then export the case repository, scan it and the environment for leaks, and
 run the gold check on the exported case itself: ``patch.diff`` and
 ``test_patch.diff`` applied with ``git apply`` make every test pass, and
@@ -28,7 +30,12 @@ import msgspec
 from orchestrator.environments import Environment
 from orchestrator.extract import cases as case_files
 from orchestrator.extract.agent_views import interface_stub
-from orchestrator.extract.classify import Classification, ClassifyError, classify, draw_budget
+from orchestrator.extract.classify import (
+    Classification,
+    ClassifyError,
+    classify,
+    reached_by_tests,
+)
 from orchestrator.extract.leaks import distinctive_lines, scan_environment, scan_repository
 from orchestrator.extract.masking import Masked, MaskError, Removed, module_name, removed_lines
 from orchestrator.extract.worktrees import (
@@ -57,8 +64,6 @@ _INPUT_KEYS = (
     "timeout_run",
     "timeout_one",
     "f2p_pass_rate_threshold",
-    "max_code_line_lower_bound",
-    "max_code_line_upper_bound",
     "min_p2p_files",
     "library_name",
     "black_links",
@@ -68,8 +73,9 @@ _INPUT_KEYS = (
 
 class DataStage:
     name = "data"
-    version = 7  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
-    # 7: statement-faithful gold, level 2 from copies
+    version = 9  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
+    # 7: total_ordering dunders emptied, classes named by import-time calls kept; 8: units;
+    # 9: statement-faithful gold, level 2 from copies, stability reruns
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 
@@ -85,11 +91,8 @@ class DataStage:
             common["llm"] = llm_cases.identities(ctx.llm)
         top = state.values.get("top", {})
         return [
-            WorkItem(
-                path,
-                {"file": path, "top_objects": top[path]["top_objects"], "p2p_files": p2p, **common},
-            )
-            for path, p2p in sorted(state.values.get("p2p_choice", {}).items())
+            WorkItem(key, {**_unit_inputs(top[key]), "p2p_files": p2p, **common})
+            for key, p2p in sorted(state.values.get("p2p_choice", {}).items())
         ]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
@@ -105,14 +108,18 @@ class DataStage:
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         checkout: Checkout = state.values["checkout"]
         written: dict[str, list[str]] = {}
-        for file, outcome in sorted(outcomes.items()):
+        for key, outcome in sorted(outcomes.items()):
             if outcome.status == "ok":
-                written[file] = _write_outputs(ctx, state, checkout, file, outcome.data)
+                written[key] = _write_outputs(ctx, state, checkout, key, outcome.data)
         state.values["cases"] = written
         candidates = len(state.values.get("f2p", []))
-        write_data_status(
-            ctx.metadata, state.name, candidates, outcomes, written, state.values.get("dropped")
-        )
+        dropped, units = state.values.get("dropped"), state.values.get("top")
+        write_data_status(ctx.metadata, state.name, candidates, outcomes, written, dropped, units)
+
+
+def _unit_inputs(unit: dict[str, Any]) -> dict[str, Any]:
+    """What a unit's result depends on from top: its tests, objects and budget."""
+    return {key: unit[key] for key in ("file", "unit", "tests", "top_objects", "budget")}
 
 
 def scratch_root(ctx: RunContext) -> Path:
@@ -120,27 +127,29 @@ def scratch_root(ctx: RunContext) -> Path:
     return Path(tempfile.gettempdir()) / "featurebench" / fingerprint(str(ctx.root))[:16]
 
 
-def build_case_data(ctx: RunContext, state: SpecState, file: str) -> dict[str, Any]:
-    """Everything needed to write the cases of ``file``; raises Dropped."""
+def build_case_data(ctx: RunContext, state: SpecState, key: str) -> dict[str, Any]:
+    """Everything needed to write the cases of the unit ``key``; raises Dropped."""
     spec = state.spec.settings
     checkout: Checkout = state.values["checkout"]
     files = python_files(checkout.path)
-    budget = draw_budget(
-        ctx.seed, state.name, file, spec.max_code_line_lower_bound, spec.max_code_line_upper_bound
-    )
+    unit = state.values["top"][key]
+    file = unit["file"]
+    if file not in files:  # doctests in a text file (README.md): the test patch carries it
+        files[file] = (checkout.path / file).read_text(encoding="utf-8", errors="replace")
+    p2p_files = state.values["p2p_choice"][key]
+    expected = {path: passed_tests(state, path) for path in [file, *p2p_files]}
+    others = [t for t in expected[file] if t not in set(unit["tests"])]
     try:
         classification = classify(
             files,
-            state.values["top"][file]["top_objects"],
+            unit["top_objects"],
             state.values["traces"],
-            state.values["p2p_choice"][file],
-            budget,
+            p2p_files,
+            unit["budget"],
+            reached_by_tests(state.values["traces"][file], others),
         )
     except (ClassifyError, MaskError) as exc:
         raise Dropped("classify", str(exc)) from None
-    expected = {
-        path: passed_tests(state, path) for path in [file, *state.values["p2p_choice"][file]]
-    }
     runner = Runner(
         state.values["environment"],
         spec,
@@ -148,6 +157,8 @@ def build_case_data(ctx: RunContext, state: SpecState, file: str) -> dict[str, A
         state.name,
         file,
         import_roots(files, _project_paths(state)),
+        unit=key,
+        tests=[t for t in unit["tests"] if t in set(expected[file])],
     )
     with scratch_dir(scratch_root(ctx), "data-") as scratch:
         work = MaskedTree(copy_scratch(checkout.path, scratch / "work"), files)
@@ -189,10 +200,15 @@ def _prove_and_describe(
     base["statement_faithful_gold"] = "passed"
     lv1 = _case(state, base, 1, texts, test_patch, patch)
     cases = [msgspec.to_builtins(lv1)]
-    level2, lv2_note = level2_case(runner, scratch, repo, checkout.path, files, verdict)
+    level2, lv2_note = (
+        level2_case(runner, scratch, repo, checkout.path, files, verdict)
+        if file.endswith(".py")
+        else (None, "no level 2 case: the tests are doctests in a text file")
+    )
     if level2 is not None:
         cases.append(msgspec.to_builtins(_case(state, base, 2, texts, level2, None)))
     return {
+        "file": file,
         "llm_texts": {"task": texts.task, "docstrings": texts.docstrings},
         "cases": cases,
         "base_commit": commit,
@@ -327,7 +343,7 @@ def _case(
     statement = case_files.render_problem_statement(
         level, library, spec.black_links, texts.stubs, texts.task
     )
-    name = instance_id.rsplit(".", 3)[-3:]
+    name = instance_id.rsplit(".", 4)[-4:]  # {test}.{unit}.{hash}.lv{level}
     return case_files.CaseFiles(
         name=".".join(name),
         level=level,
@@ -358,14 +374,17 @@ def _instance_base(
     if environment.backend == "docker":
         env["image"] = f"featurebench/instance:{environment.key}"
     stem = Path(file).stem
+    unit = state.values["top"][runner.unit]
+    name = f"{stem}.{unit['unit']}.{file_hash(runner.unit)}"
     return {
-        "instance_id": f"{checkout.slug}.{checkout.commit[:8]}.{stem}.{file_hash(file)}",
+        "instance_id": f"{checkout.slug}.{checkout.commit[:8]}.{name}",
         "repo": state.spec.settings.repository,
         "base_commit": commit,
         "original_commit": checkout.commit,
         "environment": env,
         "repo_settings": settings,
         "test_file": file,
+        "unit": unit["unit"],
         "p2p_files": verdict.p2p_files,
         "FAIL_TO_PASS": verdict.fail_to_pass,
         "PASS_TO_PASS": verdict.pass_to_pass,
@@ -392,11 +411,11 @@ def _removed_info(removed: Removed) -> dict[str, Any]:
 
 
 def _write_outputs(
-    ctx: RunContext, state: SpecState, checkout: Checkout, file: str, data: dict[str, Any]
+    ctx: RunContext, state: SpecState, checkout: Checkout, key: str, data: dict[str, Any]
 ) -> list[str]:
-    """The case directories, masked files and mask diff of one file; returns case names."""
+    """The case directories, masked files and mask diff of one unit; returns case names."""
     folder = ctx.root / "cases" / f"{checkout.slug}.{checkout.commit[:8]}"
-    digest = file_hash(file)
+    digest, file = file_hash(key), data["file"]
     files = python_files(checkout.path)
     masked_files: dict[str, str] = data["masked_files"]
     masked_dir = ctx.metadata / "masked_files" / state.name / digest
@@ -412,7 +431,7 @@ def _write_outputs(
         tree = build_case_tree(checkout.path, masked, file, scratch / "tree")
         commit = export_case_repo(tree, scratch / "repo")
         if commit != data["base_commit"]:  # the checkout changed under the cached result
-            ctx.warn(f"{state.name} {file}: case repository differs from the validated one")
+            ctx.warn(f"{state.name} {key}: case repository differs from the validated one")
             return []
         for case in data["cases"]:
             parsed = msgspec.convert(case, case_files.CaseFiles)

@@ -61,6 +61,8 @@ class Runner:
     file: str
     pythonpath: list[str]
     runs: int = 0
+    unit: str = ""  # the unit's key, naming its logs (one file may give several units)
+    tests: list[str] = field(default_factory=list)  # the unit's tests; empty: the whole file
 
     def pytest(
         self, tree: Path, targets: list[str], kind: str, step: str, collect: bool = False
@@ -84,7 +86,7 @@ class Runner:
 
     def log_path(self, kind: str, step: str) -> Path:
         """``logs/<kind>/<spec>/<file slug>.<step>``: one name per file and step, no clashes."""
-        return self.logs / kind / self.spec_name / f"{file_slug(self.file)}.{step}"
+        return self.logs / kind / self.spec_name / f"{file_slug(self.unit or self.file)}.{step}"
 
     def apply(self, tree: Path, patch: Path, kind: str, stage: str) -> None:
         """``git apply`` a case patch; a patch that does not apply drops the candidate."""
@@ -130,20 +132,29 @@ def check_masked(
     """Steps 2 to 4, repeated while objects are kept back for pass-to-pass files."""
     notes: list[str] = []
     p2p_files = [path for path in expected if path != runner.file]
+    unit = runner.tests or expected[runner.file]
+    others = [t for t in expected[runner.file] if t not in set(unit)]  # must keep passing
     for round_ in range(MAX_ROUNDS):
         masked = work.put(classification.targets, classification.stubs)
         _probe(runner, work.tree, p2p_files, round_)
-        failing, passing, rate = _fail_to_pass(runner, work.tree, expected[runner.file], round_)
+        failing, passing, rate = _fail_to_pass(runner, work.tree, unit, others, round_)
         broken, flaky = _pass_to_pass(runner, work.tree, p2p_files, expected, round_)
         for path in flaky:
             notes.append(f"{path}: flaky after masking, left out")
             p2p_files.remove(path)
         if not broken:
-            if len(p2p_files) < runner.spec.min_p2p_files:
-                raise Dropped("p2p", f"only {len(p2p_files)} pass-to-pass files stay green")
+            if len(p2p_files) + bool(others) < runner.spec.min_p2p_files:  # others: one file
+                need = f"need {runner.spec.min_p2p_files} (min_p2p_files)"
+                raise Dropped("p2p", f"only {len(p2p_files)} pass-to-pass files stay green; {need}")
             p2p_tests = [t for path in p2p_files for t in expected[path]]
             return Verdict(
-                masked, classification, failing, passing + p2p_tests, p2p_files, rate, notes
+                masked,
+                classification,
+                failing,
+                passing + others + p2p_tests,
+                p2p_files,
+                rate,
+                notes,
             )
         kept = _keep_back(runner, work, classification, broken, expected, round_)
         if kept is None:  # they fail in a copy of the checkout, masked or not
@@ -166,8 +177,9 @@ def _probe(runner: Runner, tree: Path, p2p_files: list[str], round_: int) -> Non
 
 
 def _fail_to_pass(
-    runner: Runner, tree: Path, tests: list[str], round_: int
+    runner: Runner, tree: Path, tests: list[str], others: list[str], round_: int
 ) -> tuple[list[str], list[str], float]:
+    """The unit's tests that fail and pass masked, and the pass rate; the file's others pass."""
     outcomes = runner.pytest(tree, [runner.file], "f2p_validate", f"masked{round_}").outcomes()
     passing = [t for t in tests if outcomes.get(t) == "passed"]
     failing = [t for t in tests if t not in passing]
@@ -178,6 +190,13 @@ def _fail_to_pass(
             "f2p",
             f"{len(passing)} of {len(tests)} tests still pass after masking"
             f" ({rate:.0%} > f2p_pass_rate_threshold {threshold:.0%})",
+        )
+    broken = [t for t in others if outcomes.get(t) != "passed"]
+    if broken:
+        raise Dropped(
+            "f2p",
+            f"{len(broken)} of the file's {len(others)} tests outside the unit fail after"
+            f" masking, first {broken[0]} (they need removed code no trace showed)",
         )
     return failing, passing, round(rate, 4)
 

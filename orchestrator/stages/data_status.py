@@ -1,9 +1,11 @@
 """``metadata_outputs/data_status.json``: every fail-to-pass candidate's fate.
 
-Per spec: the counts of the funnel (candidates, files that reached the data
-stage, files with valid cases, cases written) and per file either the cases
-written or the step that dropped it (classify, mask, collect, f2p, p2p, gold,
-leak) and why.
+Per spec: the counts of the funnel (candidate files, their units, units that
+reached the data stage, files and units with valid cases, cases written) and
+per unit (keyed ``file`` or ``file::unit``; a file that fell out before top
+is one entry) either the cases written or the step that dropped it (classify,
+mask, collect, f2p, p2p, gold, leak) and why; units past ``max_f2p_num`` are
+``capped``, not candidates.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def write_data_status(
     outcomes: dict[str, Outcome],
     written: dict[str, list[str]],
     dropped: dict[str, Any] | None = None,
+    units: dict[str, Any] | None = None,
 ) -> None:
     files: dict[str, Any] = {}
     for path, outcome in sorted(outcomes.items()):
@@ -42,10 +45,17 @@ def write_data_status(
             }
     for path, why in (dropped or {}).items():
         files.setdefault(path, why)
+    for key, row in files.items():
+        unit = (units or {}).get(key, {})
+        row.setdefault("file", unit.get("file", key.split("::")[0]))
+        row.setdefault("unit", unit.get("unit", key.split("::")[1] if "::" in key else "file"))
+    valid = [key for key, names in written.items() if names]
     entry = {
         "f2p_candidates": candidates,
+        "f2p_units": sum(1 for row in files.values() if row["status"] != "capped"),
         "data_items": len(outcomes),
-        "valid_files": sum(1 for names in written.values() if names),
+        "valid_files": len({files[key]["file"] for key in valid}),
+        "valid_units": len(valid),
         "cases": sum(len(names) for names in written.values()),
         "files": files,
     }
@@ -53,8 +63,8 @@ def write_data_status(
 
 
 def note_dropped(state_values: dict[str, Any], stage: str, outcomes: dict[str, Outcome]) -> None:
-    """Remember why fail-to-pass candidates fell out before the data stage."""
-    f2p = set(state_values.get("f2p", []))
+    """Remember why fail-to-pass candidates (files or units) fell out before the data stage."""
+    f2p = {*state_values.get("f2p", []), *state_values.get("top", {})}
     dropped = state_values.setdefault("dropped", {})
     for path, outcome in outcomes.items():
         if path in f2p and outcome.status != "ok":

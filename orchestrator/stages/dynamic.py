@@ -4,6 +4,10 @@ Each passing file runs again with the plugin's ``--fb-trace`` (``test_cmd``
 plus ``test_dynamic_cmd``, ``timeout_dynamic``). The traces are kept in the
 cache as data and written to ``metadata_outputs/dynamic_trace/{SPECS_NAME}/``
 for this run, one JSON file per test file.
+
+Tracing must not change what a test does: a file whose traced outcomes differ
+from the runner's (a suite with its own profiler, say) is not used, and the
+tests that changed are named in the reason.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pytest_featurebench import records as rec
 
 class DynamicStage:
     name = "dynamic"
-    version = 1
+    version = 2  # 2: a file whose outcomes change under tracing is not used
     depends_on: tuple[str, ...] = ("image",)
     cache_key: str | None = "dynamic_cache"
 
@@ -33,7 +37,11 @@ class DynamicStage:
             "test_dynamic_cmd": spec.test_dynamic_cmd,
             "timeout_dynamic": spec.timeout_dynamic,
         }
-        return [WorkItem(path, {"file": path, **common}) for path in state.values.get("passed", [])]
+        return [
+            # The runner's outcomes are compared with the traced ones: part of the key.
+            WorkItem(path, {"file": path, "expected": runner_outcomes(state, path), **common})
+            for path in state.values.get("passed", [])
+        ]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
         spec = state.spec.settings
@@ -44,13 +52,20 @@ class DynamicStage:
             environment,
             [*spec.test_cmd, *spec.test_dynamic_cmd, item.key],
             repo=checkout.path,
-            records=base.with_suffix(".jsonl"),
+            # tests.py and tests.md share a stem: suffixes are added, never replaced
+            records=base.with_name(f"{base.name}.jsonl"),
             timeout=seconds(spec.timeout_dynamic),
-            log=base.with_suffix(".log"),
+            log=base.with_name(f"{base.name}.log"),
             extra=["--fb-trace"],
         )
         if not run.complete:
             return Outcome("error", f"tracing {run.why_incomplete()}")
+        changed = changed_outcomes(item.inputs["expected"], run.outcomes())
+        if changed:
+            more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+            summary = run.summaries().get(changed[0][0], "")
+            first = f"{changed[0][0]}: {changed[0][1]}" + (f" ({summary})" if summary else "")
+            return Outcome("failed", f"tracing changed outcomes: {first}{more}")
         return Outcome("ok", data=trace_data(run.records, run.outcomes()))
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
@@ -62,6 +77,22 @@ class DynamicStage:
         folder = ctx.metadata / "dynamic_trace" / state.name
         for path, data in traces.items():
             write_json(folder / f"{file_slug(path)}.json", {"file": path, **data})
+
+
+def runner_outcomes(state: SpecState, path: str) -> dict[str, str]:
+    """The runner's outcome per test of ``path``, flaky tests left out (they may change)."""
+    data = state.values["runner"][path].data or {}
+    flaky = set(data.get("flaky", []))
+    return {t: o for t, o in sorted(data.get("tests", {}).items()) if t not in flaky}
+
+
+def changed_outcomes(expected: dict[str, str], traced: dict[str, str]) -> list[tuple[str, str]]:
+    """Tests whose traced outcome is not the runner's, as (nodeid, "was -> now")."""
+    return [
+        (nodeid, f"{was} -> {traced.get(nodeid, 'missing')}")
+        for nodeid, was in expected.items()
+        if traced.get(nodeid) != was
+    ]
 
 
 def trace_data(records: list[rec.AnyRecord], outcomes: dict[str, str]) -> dict[str, object]:

@@ -1,9 +1,11 @@
-"""Stage p2p: for each fail-to-pass file, the pass-to-pass files that stay green.
+"""Stage p2p: for each unit, the pass-to-pass files that stay green.
 
 A pass-to-pass file qualifies when none of its traced tests reaches any of
-the file's top objects. The overlap is checked like with like: a function or
-method by its identity (path, qualname, first line), a class by every method
-defined in it (same path, qualname under the class). Between
+the unit's top objects; the unit's own file never does (its other tests are
+pass-to-pass tests already, and count as one file towards ``min_p2p_files``).
+The overlap is checked like with like: a function or method by its identity
+(path, qualname, first line), a class by every method defined in it (same
+path, qualname under the class). Between
 ``min_p2p_files`` and ``max_p2p_files`` files are drawn, with ``--seed``
 breaking ties, so two runs with the same seed choose the same files.
 """
@@ -19,7 +21,7 @@ from orchestrator.stages.data_status import note_dropped
 
 class P2PStage:
     name = "p2p"
-    version = 1
+    version = 3  # 2: per unit; 3: the unit's own file counts
     depends_on: tuple[str, ...] = ("top",)
     cache_key: str | None = "p2p_cache"
 
@@ -28,25 +30,21 @@ class P2PStage:
         bounds = {"min_p2p_files": spec.min_p2p_files, "max_p2p_files": spec.max_p2p_files}
         inputs = {"seed": ctx.seed, **bounds}
         return [
-            WorkItem(path, {"file": path, **inputs}) for path in sorted(state.values.get("top", {}))
+            WorkItem(key, {"unit": key, **inputs}) for key in sorted(state.values.get("top", {}))
         ]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
         spec = state.spec.settings
         traces: dict[str, FileTrace] = state.values["traces"]
-        top = state.values["top"][item.key]["top_objects"]
-        candidates = [p for p in state.values.get("p2p", []) if p != item.key and p in traces]
-        clean = sorted(
-            p for p in candidates if not any(touches(row, top) for row in _rows(traces[p]))
-        )
-        if len(clean) < spec.min_p2p_files:
+        unit = state.values["top"][item.key]
+        clean = p2p_files_avoiding(state, unit["file"], unit["top_objects"])
+        if len(clean) + own_file(traces[unit["file"]], unit["tests"]) < spec.min_p2p_files:
             reason = f"only {len(clean)} pass-to-pass files avoid the top objects"
-            return Outcome(
-                "failed", f"{reason}; need {spec.min_p2p_files}", data={"p2p_files": clean}
-            )
+            need = f"need {spec.min_p2p_files} (min_p2p_files)"
+            return Outcome("failed", f"{reason}; {need}", data={"p2p_files": clean})
         draw = random.Random(f"{ctx.seed}:{state.name}:{item.key}")  # ties broken by --seed
         chosen = sorted(draw.sample(clean, min(len(clean), spec.max_p2p_files)))
-        data = {"p2p_files": chosen, "clean": len(clean), "candidates": len(candidates)}
+        data = {"p2p_files": chosen, "clean": len(clean)}
         return Outcome("ok", data=data)
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
@@ -54,6 +52,19 @@ class P2PStage:
         state.values["p2p_choice"] = {
             p: o.data["p2p_files"] for p, o in outcomes.items() if o.status == "ok"
         }
+
+
+def p2p_files_avoiding(state: SpecState, file: str, top: list[dict[str, object]]) -> list[str]:
+    """The traced pass-to-pass candidates other than ``file`` that reach none of ``top``."""
+    traces: dict[str, FileTrace] = state.values["traces"]
+    candidates = [p for p in state.values.get("p2p", []) if p != file and p in traces]
+    return sorted(p for p in candidates if not any(touches(row, top) for row in _rows(traces[p])))
+
+
+def own_file(trace: FileTrace, tests: list[str]) -> int:
+    """1 when the unit's file has other passing tests: they check the mask like a P2P file."""
+    others = {n for n, t in trace.tests.items() if t.outcome == "passed"} - set(tests)
+    return int(bool(others))
 
 
 def touches(row: Row, top_objects: list[dict[str, object]]) -> bool:

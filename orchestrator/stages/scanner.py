@@ -6,6 +6,10 @@ fail-to-pass candidates have at least ``min_test_num`` tests and a last commit
 on or after ``start_time``, at most ``max_f2p_num``, newest first; pass-to-pass
 candidates are every test file, at most ``max_p2p_num``, drawn with ``--seed``.
 The result goes to ``metadata_outputs/files_status.json``.
+
+A library module collected only for its doctests (``--doctest-modules``) is
+not a test file: it is never a candidate, so no case takes it out as its
+test file or restores it over an agent's edits as a pass-to-pass file.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from orchestrator.pipeline.status import update_files_status
 
 class ScannerStage:
     name = "scanner"
-    version = 2  # 2: files are the modules tests run in (nodeids), not where they are defined
+    version = 3  # 2: files are the modules tests run in (nodeids); 3: doctest modules apart
     depends_on: tuple[str, ...] = ("image",)
     cache_key: str | None = "scan_cache"
 
@@ -54,7 +58,9 @@ class ScannerStage:
         # is *defined* elsewhere (item.file), often a shared base in tests/__init__.py.
         counts = Counter(item.nodeid.split("::")[0] for item in run.collected())
         errors = {error.file: error.message for error in run.collect_errors()}
-        return Outcome("ok", data={"tests": dict(sorted(counts.items())), "collect_errors": errors})
+        library = sorted(doctest_modules([item.nodeid for item in run.collected()]))
+        data = {"tests": dict(sorted(counts.items())), "collect_errors": errors}
+        return Outcome("ok", data={**data, "doctest_modules": library})
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         (outcome,) = outcomes.values()
@@ -64,7 +70,9 @@ class ScannerStage:
         checkout: Checkout = state.values["checkout"]
         tests: dict[str, int] = outcome.data["tests"]
         dates = last_commit_dates(checkout.path, list(tests))
-        f2p, p2p = pick_candidates(state, tests, dates, ctx.seed, ctx.debug_samples)
+        library = set(outcome.data.get("doctest_modules", []))
+        testing = {path: count for path, count in tests.items() if path not in library}
+        f2p, p2p = pick_candidates(state, testing, dates, ctx.seed, ctx.debug_samples)
         state.values.update(f2p=f2p, p2p=p2p)
         files = {
             path: {
@@ -72,10 +80,41 @@ class ScannerStage:
                 "last_commit": _iso(dates.get(path)),
                 "f2p_candidate": path in f2p,
                 "p2p_candidate": path in p2p,
+                **({"doctest_module": True} if path in library else {}),
             }
             for path, count in tests.items()
         }
         update_files_status(ctx.metadata, state.name, files, outcome.data["collect_errors"])
+
+
+def doctest_modules(nodeids: list[str]) -> set[str]:
+    """``.py`` files outside the tests whose every item is a doctest (``pkg.mod.func``)."""
+    names: dict[str, list[str]] = {}
+    for nodeid in nodeids:
+        path, _, name = nodeid.partition("::")
+        names.setdefault(path, []).append(name)
+    return {
+        path
+        for path, found in names.items()
+        if path.endswith(".py") and not _test_file(path) and all(map(_doctest_name, found))
+    }
+
+
+def _doctest_name(name: str) -> bool:
+    """A doctest item is named by a dotted module path; a test by a plain identifier."""
+    return "::" not in name and "." in name.split("[", 1)[0]
+
+
+def _test_file(path: str) -> bool:
+    """pytest's default ``python_files`` and the usual test directories."""
+    parts = Path(path).parts
+    name = parts[-1]
+    return (
+        name.startswith("test_")
+        or name.endswith("_test.py")
+        or name == "conftest.py"
+        or any(part in ("tests", "test", "testing") for part in parts[:-1])
+    )
 
 
 def pick_candidates(

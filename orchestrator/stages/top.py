@@ -1,20 +1,27 @@
-"""Stage top: for each fail-to-pass file, the objects its tests exercise as the feature.
+"""Stage top: for each fail-to-pass file, its units and the objects each unit tests.
+
+A unit (:mod:`orchestrator.stages.top_units`, spec key ``case_unit``) is the
+whole file, one of its test classes, or a group of its tests that share their
+nearest object; each valid unit becomes its own candidate downstream.
 
 The offline selector reads the dynamic traces. A project function is a
-candidate when the file's tests reach it within ``max_depth_top`` calls. It
-is eligible when it is specific to this file (most of the tests in the suite
-that reach it are this file's); functions called at import time are never
-chosen (removing them would break importing), nor are protocol dunders other
-than ``__init__`` and ``__call__`` that tests of other files reach (the rest
-of the code relies on them), nor functions nested in others (they go with the
+candidate when the unit's tests reach it within ``max_depth_top`` calls. It
+is eligible when it is specific to the unit (most of the tests in the suite
+that reach it are the unit's) and none of the file's other tests reach it
+(they must keep passing); functions called at import time are never chosen
+(removing them would break importing), nor are protocol dunders other than
+``__init__`` and ``__call__`` that tests of other files reach (the rest of
+the code relies on them), nor functions nested in others (they go with the
 function that defines them).
 
-Eligible candidates are chosen greedily by how many of the file's tests they
+Eligible candidates are chosen greedily by how many of the unit's tests they
 reach that the objects chosen so far do not (ties: nearer and more specific
-first), until the chosen objects reach enough of the file's tests for the
-masked file to fail as ``f2p_pass_rate_threshold`` asks, with a margin; then
-the candidates wholly specific to the file and near its tests join them. A
-class is chosen instead of its methods when two or more of them are. Every
+first). The first ones, until they reach the share of tests
+``f2p_pass_rate_threshold`` asks for with a margin, are the core: a core over
+``max_code_line_upper_bound`` lines drops the unit. The rest, and then the
+candidates wholly specific to the unit and near its tests, join while they
+fit the line budget drawn for the unit and ``max_top_objects``. A class is
+chosen instead of its methods when two or more of them are. Every
 candidate's numbers and the reason for the verdict go to
 ``debug_outputs/top_classification/``.
 """
@@ -23,28 +30,52 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from typing import Any
 
 import msgspec
 
+from orchestrator.extract.classify import draw_budget
 from orchestrator.extract.worktrees import python_files
 from orchestrator.llm import top as llm_top
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
 from orchestrator.pipeline.repos import Checkout
+from orchestrator.pipeline.specs import RepoSpec
 from orchestrator.pipeline.status import locked_update
 from orchestrator.pipeline.storage import write_json
-from orchestrator.pipeline.traces import Candidate, FileTrace, Row
+from orchestrator.pipeline.traces import Candidate, FileTrace
+from orchestrator.stages import top_units as units
 from orchestrator.stages.data_status import note_dropped
+from orchestrator.stages.p2p import own_file, p2p_files_avoiding
+from orchestrator.stages.top_select import (
+    MIN_SPECIFICITY,
+    OTHERS,
+    coverage_goal,
+    select_top,
+    tests_reaching,
+    top_objects,
+)
 
-MAX_TOP_OBJECTS = 40  # a bound on one case's size, whatever the coverage
-MIN_SPECIFICITY = 0.5
-WHOLLY, NEAR = 0.9, 2  # also chosen, once enough tests are reached: the feature's other parts
-COVERAGE_MARGIN = 0.1  # reach this much more than the threshold asks: some tests pass anyway
-_KEPT_DUNDERS = ("__init__", "__call__")
+
+class UnitChoice(msgspec.Struct, kw_only=True):
+    """One unit, the objects chosen for it, and whether it can become a case."""
+
+    key: str
+    file: str
+    unit: str
+    tests: list[str]
+    status: str  # ok or failed
+    reason: str = ""
+    top_objects: list[dict[str, object]] = []
+    budget: int = 0  # the line budget the data stage removes within
+    core_lines: int = 0
+    candidates: list[Candidate] = []
+    llm: dict[str, object] | None = None
 
 
 class TopStage:
     name = "top"
-    version = 4  # 2: by coverage of the file's tests; 3: fails below the threshold; 4: dunders
+    version = 8  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
+    # 8: budgets count classes whole
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -53,9 +84,20 @@ class TopStage:
         files = [path for path in state.values.get("f2p", []) if path in traces]
         spec = state.spec.settings
         inputs: dict[str, object] = {
-            "max_depth_top": spec.max_depth_top,
-            "f2p_pass_rate_threshold": spec.f2p_pass_rate_threshold,
+            key: getattr(spec, key)
+            for key in (
+                "max_depth_top",
+                "f2p_pass_rate_threshold",
+                "case_unit",
+                "max_top_objects",
+                "min_test_num",
+                "max_code_line_lower_bound",
+                "max_code_line_upper_bound",
+                "min_p2p_files",
+            )
         }
+        inputs["seed"] = ctx.seed  # draws each unit's line budget
+        inputs["p2p"] = sorted(state.values.get("p2p", []))  # a unit needs enough to check it
         if ctx.llm is not None:  # the model and prompt decide too: part of the key
             inputs["llm"] = ctx.llm.identity(llm_top.prompt())
             inputs["batchsize_top"] = spec.batchsize_top
@@ -63,44 +105,232 @@ class TopStage:
         return [WorkItem(path, {"file": path, **inputs}) for path in files]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
-        traces = state.values["traces"]
-        spec = state.spec.settings
-        found = select_top(
-            item.key, traces, spec.max_depth_top, coverage_goal(spec.f2p_pass_rate_threshold)
-        )
-        data: dict[str, object] = {}
+        choices, passed_over = _choose_units(ctx, state, item.key)
+        data: dict[str, object] = {"units": [msgspec.to_builtins(c) for c in choices]}
+        if passed_over:  # why the whole file is not a unit, though smaller ones are
+            data["file_unit"] = passed_over
         if ctx.llm is not None:
-            found, data["llm"] = _decide_with_llm(ctx, state, item.key, found)
-        chosen = [c for c in found if c.chosen]
-        data |= {"top_objects": top_objects(chosen), "candidates": msgspec.to_builtins(found)}
-        if not chosen:
-            return Outcome("failed", "no object is specific to this file's tests", data=data)
-        reach = _tests_reaching(traces[item.key], spec.max_depth_top)
-        tests = set().union(*reach.values())
-        covered = set().union(*(reach.get(c.key, set()) for c in chosen))
-        needed = 1.0 - spec.f2p_pass_rate_threshold
-        if len(covered) < needed * len(tests):  # masking these could never fail enough tests
-            why = Counter(c.reason.split(":")[0] for c in found if not c.chosen)
-            common = ", ".join(f"{n} {r}" for r, n in why.most_common(2))
-            reason = (
-                f"the objects that can be removed reach only {len(covered)} of the file's"
-                f" {len(tests)} passing tests (need {needed:.0%}); left out: {common}"
-            )
-            return Outcome("failed", reason, data=data)
+            data["llm"] = _llm_summary(choices)
+        valid = [c for c in choices if c.status == "ok"]
+        if not valid:
+            return Outcome("failed", choices[0].reason, data=data)
         return Outcome("ok", data=data)
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         note_dropped(state.values, self.name, outcomes)
-        state.values["top"] = {p: o.data for p, o in outcomes.items() if o.status == "ok"}
+        state.values["top"] = _valid_units(state, outcomes)
         kind = "llm_top_classification" if ctx.llm is not None else "top_classification"
         for path, outcome in outcomes.items():
             folder = ctx.root / "debug_outputs" / kind / state.name / file_hash(path)
-            write_json(
-                folder / "reasons.json",
-                {"file": path, "status": outcome.status, **(outcome.data or {})},
-            )
+            write_json(folder / "reasons.json", _reasons(path, outcome))
         if ctx.llm is not None:
             _write_agreement(ctx, state, outcomes)
+
+
+def _reasons(path: str, outcome: Outcome) -> dict[str, Any]:
+    """reasons.json: the file's units, then every unit's candidates, each naming its unit."""
+    data = dict(outcome.data or {})
+    rows: list[dict[str, Any]] = data.pop("units", [])
+    return {
+        "file": path,
+        "status": outcome.status,
+        **data,
+        "units": [{k: v for k, v in row.items() if k != "candidates"} for row in rows],
+        "candidates": [{"unit": row["unit"], **c} for row in rows for c in row["candidates"]],
+    }
+
+
+def _valid_units(state: SpecState, outcomes: dict[str, Outcome]) -> dict[str, dict[str, Any]]:
+    """unit key -> its choice, newest file first, at most ``max_f2p_num`` units.
+
+    The failed units of files that gave a valid one are noted as dropped; the
+    units past the cap as capped (never tried: not counted as candidates).
+    """
+    limit = state.spec.settings.max_f2p_num
+    dropped = state.values.setdefault("dropped", {})
+    units: dict[str, dict[str, Any]] = {}
+    for path in (p for p in state.values.get("f2p", []) if p in outcomes):
+        outcome = outcomes[path]
+        if outcome.status != "ok":
+            continue
+        for unit in outcome.data["units"]:
+            if unit["status"] != "ok":
+                dropped[unit["key"]] = _dropped("top", unit["reason"])
+            elif limit != -1 and len(units) >= limit:
+                why = f"over max_f2p_num ({limit} units); raise max_f2p_num"
+                dropped[unit["key"]] = {**_dropped("top", why), "status": "capped"}
+            else:
+                units[unit["key"]] = unit
+    return units
+
+
+def _dropped(stage: str, reason: str) -> dict[str, str]:
+    return {"status": "dropped", "stage": stage, "reason": reason}
+
+
+def _choose_units(ctx: RunContext, state: SpecState, file: str) -> tuple[list[UnitChoice], str]:
+    """The units ``case_unit`` asks for; ``auto``: the file, else its classes and groups.
+
+    Also why ``auto`` passed over the whole file, when it did.
+    """
+    spec = state.spec.settings
+    trace: FileTrace = state.values["traces"][file]
+    mode = spec.case_unit
+    whole = _choose(ctx, state, units.file_unit(file, trace), ask_llm=mode in ("file", "auto"))
+    if mode == "file" or (mode == "auto" and whole.status == "ok"):
+        return [whole], ""
+    found: list[UnitChoice] = []
+    if mode in ("class", "auto"):
+        found += [_choose(ctx, state, u) for u in units.class_units(file, trace, spec.min_test_num)]
+    if mode in ("group", "auto"):
+        taken = {t for c in found if c.status == "ok" for t in c.tests}
+        rest = [t for t in units.passing(trace) if t not in taken]
+        eligible = [c for c in whole.candidates if not c.hard and c.specificity >= MIN_SPECIFICITY]
+        groups = units.group_units(file, rest, trace, eligible, spec.min_test_num)
+        found += [
+            _widened(ctx, state, u)
+            for u in groups
+            if mode == "group" or list(u.tests) != whole.tests
+        ]
+    if mode == "auto" and not any(c.status == "ok" for c in found):
+        whole.reason += "; no test class or group of its tests qualifies either"
+        return [whole], ""
+    return (found or [_no_units(whole, mode)]), whole.reason if mode == "auto" else ""
+
+
+def _widened(ctx: RunContext, state: SpecState, group: units.Unit) -> UnitChoice:
+    """A group, or, when the file's other tests reach its nearest object, the group
+    with those tests in (``name-wide``): tests that share their objects go together."""
+    choice = _choose(ctx, state, group)
+    shared = [c for c in choice.candidates if c.reason.endswith(OTHERS)]
+    if choice.status == "ok" or not shared:
+        return choice
+    nearest = min(shared, key=lambda c: (c.depth, -c.file_tests, c.key))
+    trace: FileTrace = state.values["traces"][group.file]
+    passing = set(units.passing(trace))
+    reach = tests_reaching(trace, state.spec.settings.max_depth_top, passing)
+    tests = set(group.tests) | reach.get(nearest.key, set())
+    if tests == passing:  # the whole file, tried already
+        return choice
+    wider = _choose(ctx, state, units.Unit(group.file, f"{group.name}-wide", tuple(sorted(tests))))
+    return wider if wider.status == "ok" else choice
+
+
+def _no_units(whole: UnitChoice, mode: str) -> UnitChoice:
+    what = "test class" if mode == "class" else "group of tests sharing an object"
+    whole.status = "failed"
+    whole.reason = f"no {what} with min_test_num tests; case_unit = 'file' or 'auto' takes the file"
+    return whole
+
+
+def _choose(
+    ctx: RunContext, state: SpecState, unit: units.Unit, ask_llm: bool = True
+) -> UnitChoice:
+    """The objects for one unit, or why it cannot be a case."""
+    spec = state.spec.settings
+    traces: dict[str, FileTrace] = state.values["traces"]
+    limits = _limits(ctx, state, unit)
+    found, lines = select_top(unit, traces, limits, _files(state))
+    choice = UnitChoice(
+        key=unit.key, file=unit.file, unit=unit.name, tests=list(unit.tests), status="ok"
+    )
+    if ctx.llm is not None and ask_llm:
+        found, choice.llm = _decide_with_llm(ctx, state, unit.file, found)
+    chosen = [c for c in found if c.chosen]
+    choice.top_objects, choice.candidates = top_objects(chosen), found
+    choice.core_lines = lines
+    # Classes count whole, as the data stage counts them: folding methods may add lines.
+    lines = max(lines, units.object_lines(_files(state), choice.top_objects))
+    choice.budget = max(limits.budget, lines)
+    reason = _shortfall(unit, chosen, found, traces, limits, spec, lines)
+    reason = reason or _p2p_shortfall(state, unit, choice.top_objects)
+    if reason:
+        choice.status, choice.reason = "failed", reason
+    return choice
+
+
+def _limits(ctx: RunContext, state: SpecState, unit: units.Unit) -> units.Limits:
+    spec = state.spec.settings
+    lower, upper = spec.max_code_line_lower_bound, spec.max_code_line_upper_bound
+    return units.Limits(
+        max_depth=spec.max_depth_top,
+        goal=coverage_goal(spec.f2p_pass_rate_threshold),
+        needed=1.0 - spec.f2p_pass_rate_threshold,
+        max_objects=spec.max_top_objects,
+        budget=draw_budget(ctx.seed, state.name, unit.key, lower, upper),
+        upper=upper,
+    )
+
+
+def _files(state: SpecState) -> dict[str, str]:
+    """The checkout's Python files, read once per run (top only reads them)."""
+    if "top_files" not in state.values:
+        checkout: Checkout = state.values["checkout"]
+        state.values["top_files"] = python_files(checkout.path)
+    files: dict[str, str] = state.values["top_files"]
+    return files
+
+
+def _shortfall(
+    unit: units.Unit,
+    chosen: list[Candidate],
+    found: list[Candidate],
+    traces: dict[str, FileTrace],
+    limits: units.Limits,
+    spec: RepoSpec,
+    core: int,
+) -> str:
+    """Why the chosen objects cannot make a case of the unit, naming the key to change."""
+    if not chosen:
+        why = _left_out(found)
+        return f"no object is specific to the unit's tests ({why}){_smaller_units(spec)}"
+    reach = tests_reaching(traces[unit.file], limits.max_depth, set(unit.tests))
+    tests = set().union(*reach.values())
+    covered = set().union(*(reach.get(c.key, set()) for c in chosen))
+    if len(covered) < limits.needed * len(tests):  # masking these could never fail enough
+        return (
+            f"the objects that can be removed reach only {len(covered)} of the unit's"
+            f" {len(tests)} passing tests (need {limits.needed:.0%}, set by"
+            f" f2p_pass_rate_threshold); left out: {_left_out(found)}{_hint(found, spec)}"
+        )
+    if core > limits.upper:
+        return f"over the line budget ({core} > {limits.upper}); raise max_code_line_upper_bound"
+    return ""
+
+
+def _p2p_shortfall(state: SpecState, unit: units.Unit, objects: list[dict[str, object]]) -> str:
+    """Why too few pass-to-pass files could check the unit: then ``auto`` tries smaller units.
+
+    A unit below the file has the file's other tests as one pass-to-pass file.
+    """
+    need = state.spec.settings.min_p2p_files
+    traces: dict[str, FileTrace] = state.values["traces"]
+    found = p2p_files_avoiding(state, unit.file, objects)
+    own = own_file(traces[unit.file], list(unit.tests))
+    if len(found) + own >= need:
+        return ""
+    return (
+        f"only {len(found) + own} pass-to-pass files avoid its objects; need {need} (min_p2p_files)"
+    )
+
+
+def _left_out(found: list[Candidate]) -> str:
+    why = Counter(c.reason.split(":")[0].split(" (")[0] for c in found if not c.chosen)
+    return ", ".join(f"{n} {r}" for r, n in why.most_common(2)) or "none reached"
+
+
+def _hint(found: list[Candidate], spec: RepoSpec) -> str:
+    """The key that would let more objects in, when one would."""
+    reasons = [c.reason for c in found if not c.chosen]
+    if any(r.startswith("left out: max_top_objects") for r in reasons):
+        return "; raise max_top_objects"
+    if any(r.startswith("over the line budget") for r in reasons):
+        return "; raise max_code_line_upper_bound"
+    return _smaller_units(spec)
+
+
+def _smaller_units(spec: RepoSpec) -> str:
+    return "; case_unit = 'auto' tries classes and groups" if spec.case_unit == "file" else ""
 
 
 def _decide_with_llm(
@@ -154,180 +384,16 @@ def _write_agreement(ctx: RunContext, state: SpecState, outcomes: dict[str, Outc
     )
 
 
-def coverage_goal(threshold: float) -> float:
-    """The share of the file's tests the chosen objects should reach."""
-    return min(1.0, 1.0 - threshold + COVERAGE_MARGIN)
-
-
-def select_top(
-    file: str, traces: dict[str, FileTrace], max_depth: int, goal: float = 1.0
-) -> list[Candidate]:
-    """Every candidate of ``file``, scored, with its verdict and reason, chosen first."""
-    import_time = {_key(row) for trace in traces.values() for row in trace.import_time}
-    reach = _suite_reach(traces)
-    candidates: dict[str, Candidate] = {}
-    for test in traces[file].tests.values():
-        for row in test.calls:
-            key = _key(row)
-            if row[3] > max_depth:
-                continue
-            known = candidates.get(key)
-            if known is None:
-                candidates[key] = _candidate(row, file, reach[key])
-            else:
-                known.depth = min(known.depth, row[3])
-    for candidate in candidates.values():
-        candidate.score = round(candidate.specificity / candidate.depth, 4)
-    ranked = sorted(candidates.values(), key=lambda c: (-c.score, c.depth, c.key))
-    _decide(ranked, import_time, _tests_reaching(traces[file], max_depth), goal)
-    return ranked
-
-
-def _suite_reach(traces: dict[str, FileTrace]) -> dict[str, dict[str, set[str]]]:
-    """function key -> test file -> the tests of that file that reach it."""
-    reach: dict[str, dict[str, set[str]]] = {}
-    for path, trace in traces.items():
-        for nodeid, test in trace.tests.items():
-            for row in test.calls:
-                reach.setdefault(_key(row), {}).setdefault(path, set()).add(nodeid)
-    return reach
-
-
-def _candidate(row: Row, file: str, by_file: dict[str, set[str]]) -> Candidate:
-    mine = len(by_file.get(file, ()))
-    everyone = sum(len(tests) for tests in by_file.values())
-    path, qualname, line, depth = row
-    return Candidate(
-        key=_key(row),
-        path=path,
-        qualname=qualname,
-        line=line,
-        depth=depth,
-        file_tests=mine,
-        suite_tests=everyone,
-        specificity=round(mine / everyone, 4),
-        score=0.0,
-    )
-
-
-def _tests_reaching(trace: FileTrace, max_depth: int) -> dict[str, set[str]]:
-    """function key -> the passing tests of the file that reach it within ``max_depth``."""
-    reach: dict[str, set[str]] = {}
-    for nodeid, test in trace.tests.items():
-        if test.outcome != "passed":
-            continue
-        for row in test.calls:
-            if row[3] <= max_depth:
-                reach.setdefault(_key(row), set()).add(nodeid)
-    return reach
-
-
-def _decide(
-    ranked: list[Candidate], import_time: set[str], reach: dict[str, set[str]], goal: float
-) -> None:
-    eligible = [c for c in ranked if not _excluded(c, import_time)]
-    tests = set().union(*reach.values()) if reach else set()
-    covered: set[str] = set()
-    order: list[Candidate] = []
-    while eligible and len(order) < MAX_TOP_OBJECTS and len(covered) < goal * len(tests):
-        best = max(eligible, key=lambda c: len(reach.get(c.key, set()) - covered))
-        gain = len(reach.get(best.key, set()) - covered)
-        if gain == 0:
-            break
-        eligible.remove(best)
-        covered |= reach.get(best.key, set())
-        best.chosen = True
-        best.reason = (
-            f"specific ({best.specificity:.0%}) at depth {best.depth}; reaches {gain} more"
-            f" tests ({len(covered)}/{len(tests)} so far)"
-        )
-        order.append(best)
-    for candidate in list(eligible):  # the rest of the feature: wholly this file's, and near
-        if (
-            candidate.specificity >= WHOLLY
-            and candidate.depth <= NEAR
-            and len(order) < MAX_TOP_OBJECTS
-        ):
-            eligible.remove(candidate)
-            candidate.chosen = True
-            candidate.reason = f"specific ({candidate.specificity:.0%}) at depth {candidate.depth}"
-            order.append(candidate)
-    for candidate in eligible:
-        candidate.reason = (
-            f"not needed: the chosen objects reach {len(covered)} of the file's {len(tests)} tests"
-        )
-    ranked[:] = [*order, *(c for c in ranked if not c.chosen)]
-
-
-def _excluded(candidate: Candidate, import_time: set[str]) -> bool:
-    """Whether a candidate can never be chosen; its reason says why."""
-    name = candidate.qualname.rsplit(".", 1)[-1]
-    candidate.hard = True
-    if candidate.key in import_time:
-        candidate.reason = "runs at import time"
-    elif "<locals>" in candidate.qualname:
-        outer = candidate.qualname.split(".<locals>", 1)[0]
-        candidate.reason = f"nested in {outer}: it goes with it"
-    elif (
-        name.startswith("__")
-        and name.endswith("__")
-        and name not in _KEPT_DUNDERS
-        and candidate.specificity < 1.0  # no other test file reaches it: nothing else relies on it
-    ):
-        candidate.reason = "protocol method the rest of the code relies on"
-    else:
-        candidate.hard = False
-    if candidate.hard:
-        return True
-    if candidate.specificity < MIN_SPECIFICITY:
-        candidate.reason = (
-            f"shared: only {candidate.specificity:.0%} of the tests reaching it are this file's"
-        )
-    else:
-        return False
-    return True
-
-
-def top_objects(chosen: list[Candidate]) -> list[dict[str, object]]:
-    """Chosen functions, with methods folded into their class when two or more are chosen."""
-    by_class: dict[tuple[str, str], list[Candidate]] = {}
-    for candidate in chosen:
-        owner, _, _ = candidate.qualname.rpartition(".")
-        if owner:
-            by_class.setdefault((candidate.path, owner), []).append(candidate)
-    objects: list[dict[str, object]] = []
-    folded = {c.key for members in by_class.values() if len(members) >= 2 for c in members}
-    for (path, owner), members in sorted(by_class.items()):
-        if len(members) >= 2:
-            objects.append(
-                {
-                    "kind": "class",
-                    "path": path,
-                    "qualname": owner,
-                    "methods": sorted(m.qualname for m in members),
-                }
-            )
-    for candidate in chosen:
-        if candidate.key not in folded:
-            kind = (
-                "method"
-                if "." in candidate.qualname and "<locals>" not in candidate.qualname
-                else "function"
-            )
-            objects.append(
-                {
-                    "kind": kind,
-                    "path": candidate.path,
-                    "qualname": candidate.qualname,
-                    "line": candidate.line,
-                }
-            )
-    return objects
+def _llm_summary(choices: list[UnitChoice]) -> dict[str, object]:
+    """The model's batches over every unit, and the mean agreement with the offline choice."""
+    reports = [c.llm for c in choices if c.llm]
+    metrics: list[dict[str, float]] = [r["offline_vs_llm"] for r in reports]  # type: ignore[misc]
+    mean = {
+        name: round(sum(m[name] for m in metrics) / len(metrics), 4)
+        for name in ("precision", "recall", "f1")
+    }
+    return {"batches": [b for r in reports for b in r["batches"]], "offline_vs_llm": mean}  # type: ignore[attr-defined]
 
 
 def file_hash(path: str) -> str:
     return hashlib.sha256(path.encode()).hexdigest()[:12]
-
-
-def _key(row: Row) -> str:
-    return f"{row[0]}::{row[1]}:{row[2]}"

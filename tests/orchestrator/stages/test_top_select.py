@@ -1,0 +1,101 @@
+"""The offline top selection for units: who is eligible, the caps, and the budget."""
+
+from __future__ import annotations
+
+from orchestrator.pipeline.traces import FileTrace, TestTrace
+from orchestrator.stages.top_select import select_top
+from orchestrator.stages.top_units import Limits, Unit, class_units, group_units
+
+LIB = """\
+def alpha(x):
+    return x + 1
+
+
+def beta(x):
+    y = x * 2
+    z = y - 1
+    return z
+
+
+def gamma(x):
+    return -x
+"""
+
+FILE = "tests/test_lib.py"
+
+
+def row(name: str, line: int, depth: int = 1) -> tuple[str, str, int, int]:
+    return ("lib.py", name, line, depth)
+
+
+def traces() -> dict[str, FileTrace]:
+    """TestAlpha reaches alpha, TestBeta beta; test_gamma (no class) gamma and beta."""
+    tests = {
+        f"{FILE}::TestAlpha::test_one": TestTrace("passed", [row("alpha", 1)]),
+        f"{FILE}::TestAlpha::test_two": TestTrace("passed", [row("alpha", 1)]),
+        f"{FILE}::TestBeta::test_one": TestTrace("passed", [row("beta", 5)]),
+        f"{FILE}::test_gamma": TestTrace("passed", [row("gamma", 11), row("beta", 5, 2)]),
+    }
+    return {FILE: FileTrace(tests=tests, import_time=[])}
+
+
+def limits(max_objects: int = 40, budget: int = 100, goal: float = 0.9) -> Limits:
+    return Limits(
+        max_depth=3, goal=goal, needed=goal - 0.1, max_objects=max_objects, budget=budget, upper=100
+    )
+
+
+def test_class_units_are_named_after_their_class() -> None:
+    """Each test class is a unit named after it, when it has min_test_num tests."""
+    units = class_units(FILE, traces()[FILE], min_tests=1)
+    assert [(u.name, len(u.tests)) for u in units] == [("TestAlpha", 2), ("TestBeta", 1)]
+    assert units[0].key == f"{FILE}::TestAlpha"
+    assert class_units(FILE, traces()[FILE], min_tests=2)[0].name == "TestAlpha"
+
+
+def test_an_object_the_files_other_tests_reach_is_never_chosen_for_a_unit() -> None:
+    """beta is reached by test_gamma too, which must keep passing: TestBeta gets nothing."""
+    unit = Unit(FILE, "TestBeta", (f"{FILE}::TestBeta::test_one",))
+    found, _ = select_top(unit, traces(), limits(), {"lib.py": LIB})
+    (beta,) = found
+    assert not beta.chosen
+    assert beta.reason == "reached by 1 of the file's other tests (they must pass)"
+
+
+def test_a_unit_gets_only_its_own_objects() -> None:
+    """TestAlpha's unit chooses alpha, two code lines, and nothing else."""
+    tests = (f"{FILE}::TestAlpha::test_one", f"{FILE}::TestAlpha::test_two")
+    found, core = select_top(Unit(FILE, "TestAlpha", tests), traces(), limits(), {"lib.py": LIB})
+    assert [c.qualname for c in found if c.chosen] == ["alpha"]
+    assert core == 2
+
+
+def test_groups_follow_the_nearest_specific_object() -> None:
+    """Tests group by the nearest specific object they reach."""
+    trace = traces()[FILE]
+    unit = Unit(FILE, "file", tuple(sorted(trace.tests)))
+    found, _ = select_top(unit, traces(), limits(), {"lib.py": LIB})
+    groups = group_units(FILE, sorted(trace.tests), trace, found, min_tests=1)
+    assert {g.name: len(g.tests) for g in groups} == {"alpha": 2, "beta": 1, "gamma": 1}
+
+
+def test_objects_left_out_by_the_cap_are_not_called_not_needed() -> None:
+    """Candidates past max_top_objects say so and name the key."""
+    trace = traces()[FILE]
+    unit = Unit(FILE, "file", tuple(sorted(trace.tests)))
+    found, _ = select_top(unit, traces(), limits(max_objects=1), {"lib.py": LIB})
+    left = [c for c in found if not c.chosen]
+    assert left
+    for candidate in left:
+        assert candidate.reason == "left out: max_top_objects (1) reached; raise max_top_objects"
+
+
+def test_past_the_core_the_line_budget_decides() -> None:
+    """alpha alone reaches the core share of the unit's tests; gamma is over the budget."""
+    both = (f"{FILE}::TestAlpha::test_one", f"{FILE}::TestAlpha::test_two", f"{FILE}::test_gamma")
+    tr = traces()
+    tr[FILE].tests[f"{FILE}::test_gamma"] = TestTrace("passed", [row("gamma", 11)])
+    found, core = select_top(Unit(FILE, "g", both), tr, limits(budget=2, goal=0.5), {"lib.py": LIB})
+    assert core == 2
+    chosen = {c.qualname: c for c in found}
+    assert chosen["gamma"].reason.startswith("over the line budget (4 > 2)")
