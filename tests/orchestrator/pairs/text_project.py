@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
 from tests.support.gitrepos import commit_files
 
 PYPROJECT = """\
@@ -41,6 +47,18 @@ def count_words(text):
     """How many words ``text`` has."""
     words = text.split()
     return len(words)
+
+
+def initials(name):
+    """The capital initials of ``name``: ``"Ada Lovelace"`` gives ``"AL"``."""
+    parts = name.split()
+    return "".join(part[0].upper() for part in parts)
+
+
+def title_case(text):
+    """``text`` with each of its words capitalised."""
+    words = text.split()
+    return " ".join(word.capitalize() for word in words)
 
 
 def shout(text):
@@ -81,7 +99,8 @@ class Counter:
 
 TESTS = """\
 from textkit.core import (
-    Counter, count_words, lenient, make_default, one, same_slug, shout, slugify
+    Counter, count_words, initials, lenient, make_default, one, same_slug, shout, slugify,
+    title_case,
 )
 
 
@@ -104,6 +123,14 @@ def test_counter():
     assert counter.feed("c") == 3
 
 
+def test_initials():
+    assert initials("Ada Lovelace") == "AL"
+
+
+def test_title_case():
+    assert title_case("ada lovelace") == "Ada Lovelace"
+
+
 def test_shout():
     assert shout("hi") == "HI!"
 
@@ -124,6 +151,9 @@ def test_default():
 """
 
 
+SEEDS = {"Counter.feed", "count_words", "initials", "same_slug", "title_case"}
+
+
 def make_text_project(path: Path) -> str:
     """The repository in one commit; returns its id."""
     return commit_files(
@@ -137,3 +167,22 @@ def make_text_project(path: Path) -> str:
         "textkit",
         when=1_600_000_000,
     )
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    specs: Path
+    cache: Path
+
+    def build_pairs(self, out: str, *args: str, code: int = 0) -> Path:
+        """Run build-pairs through the CLI into ``root/out``; returns the run directory."""
+        argv = ["build-pairs", "--config-path", str(self.specs), "--output-dir"]
+        argv += [str(self.root / out), "--cache-dir", str(self.cache), "--jobs", "2", *args]
+        result = CliRunner().invoke(cli, argv, catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return sorted(p for day in (self.root / out).iterdir() for p in day.iterdir())[-1]
+
+
+def jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
