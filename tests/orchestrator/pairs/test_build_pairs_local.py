@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from orchestrator.cli import cli
 from tests.orchestrator.pairs.text_project import SEEDS, Project, jsonl
 
 
@@ -69,3 +71,57 @@ def test_rows_load_with_datasets(run: Path) -> None:
     loaded = datasets.load_dataset("json", data_files=str(path), split="train")
     assert loaded.num_rows == 5
     assert set(loaded.column_names) >= {"instruction", "response", "concept", "seed", "model"}
+
+
+def test_build_pairs_reuses_what_build_cases_cached(textkit: Project, tmp_path: Path) -> None:
+    """After build-cases, build-pairs takes scanner, runner and dynamic from the cache."""
+    cache = tmp_path / "cache"
+    argv = [
+        "build-cases",
+        "--config-path",
+        str(textkit.specs),
+        "--output-dir",
+        str(tmp_path / "cases"),
+    ]
+    argv += ["--cache-dir", str(cache), "--debug", "end=dynamic"]
+    assert CliRunner().invoke(cli, argv, catch_exceptions=False).exit_code == 0
+    pairs = Project(textkit.root, textkit.specs, cache).build_pairs("reuse", "--debug", "end=seeds")
+    stages = json.loads((pairs / "metadata_outputs" / "summary.json").read_text())["stages"]
+    for name in ("scanner", "runner", "dynamic"):
+        assert stages[name]["items"] == stages[name]["cached"] > 0, name
+    assert stages["seeds"]["cached"] == 0
+    assert stages["seeds"]["items"] > 0
+    assert "instruct" not in stages  # end=seeds stops there
+
+
+def test_clean_refuses_what_is_not_a_run(textkit: Project) -> None:
+    """--clean on a directory holding anything but runs exits 2 and deletes nothing."""
+    out = textkit.root / "precious"
+    (out / "2026-01-01").mkdir(parents=True)
+    (out / "2026-01-01" / "notes.txt").write_text("mine")
+    argv = ["build-pairs", "--config-path", str(textkit.specs), "--output-dir", str(out), "--clean"]
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 2
+    assert "is not a featurebench run" in result.output
+    assert (out / "2026-01-01" / "notes.txt").read_text() == "mine"
+
+
+def test_clean_empties_earlier_runs(textkit: Project) -> None:
+    """A second run with --clean leaves only itself in the output directory."""
+    first = textkit.build_pairs("cleaned", "--debug", "end=seeds")
+    second = textkit.build_pairs("cleaned", "--debug", "end=seeds", "--clean")
+    assert not first.exists() or first == second
+    assert [p for day in (textkit.root / "cleaned").iterdir() for p in day.iterdir()] == [second]
+
+
+def test_a_bad_pairs_key_stops_the_run_before_it_starts(textkit: Project, tmp_path: Path) -> None:
+    """A mistake in [pairs] is a one-line error with exit status 2 and no run directory."""
+    config = tmp_path / "config.toml"
+    config.write_text("[pairs]\nmax_complexity = -1\n")
+    argv = ["build-pairs", "--config-path", str(textkit.specs), "--global-config-path", str(config)]
+    result = CliRunner().invoke(cli, [*argv, "--output-dir", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"fbench: error: {config}: [pairs] max_complexity: expected 1 to 1000, got -1"
+    )
+    assert not (tmp_path / "out").exists()
