@@ -138,23 +138,41 @@ def is_test_helper(path: str, qualname: str) -> bool:
 
 
 def normalised_hash(source: str) -> str:
-    """Equal for functions that differ only in names, docstrings, comments and layout."""
+    """Equal for functions that differ only in local names, docstrings, comments and layout.
+
+    Only the function's own names (parameters and what it assigns) are
+    anonymised: two functions calling different globals are different code.
+    """
     node = parse_function(source)
     if node is None:
         return hashlib.sha256(source.encode()).hexdigest()
-    tree = _Anonymise().visit(ast.parse(ast.unparse(node)))
+    tree = ast.parse(ast.unparse(node))
+    local = {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
+    local |= {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+    tree = _Anonymise(local).visit(tree)
     return hashlib.sha256(ast.dump(tree, annotate_fields=False).encode()).hexdigest()
 
 
 class _Anonymise(ast.NodeTransformer):
+    def __init__(self, local: set[str]) -> None:
+        self.local = local
+
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        return self._function(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
+        return self._function(node)
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
         node.name = "_"
-        if ast.get_docstring(node) is not None:
+        if ast.get_docstring(node) is not None:  # the docstring is prose, not code
             node.body = node.body[1:] or [ast.Pass()]
         return self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
-        return ast.Name(id="_", ctx=node.ctx)
+        return ast.Name(id="_", ctx=node.ctx) if node.id in self.local else node
 
     def visit_arg(self, node: ast.arg) -> ast.AST:
         node.arg = "_"

@@ -101,3 +101,11 @@ def test_the_response_is_the_named_function_of_the_reply() -> None:
     assert extract_function(plain, "go")[0] == plain
     assert extract_function(fenced, "stop")[1] == "wrong name: the reply defines go, not stop"
     assert extract_function("no code here", "go")[1].startswith("no function")
+
+
+def test_functions_calling_different_globals_are_not_exact_duplicates() -> None:
+    """Local names are anonymised, the globals a function calls are not."""
+    fifo = "def fifo(size):\n    return make(FIFOCache(size))\n"
+    lfu = "def lfu(n):\n    return make(LFUCache(n))\n"
+    assert normalised_hash(fifo) != normalised_hash(lfu)
+    assert normalised_hash(fifo) == normalised_hash(fifo.replace("size", "count"))
