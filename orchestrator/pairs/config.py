@@ -32,6 +32,7 @@ class PairsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
     near_duplicate_similarity: float = 0.85  # Jaccard of token n-grams at or above: a duplicate
     ngram_size: int = 4
     max_guarding_tests: int = 50  # the shallowest ones are kept
+    timeout_validate: int = 120  # seconds for a response's guarding tests; past it, it fails
     max_pep8_issues: int = 0
     min_type_hint_coverage: float = 0.0
     max_docstring_issues: int = 3
@@ -46,6 +47,7 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "near_duplicate_similarity": (0.0, 1.0),
     "ngram_size": (1, 20),
     "max_guarding_tests": (1, 10_000),
+    "timeout_validate": (1, 86_400),
     "max_pep8_issues": (0, 10_000),
     "min_type_hint_coverage": (0.0, 1.0),
     "max_docstring_issues": (0, 10_000),

@@ -29,7 +29,7 @@ from orchestrator.build import (
 )
 from orchestrator.errors import UsageError
 from orchestrator.pairs import PAIRS_STAGE_NAMES
-from orchestrator.pairs.config import load_pairs_config
+from orchestrator.pairs.config import PairsConfig, load_pairs_config, parse_pairs
 from orchestrator.pairs.dataset import DatasetStage
 from orchestrator.pairs.instruct import InstructStage
 from orchestrator.pairs.report import write_pairs_report
@@ -37,7 +37,7 @@ from orchestrator.pairs.seeds import SeedsStage
 from orchestrator.pairs.validate import ValidateStage
 from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
 from orchestrator.pipeline.progress import stage_progress
-from orchestrator.pipeline.storage import is_run_dir, new_run_dir
+from orchestrator.pipeline.storage import is_run_dir, new_run_dir, read_json, write_json
 from orchestrator.pipeline.summary import write_summary
 from orchestrator.stages.dynamic import DynamicStage
 from orchestrator.stages.image import ImageStage
@@ -50,6 +50,7 @@ log = logging.getLogger("fbench")
 SHARED_STAGES = ("repo", "image", "scanner", "runner", "dynamic")
 STAGES = (*SHARED_STAGES, *PAIRS_STAGE_NAMES)
 CACHED = ("scanner", "runner", "dynamic", "seeds", "validate")
+PAIRS_CONFIG = "pairs_config.json"
 RUN_SUBDIRS = (
     "seed_output",
     "self_oss_output",
@@ -72,7 +73,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
     """Run the pairs pipeline; returns the run directory and the run's context."""
     debug = parse_debug(options.debug, STAGES, CACHED)
     specs = _select(_load(options), options.debug_repos)
-    config = load_pairs_config(options.global_config_path, options.config_path)
+    config = _pairs_config(options)
     run_env, llm_config = global_config(options.global_config_path)
     models = _probe_llm(llm_config)
     if options.clean and options.resume is None:
@@ -84,6 +85,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
         stage_progress() as progress,
     ):
         ctx = _context(options, root, cache_dir, debug, run_env)
+        write_json(ctx.metadata / PAIRS_CONFIG, config)  # what --resume reads back
         ctx.progress = progress
         ctx.llm = _llm_client(llm_config, models, ctx)
         states = [SpecState(spec) for spec in specs]
@@ -103,6 +105,15 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
         write_summary(ctx, states)
         write_pairs_report(ctx, states)
     return root, ctx
+
+
+def _pairs_config(options: PairsOptions) -> PairsConfig:
+    """The run's ``[pairs]``: from the files, or as the run being resumed recorded it."""
+    if options.resume is not None and options.config_path is None:
+        saved = options.resume / "metadata_outputs" / PAIRS_CONFIG
+        if saved.is_file():
+            return parse_pairs(read_json(saved), str(saved))
+    return load_pairs_config(options.global_config_path, options.config_path)
 
 
 def _shared_stages(options: BuildOptions) -> list[Stage]:

@@ -114,6 +114,8 @@ class SeedsStage:
                 seeds.append(seed_row(state, candidates[key], outcome.data))
             else:
                 drop(state, "seeds", key, outcome.reason or outcome.status)
+            if outcome.status == "error":  # not the seed's fault: the run must say so
+                ctx.error(f"{state.name} {key}: the stub check could not run: {outcome.reason}")
         state.values["pairs_seeds"] = seeds
         count(state, "seeds", len(seeds))
         self.rows[state.name] = seeds

@@ -15,6 +15,9 @@ import textwrap
 from collections import Counter
 from typing import Any
 
+import msgspec
+
+from orchestrator.errors import StageError
 from orchestrator.extract.masking import SourceText, find_definition
 from orchestrator.extract.worktrees import copy_scratch, scratch_dir, write_files
 from orchestrator.llm.prompts import load_prompt
@@ -32,6 +35,15 @@ from orchestrator.pairs.quality import quality
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.storage import write_json
 from orchestrator.stages.data import scratch_root
+
+VERDICT_KEYS = (
+    "max_pep8_issues",
+    "max_docstring_issues",
+    "min_type_hint_coverage",
+    "max_complexity",
+    "required_checks",
+    "timeout_validate",
+)
 
 
 class SpliceError(Exception):
@@ -56,7 +68,8 @@ class ValidateStage:
         common = {
             "test_cmd": spec.test_cmd,
             "timeout_run": spec.timeout_run,
-            "config": self.config,
+            # What a verdict depends on: the quality bounds and the time limit, no seed filter.
+            **{key: getattr(self.config, key) for key in VERDICT_KEYS},
             "llm": ctx.llm.identity(load_prompt("pairs_alignment"))
             if ctx.llm is not None
             else None,
@@ -88,10 +101,15 @@ class ValidateStage:
         except SpliceError as exc:
             return Outcome("failed", f"splice: {exc}", data={"metrics": metrics})
         runner = test_runner(ctx, state, item.key)
+        # The response's own time limit: one that sleeps forever must not hold the run.
+        runner.spec = msgspec.structs.replace(runner.spec, timeout_run=self.config.timeout_validate)
         with scratch_dir(scratch_root(ctx), "validate-") as scratch:
             tree = copy_scratch(state.values["checkout"].path, scratch / "work")
             write_files(tree, dict(changed))
-            run = runner.pytest(tree, inputs["tests"], "pairs_validate", "response")
+            try:
+                run = runner.pytest(tree, inputs["tests"], "pairs_validate", "response")
+            except StageError as exc:  # the seed's tests passed: the response hung or crashed them
+                return Outcome("failed", f"guarding tests fail: {exc}", data={"metrics": metrics})
         failing = failing_tests(run, inputs["tests"])
         data = {"metrics": metrics, "failing": failing, "tests": len(inputs["tests"])}
         if failing:

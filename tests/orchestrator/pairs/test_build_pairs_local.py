@@ -125,3 +125,17 @@ def test_a_bad_pairs_key_stops_the_run_before_it_starts(textkit: Project, tmp_pa
         f"fbench: error: {config}: [pairs] max_complexity: expected 1 to 1000, got -1"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_finishes_a_run_stopped_after_seeds(textkit: Project) -> None:
+    """--resume on a run that stopped after seeds takes them from its journal and finishes."""
+    stopped = textkit.build_pairs("resumed", "--debug", "end=seeds")
+    assert not (stopped / "final_dataset" / "instruction_dataset.jsonl").exists()
+    resumed = textkit.build_pairs("resumed", "--resume", str(stopped))
+    assert resumed == stopped
+    rows = jsonl(stopped / "final_dataset" / "instruction_dataset.jsonl")
+    assert {row["seed"]["qualname"] for row in rows} == SEEDS
+    assert (
+        json.loads((stopped / "metadata_outputs" / "pairs_config.json").read_text())["max_depth"]
+        == 2
+    )
