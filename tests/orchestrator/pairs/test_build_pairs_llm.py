@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,31 +34,35 @@ RESPONSES = {
 }
 
 
-def scripted(body: dict[str, Any]) -> str:
+def scripted(responses: dict[str, str]) -> Callable[[dict[str, Any]], str]:
     """The loopback model: a concept, an instruction, the scripted response, or a verdict."""
-    system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
-    if "programming concepts" in system:
-        return "String processing with comprehensions."
-    if "programming tasks" in system:
-        name = re.search(r"The function to ask for: `(\w+)`", user)
-        return f"Write `{name.group(1) if name else '?'}` as described."
-    if "judge whether code" in system:
-        return "YES\nThe code does what the instruction asks."
-    asked = re.search(r"def (\w+)\(", user)
-    return RESPONSES[asked.group(1) if asked else "title_case"]
+
+    def answer(body: dict[str, Any]) -> str:
+        system, user = body["messages"][0]["content"], body["messages"][-1]["content"]
+        if "programming concepts" in system:
+            return "String processing with comprehensions."
+        if "programming tasks" in system:
+            name = re.search(r"The function to ask for: `(\w+)`", user)
+            return f"Write `{name.group(1) if name else '?'}` as described."
+        if "judge whether code" in system:
+            return "YES\nThe code does what the instruction asks."
+        asked = re.search(r"def (\w+)\(", user)
+        return responses.get(asked.group(1) if asked else "", "No code, sorry.")
+
+    return answer
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
     with serve() as running:
-        running.answer = scripted
+        running.answer = scripted(RESPONSES)
         yield running
 
 
-def llm_config(path: Path, url: str) -> Path:
+def llm_config(path: Path, url: str, extra: str = "") -> Path:
     path.write_text(
         f'[llm]\nbase_url = "{url}"\nmodel = "{MODEL}"\napi_key_env = "{KEY_VARIABLE}"\n'
-        "price_input_per_1k = 0.5\nprice_output_per_1k = 1.5\n"
+        f"price_input_per_1k = 0.5\nprice_output_per_1k = 1.5\n{extra}"
     )
     return path
 
@@ -106,3 +110,34 @@ def test_llm_mode_funnel_cache_and_key(
     for path in [*textkit.root.rglob("*"), *tmp_path.rglob("*")]:
         if path.is_file() and path.name != "config.toml":
             assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_hostile_responses_are_contained_and_fail(
+    textkit: Project, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A response that phones home finds no network; one that sleeps forever is cut off."""
+    port = server.url.split(":")[2].split("/")[0]
+    server.answer = scripted(
+        {
+            "initials": (
+                "def initials(name):\n    import socket\n"
+                f"    with socket.create_connection(('127.0.0.1', {port}), timeout=3) as s:\n"
+                "        s.sendall(b'GET /hostile HTTP/1.0\\r\\n\\r\\n')\n"
+                "    return ''.join(w[0].upper() for w in name.split())\n"
+            ),
+            "count_words": "def count_words(text):\n    import time\n    time.sleep(10**6)\n",
+        }
+    )
+    monkeypatch.setenv(KEY_VARIABLE, KEY)
+    # Another temperature: other cache keys, so the hostile script is asked, not the cache.
+    extra = "temperature = 0.5\n\n[pairs]\ntimeout_validate = 10\n"
+    config = llm_config(tmp_path / "config.toml", server.url, extra)
+    run = textkit.build_pairs("hostile", "--global-config-path", str(config))
+    results = {
+        r["key"].split("::")[1]: r for r in jsonl(run / "validation_output" / "results.jsonl")
+    }
+    assert results["initials"]["status"] == "failed"
+    assert results["count_words"]["status"] == "failed"
+    assert "timed out" in results["count_words"]["reason"]
+    assert not any(r["path"] == "/hostile" for r in server.requests)
+    assert (run / "final_dataset" / "instruction_dataset.jsonl").read_text() == ""
