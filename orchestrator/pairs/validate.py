@@ -21,15 +21,7 @@ from orchestrator.errors import StageError
 from orchestrator.extract.masking import SourceText, find_definition
 from orchestrator.extract.worktrees import copy_scratch, scratch_dir, write_files
 from orchestrator.llm.prompts import load_prompt
-from orchestrator.pairs.common import (
-    count,
-    drop,
-    failing_tests,
-    project_files,
-    spec_rows,
-    test_runner,
-    write_jsonl,
-)
+from orchestrator.pairs import common
 from orchestrator.pairs.config import PairsConfig
 from orchestrator.pairs.quality import quality
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
@@ -96,11 +88,11 @@ class ValidateStage:
         metrics = quality(inputs["response"], inputs, self.config, inputs["instruction"], ctx.llm)
         try:
             changed = splice(
-                project_files(state), inputs["path"], inputs["qualname"], inputs["response"]
+                common.project_files(state), inputs["path"], inputs["qualname"], inputs["response"]
             )
         except SpliceError as exc:
             return Outcome("failed", f"splice: {exc}", data={"metrics": metrics})
-        runner = test_runner(ctx, state, item.key)
+        runner = common.test_runner(ctx, state, item.key)
         # The response's own time limit: one that sleeps forever must not hold the run.
         runner.spec = msgspec.structs.replace(runner.spec, timeout_run=self.config.timeout_validate)
         with scratch_dir(scratch_root(ctx), "validate-") as scratch:
@@ -110,7 +102,7 @@ class ValidateStage:
                 run = runner.pytest(tree, inputs["tests"], "pairs_validate", "response")
             except StageError as exc:  # the seed's tests passed: the response hung or crashed them
                 return Outcome("failed", f"guarding tests fail: {exc}", data={"metrics": metrics})
-        failing = failing_tests(run, inputs["tests"])
+        failing = common.failing_tests(run, inputs["tests"])
         data = {"metrics": metrics, "failing": failing, "tests": len(inputs["tests"])}
         if failing:
             return Outcome("failed", f"guarding tests fail: {', '.join(failing[:3])}", data=data)
@@ -123,7 +115,7 @@ class ValidateStage:
         results = []
         for key, outcome in sorted(outcomes.items()):
             if outcome.status != "ok":
-                drop(state, "validated", key, outcome.reason or outcome.status)
+                common.drop(state, "validated", key, outcome.reason or outcome.status)
             if outcome.status == "error":
                 ctx.error(f"{state.name} {key}: validation could not run: {outcome.reason}")
             results.append(
@@ -137,10 +129,10 @@ class ValidateStage:
             )
         passed = [r for r in results if r["status"] == "ok"]
         state.values["pairs_validated"] = {r["key"]: r for r in passed}
-        count(state, "validated", len(passed))
+        common.count(state, "validated", len(passed))
         self.rows[state.name] = results
         folder = ctx.root / "validation_output"
-        write_jsonl(folder / "results.jsonl", spec_rows(self.rows))
+        common.write_jsonl(folder / "results.jsonl", common.spec_rows(self.rows))
         self.stats[state.name] = validation_stats(results)
         write_json(folder / "validation_stats.json", self.stats)
 

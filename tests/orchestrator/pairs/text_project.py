@@ -10,20 +10,10 @@ from typing import Any
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from tests.orchestrator import small_project
 from tests.support.gitrepos import commit_files
 
-PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "textkit"
-version = "0.1"
-
-[tool.setuptools]
-packages = ["textkit"]
-"""
+PYPROJECT = small_project.PYPROJECT.replace("shapes", "textkit")
 
 CORE = '''\
 """Small text utilities."""
