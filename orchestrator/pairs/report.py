@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
 from typing import Any
 
 from orchestrator.pairs.common import FUNNEL, reasons
 from orchestrator.pipeline.engine import RunContext, SpecState
 from orchestrator.pipeline.storage import write_atomic, write_json
+from orchestrator.report.plots import _histogram
 
 REPORT = "pipeline_report.md"
+ASSETS = "pipeline_report"
+# The metrics drawn, with the axis label; type-hint coverage is drawn in percent.
+PLOTTED = {
+    "pep8": "PEP 8 findings",
+    "docstring": "PEP 257 findings",
+    "type_hints": "type-hint coverage (%)",
+    "complexity": "cyclomatic complexity",
+}
 
 
 def funnel_data(ctx: RunContext, states: list[SpecState]) -> dict[str, Any]:
@@ -30,11 +41,38 @@ def funnel_data(ctx: RunContext, states: list[SpecState]) -> dict[str, Any]:
 def write_pairs_report(ctx: RunContext, states: list[SpecState]) -> None:
     """``pipeline_report.md`` and the figures behind it, ``metadata_outputs/pairs_report.json``."""
     data = funnel_data(ctx, states)
+    data["metrics"] = metric_values(states)
     write_json(ctx.metadata / "pairs_report.json", data)
-    write_atomic(ctx.root / REPORT, markdown(data).encode())
+    plots = write_metric_plots(ctx.root / ASSETS, data["metrics"])
+    write_atomic(ctx.root / REPORT, markdown(data, plots).encode())
 
 
-def markdown(data: dict[str, Any]) -> str:
+def metric_values(states: list[SpecState]) -> dict[str, list[int]]:
+    """Each plotted metric's value for every response validated, whatever its verdict."""
+    values: dict[str, list[int]] = {name: [] for name in PLOTTED}
+    for state in states:
+        for result in state.values.get("pairs_results", []):
+            for name, metric in result.get("metrics", {}).items():
+                if name in values:
+                    scale = 100 if name == "type_hints" else 1
+                    values[name].append(round(metric["value"] * scale))
+    return values
+
+
+def write_metric_plots(folder: Path, values: dict[str, list[int]]) -> dict[str, str]:
+    """One histogram per metric (matplotlib's Agg renderer); title -> path in the run."""
+    shown = {}
+    for name, label in PLOTTED.items():
+        figure = _histogram(values[name], label, "responses")
+        figure.suptitle(label)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100)
+        write_atomic(folder / f"{name}.png", buffer.getvalue())
+        shown[label] = f"{folder.name}/{name}.png"
+    return shown
+
+
+def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
     lines = ["# build-pairs report", "", "## Funnel", "", "| step | reached | dropped on the way |"]
     lines.append("|---|---|---|")
     for step in FUNNEL:
@@ -48,6 +86,8 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append(f"| {name} | " + " | ".join(str(counts[s]) for s in FUNNEL) + " |")
     lines += [f"\n{name} stopped: {why}" for name, why in data["stopped"].items()]
     lines += ["", "## Model", "", _llm_line(data["llm"])]
+    lines += ["", "## Quality of the responses", ""]
+    lines += [f"![{title}]({path})" for title, path in plots.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -127,6 +127,7 @@ class ValidateStage:
                     **(outcome.data or {}),
                 }
             )
+        state.values["pairs_results"] = results
         passed = [r for r in results if r["status"] == "ok"]
         state.values["pairs_validated"] = {r["key"]: r for r in passed}
         common.count(state, "validated", len(passed))

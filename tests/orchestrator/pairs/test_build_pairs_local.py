@@ -62,6 +62,8 @@ def test_the_run_directory_has_the_seeds_layout(run: Path) -> None:
     assert "| seeds | 5 | 6 |" in report
     assert "| final | 5 | 0 |" in report
     assert "- seeds: no docstring (2)" in report
+    assert "![PEP 8 findings](pipeline_report/pep8.png)" in report
+    assert (run / "pipeline_report" / "pep8.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_rows_load_with_datasets(run: Path) -> None:
