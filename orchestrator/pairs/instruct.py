@@ -23,6 +23,8 @@ from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkIte
 
 OFFLINE_MODEL = "offline (the seed itself)"
 STEPS = ("concepts", "instructions", "responses")
+FIELDS = ("concept", "instruction", "response")
+LLM_ERROR = "llm error"
 
 
 class InstructStage:
@@ -55,7 +57,7 @@ class InstructStage:
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         results: dict[str, dict[str, Any]] = outcomes["seeds"].data if outcomes else {}
-        for step, field in zip(STEPS, ("concept", "instruction", "response"), strict=True):
+        for step, field in zip(STEPS, FIELDS, strict=True):
             rows = [
                 {"spec": state.name, "key": key, field: result[field]}
                 for key, result in sorted(results.items())
@@ -67,6 +69,8 @@ class InstructStage:
         for key, result in sorted(results.items()):
             if result.get("reason"):
                 drop(state, result["step"], key, result["reason"])
+            if str(result.get("reason")).startswith(LLM_ERROR):  # the endpoint's, not the seed's
+                ctx.error(f"{state.name} {key}: {result['reason']}")
         state.values["pairs_generated"] = results
 
 
@@ -92,14 +96,16 @@ def generate(llm: LLM | None, seed: dict[str, Any], files: dict[str, str]) -> di
             "response": seed["source"],
             "model": OFFLINE_MODEL,
         }
-    try:
-        return _ask(llm, values)
-    except LLMError as exc:
-        return {"step": "concepts", "reason": f"llm error: {exc}"}
-
-
-def _ask(llm: LLM, values: dict[str, str]) -> dict[str, Any]:
     result: dict[str, Any] = {"model": llm.config.model}
+    try:
+        return _ask(llm, values, result)
+    except LLMError as exc:  # the step whose answer is missing is where the seed stopped
+        step = next(s for s, f in zip(STEPS, FIELDS, strict=True) if f not in result)
+        return {**result, "step": step, "reason": f"{LLM_ERROR}: {exc}"}
+
+
+def _ask(llm: LLM, values: dict[str, str], result: dict[str, Any]) -> dict[str, Any]:
+    """Fill ``result`` step by step, so that a failure shows how far it got."""
     result["concept"] = llm.complete(load_prompt("pairs_concept"), values).strip()
     instruction = llm.complete(
         load_prompt("pairs_instruction"), {**values, "concept": result["concept"]}

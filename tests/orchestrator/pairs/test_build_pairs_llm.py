@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.orchestrator.pairs.text_project import Project, jsonl
-from tests.support.llm_server import MODEL, Server, serve
+from tests.support.llm_server import MODEL, Reply, Server, serve
 
 KEY_VARIABLE = "FB_PAIRS_TEST_KEY"
 KEY = "sk-fbpairs-0123456789abcdef-never-written"
@@ -141,3 +141,17 @@ def test_hostile_responses_are_contained_and_fail(
     assert "timed out" in results["count_words"]["reason"]
     assert not any(r["path"] == "/hostile" for r in server.requests)
     assert (run / "final_dataset" / "instruction_dataset.jsonl").read_text() == ""
+
+
+def test_an_endpoint_that_fails_stops_seeds_at_their_step_and_the_exit_status_says_so(
+    textkit: Project, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concept requests answered 500 drop every seed at concepts, and the run exits 1."""
+    server.script.extend(Reply(status=500) for _ in range(5))
+    monkeypatch.setenv(KEY_VARIABLE, KEY)
+    extra = "temperature = 0.9\nmax_retries = 0\n"
+    config = llm_config(tmp_path / "config.toml", server.url, extra)
+    run = textkit.build_pairs("failing", "--global-config-path", str(config), code=1)
+    report = (run / "pipeline_report.md").read_text()
+    assert "| concepts | 0 | 5 |" in report
+    assert "- concepts: llm error (5)" in report
