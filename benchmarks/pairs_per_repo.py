@@ -59,7 +59,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="fb-pairs-bench-") as tmp:
             cold_wall, cold_cpu, run = build(specs, Path(tmp), options.num_samples)
             warm_wall, warm_cpu, _ = build(specs, Path(tmp), options.num_samples)
-        for name, counts in funnel(run).items():
+            counted = funnel(run)  # read before the temporary directory goes
+        for name, counts in counted.items():
             valid, responses = counts["validated"], counts["responses"]
             rate = valid / responses if responses else 0.0
             per = max(valid, 1)
