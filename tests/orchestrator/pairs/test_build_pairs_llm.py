@@ -105,6 +105,10 @@ def test_llm_mode_funnel_cache_and_key(
     assert "- validated: guarding tests fail (1)" in report
     sent = len(server.completions())
     assert sent == 5 * 3 + 3  # concept, instruction, response per seed; a verdict per response
+    assert re.search(
+        rf"{sent} requests \(0 answered from the cache\), \d+ prompt and \d+ completion tokens, cost 0\.\d+",
+        report,
+    )
     textkit.build_pairs("llm", "--global-config-path", str(config))
     assert len(server.completions()) == sent  # the rerun asked nothing
     for path in [*textkit.root.rglob("*"), *tmp_path.rglob("*")]:
