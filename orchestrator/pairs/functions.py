@@ -8,6 +8,7 @@ grammar of our own would only add ways to disagree with the interpreter.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import io
 import re
@@ -57,7 +58,7 @@ class FunctionFacts:
 def function_facts(text: str, qualname: str) -> FunctionFacts | None:
     """The facts of ``qualname`` in module ``text``; None when it is no function defined there."""
     try:
-        found = find_definition(ast.parse(text), qualname)
+        found = find_definition(_parse(text), qualname)
     except SyntaxError:
         return None
     node = None if found is None else found[0][-1]
@@ -76,6 +77,12 @@ def function_facts(text: str, qualname: str) -> FunctionFacts | None:
         returns=returns_value(node),
         complexity=complexity(node),
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _parse(text: str) -> ast.Module:
+    """A module's tree, parsed once for all the functions asked about in it (never mutated)."""
+    return ast.parse(text)
 
 
 def parse_function(source: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
