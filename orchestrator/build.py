@@ -78,26 +78,28 @@ class DebugOptions:
     cache: dict[str, bool] = field(default_factory=dict)
 
 
-def parse_debug(text: str) -> DebugOptions:
-    """``end=<stage>, <stage>=True|False`` as in seed 000."""
-    end, cache = "data", {}
+def parse_debug(
+    text: str, stages: tuple[str, ...] = STAGE_NAMES, cached: tuple[str, ...] = CACHED_STAGE_NAMES
+) -> DebugOptions:
+    """``end=<stage>, <stage>=True|False`` as in seed 000 (``stages``: build-pairs' differ)."""
+    end, cache = stages[-1], {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = (s.strip() for s in part.partition("="))
         if not sep:
             raise UsageError(f"--debug {text!r}: {part!r} is not key=value")
         if key == "end":
-            if value not in STAGE_NAMES:
+            if value not in stages:
                 raise UsageError(
-                    f"--debug end={value}: unknown stage; stages are {', '.join(STAGE_NAMES)}"
+                    f"--debug end={value}: unknown stage; stages are {', '.join(stages)}"
                 )
             end = value
-        elif key in CACHED_STAGE_NAMES:
+        elif key in cached:
             if value not in ("True", "False", "true", "false"):
                 raise UsageError(f"--debug {key}={value}: expected True or False")
             cache[key] = value.lower() == "true"
         else:
             raise UsageError(
-                f"--debug {key}: unknown; use end=<stage> or one of {', '.join(CACHED_STAGE_NAMES)}"
+                f"--debug {key}: unknown; use end=<stage> or one of {', '.join(cached)}"
             )
     return DebugOptions(end, cache)
 

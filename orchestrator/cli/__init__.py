@@ -17,6 +17,7 @@ import click
 
 from orchestrator import __version__
 from orchestrator.cli.build_cases import build_cases_command
+from orchestrator.cli.build_pairs import build_pairs_command
 from orchestrator.cli.eval import eval_command
 from orchestrator.cli.export import export_command
 from orchestrator.cli.llm_check import llm_check_command
@@ -59,6 +60,7 @@ def cli() -> None:
 
 
 cli.add_command(build_cases_command)
+cli.add_command(build_pairs_command)
 cli.add_command(trace)
 cli.add_command(eval_command)
 cli.add_command(export_command)

@@ -137,7 +137,8 @@ def _read_raw(path: Path) -> dict[str, Any]:
             tables = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise SpecError([f"{path}: not valid TOML: {exc}"]) from None
-        found = tables
+        # [pairs] is build-pairs' settings table (orchestrator/pairs/config.py), not a spec.
+        found = {name: table for name, table in tables.items() if name != "pairs"}
     elif path.suffix == ".py":
         try:
             namespace = runpy.run_path(str(path))

@@ -116,8 +116,8 @@ def file_slug(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", path)
 
 
-def new_run_dir(output_dir: Path, now: dt.datetime) -> Path:
-    """``<output-dir>/<YYYY-MM-DD>/<HH-MM-SS>/`` with its four subdirectories.
+def new_run_dir(output_dir: Path, now: dt.datetime, subdirs: tuple[str, ...] = RUN_SUBDIRS) -> Path:
+    """``<output-dir>/<YYYY-MM-DD>/<HH-MM-SS>/`` with its subdirectories (build-cases' four).
 
     Two runs started in the same second take the next free second's name.
     """
@@ -128,7 +128,7 @@ def new_run_dir(output_dir: Path, now: dt.datetime) -> Path:
             break
         except FileExistsError:
             now += dt.timedelta(seconds=1)
-    for sub in RUN_SUBDIRS:
+    for sub in subdirs:
         (root / sub).mkdir()
     return root
 

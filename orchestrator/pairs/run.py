@@ -1,0 +1,165 @@
+"""``fbench build-pairs``: build-cases' first five stages, then seeds, instruct, validate, dataset.
+
+The composition reuses build-cases' own pieces (orchestrator/build.py): the
+same specs, config.toml, LLM client, cache and stage objects, so a build-pairs
+run after a build-cases run on the same spec takes repo, image, scanner,
+runner and dynamic from the cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.build import (
+    BuildOptions,
+    _cache_dir,
+    _context,
+    _llm_client,
+    _load,
+    _log_to,
+    _probe_llm,
+    _select,
+    _write_metadata,
+    global_config,
+    parse_debug,
+)
+from orchestrator.errors import UsageError
+from orchestrator.pairs import PAIRS_STAGE_NAMES
+from orchestrator.pairs.config import PairsConfig, load_pairs_config, parse_pairs
+from orchestrator.pairs.dataset import DatasetStage
+from orchestrator.pairs.instruct import InstructStage
+from orchestrator.pairs.report import write_pairs_report
+from orchestrator.pairs.seeds import SeedsStage
+from orchestrator.pairs.validate import ValidateStage
+from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
+from orchestrator.pipeline.progress import stage_progress
+from orchestrator.pipeline.storage import is_run_dir, new_run_dir, read_json, write_json
+from orchestrator.pipeline.summary import write_summary
+from orchestrator.stages.dynamic import DynamicStage
+from orchestrator.stages.image import ImageStage
+from orchestrator.stages.repo import RepoStage
+from orchestrator.stages.runner import RunnerStage
+from orchestrator.stages.scanner import ScannerStage
+
+log = logging.getLogger("fbench")
+
+SHARED_STAGES = ("repo", "image", "scanner", "runner", "dynamic")
+STAGES = (*SHARED_STAGES, *PAIRS_STAGE_NAMES)
+CACHED = ("scanner", "runner", "dynamic", "seeds", "validate")
+PAIRS_CONFIG = "pairs_config.json"
+RUN_SUBDIRS = (
+    "seed_output",
+    "self_oss_output",
+    "validation_output",
+    "final_dataset",
+    "metadata_outputs",
+    "logs",
+)
+
+
+@dataclass
+class PairsOptions(BuildOptions):
+    num_samples: int | None = None
+    clean: bool = False
+    batch_size: int = 8
+    delay: float = 0.0
+
+
+def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
+    """Run the pairs pipeline; returns the run directory and the run's context."""
+    debug = parse_debug(options.debug, STAGES, CACHED)
+    specs = _select(_load(options), options.debug_repos)
+    config = _pairs_config(options)
+    run_env, llm_config = global_config(options.global_config_path)
+    models = _probe_llm(llm_config)
+    if options.clean and options.resume is None:
+        clean_output(options.output_dir)
+    root = _run_root(options)
+    with (
+        _log_to(root / "pipeline.log", options.log_level),
+        _cache_dir(options) as cache_dir,
+        stage_progress() as progress,
+    ):
+        ctx = _context(options, root, cache_dir, debug, run_env)
+        write_json(ctx.metadata / PAIRS_CONFIG, config)  # what --resume reads back
+        ctx.progress = progress
+        ctx.llm = _llm_client(llm_config, models, ctx)
+        states = [SpecState(spec) for spec in specs]
+        stages: list[Stage] = [
+            *_shared_stages(options),
+            SeedsStage(config, options.num_samples),
+            InstructStage(options.batch_size, options.delay),
+            ValidateStage(config),
+            DatasetStage(),
+        ]
+        started = dt.datetime.now(dt.UTC)
+        for stage in stages[: STAGES.index(debug.end) + 1]:
+            log.info("stage %s", stage.name)
+            run_stage(ctx, stage, states)
+            if stage.name == "repo":
+                _write_metadata(ctx, options, states, started)
+        write_summary(ctx, states)
+        write_pairs_report(ctx, states)
+    return root, ctx
+
+
+def _pairs_config(options: PairsOptions) -> PairsConfig:
+    """The run's ``[pairs]``: from the files, or as the run being resumed recorded it."""
+    if options.resume is not None and options.config_path is None:
+        saved = options.resume / "metadata_outputs" / PAIRS_CONFIG
+        if saved.is_file():
+            return parse_pairs(read_json(saved), str(saved))
+    return load_pairs_config(options.global_config_path, options.config_path)
+
+
+def _shared_stages(options: BuildOptions) -> list[Stage]:
+    base = options.config_path.parent if options.config_path else Path.cwd()
+    return [RepoStage(base.resolve()), ImageStage(), ScannerStage(), RunnerStage(), DynamicStage()]
+
+
+def is_pairs_run(path: Path) -> bool:
+    return all((path / sub).is_dir() for sub in RUN_SUBDIRS)
+
+
+def _run_root(options: PairsOptions) -> Path:
+    if options.resume is None:
+        return new_run_dir(options.output_dir, dt.datetime.now(), RUN_SUBDIRS)
+    if not is_pairs_run(options.resume):
+        raise UsageError(
+            f"--resume {options.resume}: not a build-pairs run directory"
+            f" (expected {', '.join(RUN_SUBDIRS)} in it)"
+        )
+    return options.resume
+
+
+def clean_output(output_dir: Path) -> None:
+    """Empty ``output_dir`` of its runs; refuse, touching nothing, if it holds anything else."""
+    if not output_dir.exists():
+        return
+    runs: list[Path] = []
+    for day in sorted(output_dir.iterdir()):
+        inside = sorted(day.iterdir()) if day.is_dir() and _is_date(day.name) else None
+        if inside is None or not all(_is_run(run) for run in inside):
+            raise UsageError(
+                f"--clean {output_dir}: {day.name} is not a featurebench run;"
+                " give an --output-dir that holds only <YYYY-MM-DD>/<HH-MM-SS> runs"
+            )
+        runs.append(day)
+    for day in runs:
+        shutil.rmtree(day)
+
+
+def _is_date(name: str) -> bool:
+    try:
+        dt.date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and (is_pairs_run(path) or is_run_dir(path))
