@@ -184,15 +184,22 @@ def _gold(cases: dict[str, Case]) -> Predictions:
     patches: dict[str, str] = {}
     missing: dict[str, str] = {}
     for iid, case in cases.items():
-        if case.instance["level"] == 1:
-            patches[iid] = (case.path / "patch.diff").read_text(encoding="utf-8")
-            continue
-        sibling = case.path.with_name(case.path.name.removesuffix(".lv2") + ".lv1")
-        if (sibling / "patch.diff").is_file():
-            patches[iid] = level2_gold(case, (sibling / "patch.diff").read_text(encoding="utf-8"))
-        else:
+        patch = gold_patch(case)
+        if patch is None:
             missing[iid] = "no gold patch: the level 1 case it would come from is not in the run"
+        else:
+            patches[iid] = patch
     return Predictions({"gold": patches}, missing_reasons=missing)
+
+
+def gold_patch(case: Case) -> str | None:
+    """The case's reference solution; None for a level 2 case whose level 1 is gone."""
+    if case.instance["level"] == 1:
+        return (case.path / "patch.diff").read_text(encoding="utf-8")
+    sibling = case.path.with_name(case.path.name.removesuffix(".lv2") + ".lv1")
+    if not (sibling / "patch.diff").is_file():
+        return None
+    return level2_gold(case, (sibling / "patch.diff").read_text(encoding="utf-8"))
 
 
 def level2_gold(case: Case, level1_patch: str) -> str:
