@@ -8,8 +8,6 @@ from pathlib import Path
 import click
 
 from orchestrator.cli.options import cases_option
-from orchestrator.grading.evaluate import EvalOptions, evaluate
-from orchestrator.pipeline.progress import stage_progress
 from orchestrator.pipeline.storage import read_json
 
 
@@ -54,6 +52,9 @@ def eval_command(
     force: bool,
 ) -> None:
     """Apply each patch to its case, restore the tests, run them and grade strictly."""
+    from orchestrator.grading.evaluate import EvalOptions, evaluate  # heavy: imported when run
+    from orchestrator.pipeline.progress import stage_progress
+
     options = EvalOptions(cases, predictions, jobs, backend, report, cache_dir, force=force)
     with stage_progress() as progress:
         written = evaluate(options, progress)

@@ -16,7 +16,6 @@ import shlex
 from pathlib import Path
 
 from orchestrator.grading.eval_inputs import Case
-from orchestrator.grading.evaluate import PROTECTED_NAMES
 
 LOG_PARSER = "parse_log_pytest"
 EVAL_TYPE = "pass_and_fail"
@@ -46,7 +45,7 @@ def eval_script(case: Case, test_patch: str, tests: list[str]) -> str:
     info = case.instance
     restored = _restored_files(case)
     checkout = f"git checkout {info['base_commit']} -- {' '.join(map(shlex.quote, restored))}"
-    names = " -o ".join(f"-name {shlex.quote(name)}" for name in sorted(PROTECTED_NAMES))
+    names = " -o ".join(f"-name {shlex.quote(name)}" for name in protected_names())
     command = [*info["repo_settings"]["test_cmd"], "-rA", *test_files(tests)]
     pythonpath = ":".join(f"/testbed/{d}".rstrip("/.") for d in info["environment"]["pythonpath"])
     return "\n".join(
@@ -75,9 +74,16 @@ def _restored_files(case: Case) -> list[str]:
     """The case repository's test files and pytest configuration files."""
     repo = case.path / "repo"
     found = {path for path in case.instance["p2p_files"] if (repo / path).is_file()}
-    for name in PROTECTED_NAMES:
+    for name in protected_names():
         found.update(_relative(path, repo) for path in repo.rglob(name) if path.is_file())
     return sorted(path for path in found if not path.startswith(".git/"))
+
+
+def protected_names() -> list[str]:
+    """The names ``fbench eval`` restores, imported late: evaluate pulls in dulwich."""
+    from orchestrator.grading.evaluate import PROTECTED_NAMES
+
+    return sorted(PROTECTED_NAMES)
 
 
 def _relative(path: Path, root: Path) -> str:
