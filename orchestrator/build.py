@@ -110,19 +110,19 @@ def build_cases(options: BuildOptions) -> Path:
     with (
         _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level),
         _cache_dir(options) as cache_dir,
-        stage_progress() as progress,
     ):
         ctx = _context(options, root, cache_dir, debug, run_env)
-        ctx.progress = progress
         ctx.llm = _llm_client(llm_config, models, ctx)
         states = [SpecState(spec) for spec in specs]
         stages = _stages(options, debug.end, ctx)
         started = dt.datetime.now(dt.UTC)
-        for stage in stages:
-            log.info("stage %s", stage.name)
-            run_stage(ctx, stage, states)
-            if stage.name == "repo":
-                _write_metadata(ctx, options, states, started)
+        # The live bars end before the summary is printed, or they would draw over it.
+        with stage_progress() as ctx.progress:
+            for stage in stages:
+                log.info("stage %s", stage.name)
+                run_stage(ctx, stage, states)
+                if stage.name == "repo":
+                    _write_metadata(ctx, options, states, started)
         write_summary(ctx, states)
         write_pipeline_report(root)
     return root
