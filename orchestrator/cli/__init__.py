@@ -13,6 +13,7 @@ import click
 
 from orchestrator import __version__
 from orchestrator.cli.build_cases import build_cases_command
+from orchestrator.cli.cases import cases
 from orchestrator.cli.eval import eval_command
 from orchestrator.cli.export import export_command
 from orchestrator.cli.llm_check import llm_check_command
@@ -44,6 +45,7 @@ cli.add_command(export_command)
 cli.add_command(llm_check_command)
 cli.add_command(report_command)
 cli.add_command(plugin_wheel_command)
+cli.add_command(cases)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 
-def _run_directory(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+def run_directory(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
     """``RUN/cases`` names its run too: tab completion stops there often enough."""
     if value.name == "cases" and not (value / "cases").is_dir():
         return value.parent
@@ -19,6 +19,6 @@ cases_option = click.option(
     "cases",
     type=click.Path(path_type=Path, file_okay=False),
     required=True,
-    callback=_run_directory,
+    callback=run_directory,
     help="A run directory of build-cases, or its cases/ directory.",
 )

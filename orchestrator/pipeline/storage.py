@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -17,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+log = logging.getLogger(__name__)
 RUN_SUBDIRS = ("cases", "metadata_outputs", "logs", "debug_outputs")
 
 _json = msgspec.json.Encoder(order="sorted")
@@ -69,7 +71,20 @@ def new_run_dir(output_dir: Path, now: dt.datetime) -> Path:
             now += dt.timedelta(seconds=1)
     for sub in RUN_SUBDIRS:
         (root / sub).mkdir()
+    point_latest(output_dir, root)
     return root
+
+
+def point_latest(output_dir: Path, root: Path) -> None:
+    """``<output-dir>/latest`` -> the newest run, swapped in whole; a user's own file stays."""
+    link = output_dir / "latest"
+    if link.exists() and not link.is_symlink():
+        log.warning("%s is not a link: not pointing it at the new run", link)
+        return
+    temporary = output_dir / f".latest.{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(root.relative_to(output_dir))
+    os.replace(temporary, link)
 
 
 def is_run_dir(path: Path) -> bool:

@@ -40,7 +40,7 @@ def build_feature_run(work: Path, cache: Path) -> Path:
     command += ["--output-dir", str(work / "out"), "--cache-dir", str(cache)]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (run,) = (work / "out").glob("*/*")
+    (run,) = (work / "out").glob("[0-9]*/*")
     return run
 
 
@@ -308,7 +308,7 @@ def test_gold_resolves_and_empty_resolves_none_on_a_real_sdist(tmp_path: Path) -
     command += ["--output-dir", str(tmp_path / "out"), "--debug-repo", "SPECS_CACHETOOLS"]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (run,) = (tmp_path / "out").glob("*/*")
+    (run,) = (tmp_path / "out").glob("[0-9]*/*")
     gold = fbench_eval(run, cache, "gold")["gold"]
     assert gold["total_instances"] >= 2
     assert gold["resolved_rate"] == 1.0, gold["instances"]

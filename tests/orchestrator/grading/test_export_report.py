@@ -38,7 +38,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     command += ["--cache-dir", str(shared_cache(tmp_path_factory))]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (found,) = (work / "out").glob("*/*")
+    (found,) = (work / "out").glob("[0-9]*/*")
     return found
 
 

@@ -61,7 +61,7 @@ def test_the_summary_is_printed_whole_after_the_bars(tmp_path: Path) -> None:
     """No redraw after the summary starts; the run's path is a line of its own."""
     code, output = build_in_a_terminal(tmp_path)
     assert code == 0, output
-    (run,) = (tmp_path / "out").glob("*/*")
+    (run,) = (tmp_path / "out").glob("[0-9]*/*")
     summary = (run / "logs" / "summary.txt").read_text()
     start = output.index(f"run: {run}")
     assert REDRAW.search(output[:start]), "no live display was drawn"
