@@ -16,6 +16,7 @@ from orchestrator.cli.build_cases import build_cases_command
 from orchestrator.cli.cases import cases
 from orchestrator.cli.eval import eval_command
 from orchestrator.cli.export import export_command
+from orchestrator.cli.init import init_command
 from orchestrator.cli.llm_check import llm_check_command
 from orchestrator.cli.plugin_wheel import plugin_wheel_command
 from orchestrator.cli.report import report_command
@@ -46,6 +47,7 @@ cli.add_command(llm_check_command)
 cli.add_command(report_command)
 cli.add_command(plugin_wheel_command)
 cli.add_command(cases)
+cli.add_command(init_command)
 
 
 def main() -> None:
