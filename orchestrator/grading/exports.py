@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -76,6 +77,7 @@ ADDED_FIELDS = {
     "upd_time": "upd_time",
     "repo_settings": "repo_settings",
 }
+_OWNER_NAME = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _INTEGERS = frozenset(("level", "lines", "f2p_test_points", "p2p_test_points"))
 
 
@@ -86,7 +88,7 @@ def case_row(case: Case, p2p: str = "same-file") -> dict[str, Any]:
     passing, cross_file = _split_p2p(info["PASS_TO_PASS"], test_patch, p2p)
     row: dict[str, Any] = {
         "instance_id": info["instance_id"],
-        "repo": info["repo"],
+        "repo": owner_name(case),
         "base_commit": info["base_commit"],
         "patch": gold_patch(case) or "",
         "test_patch": test_patch,
@@ -106,6 +108,15 @@ def case_row(case: Case, p2p: str = "same-file") -> dict[str, Any]:
         if key is not None:
             row[name] = _column(key, info.get(key))
     return row
+
+
+def owner_name(case: Case) -> str:
+    """``owner/name``: the spec's when it is one, else the slug of ``cases/<slug>.<commit8>``."""
+    repo: str = case.instance["repo"]
+    if _OWNER_NAME.match(repo):
+        return repo
+    slug = case.path.parent.name.rsplit(".", 1)[0]
+    return slug.replace("__", "/", 1)
 
 
 def _split_p2p(tests: list[str], test_patch: str, mode: str) -> tuple[list[str], list[str]]:

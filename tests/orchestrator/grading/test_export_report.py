@@ -72,6 +72,8 @@ def check_rows(rows: list[dict[str, Any]], columns: list[str], run: Path) -> Non
         assert json.loads(row["top_objects"]) == info["top_objects"]
         assert row["level"] == info["level"]
         assert row["base_commit"] == info["base_commit"]
+        assert row["repo"] == "local/geom"
+        assert row["instance_id"].startswith("local__geom.")
         assert row["test_patch"].startswith("diff --git a/tests/")
         assert isinstance(row["created_at"], str)
         assert row["log_parser"] == "parse_log_pytest"

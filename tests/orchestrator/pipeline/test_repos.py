@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,16 @@ def test_an_unknown_commit_is_a_clear_error(origin: tuple[Path, list[str]], tmp_
     spec = RepoSpec(repository=str(origin[0]), commit="no-such-tag")
     with pytest.raises(StageError, match="no commit, tag or branch 'no-such-tag'"):
         checkout_spec(spec, tmp_path / "repos", tmp_path, tmp_path / "sdists")
+
+
+def test_a_local_path_gets_an_owner__name_slug(
+    origin: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """Its origin remote's owner and name, else local__<directory>: ids keep one form."""
+    path, _ = origin
+    assert source_location(RepoSpec(repository=str(path)), tmp_path)[1] == "local__lib"
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(path), str(clone)], check=True)
+    url = "git@github.com:someone/lib-fork.git"
+    subprocess.run(["git", "remote", "set-url", "origin", url], cwd=clone, check=True)
+    assert source_location(RepoSpec(repository=str(clone)), tmp_path)[1] == "someone__lib-fork"
