@@ -7,18 +7,9 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.options import run_directory
+from orchestrator.cli.options import cases_option_with, run_directory
 
 LATEST = Path("runs") / "latest"  # build-cases' default --output-dir, and its link
-run_option = click.option(
-    "--cases",
-    "run",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=LATEST,
-    show_default=True,
-    callback=run_directory,
-    help="A run directory of build-cases, or its cases/ directory.",
-)
 
 
 @click.group()
@@ -46,12 +37,12 @@ def list_command(run: Path, as_json: bool) -> None:
 
 @cases.command("show")
 @click.argument("instance")
-@run_option
+@cases_option_with(LATEST)
 @click.option("--json", "as_json", is_flag=True, help="Print instance.json and the path.")
-def show_command(instance: str, run: Path, as_json: bool) -> None:
+def show_command(instance: str, cases: Path, as_json: bool) -> None:
     """Show one case: INSTANCE is its id, or a part of it that names one case only."""
     from orchestrator.grading.case_index import case_details, case_json, find_case
     from orchestrator.grading.eval_inputs import load_cases
 
-    case = find_case(load_cases(run), instance)
+    case = find_case(load_cases(cases), instance)
     click.echo(case_json(case) if as_json else case_details(case), nl=False)

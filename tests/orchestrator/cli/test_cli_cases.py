@@ -9,8 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from tests.orchestrator.feature_project import make_feature_project
-from tests.orchestrator.grading.test_eval import shared_cache
+from tests.orchestrator.grading.test_eval import build_feature_run, shared_cache
 from tests.orchestrator.grading.test_export_report import TIGHT
 from tests.support.caseutil import instance
 
@@ -19,13 +18,7 @@ from tests.support.caseutil import instance
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with ``runs/`` (build-cases' default output) holding one run."""
     work = tmp_path_factory.mktemp("cases")
-    make_feature_project(work / "geom")
-    (work / "specs.py").write_text(f"SPECS_GEOM = {{'repository': 'geom', **{TIGHT!r}}}\n")
-    command = ["build-cases", "--config-path", str(work / "specs.py"), "--jobs", "4"]
-    command += ["--output-dir", str(work / "runs")]
-    command += ["--cache-dir", str(shared_cache(tmp_path_factory))]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    build_feature_run(work, shared_cache(tmp_path_factory), TIGHT, output="runs")
     return work
 
 

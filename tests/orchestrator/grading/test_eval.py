@@ -29,18 +29,20 @@ SPEC = {
 }
 
 
-def build_feature_run(work: Path, cache: Path) -> Path:
+def build_feature_run(
+    work: Path, cache: Path, spec: dict[str, Any] = SPEC, output: str = "out"
+) -> Path:
     """``fbench build-cases`` of the feature project; returns the run directory."""
     repository = work / "geom"
     make_feature_project(repository)
     (work / "specs.py").write_text(
-        f"SPECS_GEOM = {{'repository': {str(repository)!r}, **{SPEC!r}}}\n"
+        f"SPECS_GEOM = {{'repository': {str(repository)!r}, **{spec!r}}}\n"
     )
     command = ["build-cases", "--config-path", str(work / "specs.py"), "--jobs", "4"]
-    command += ["--output-dir", str(work / "out"), "--cache-dir", str(cache)]
+    command += ["--output-dir", str(work / output), "--cache-dir", str(cache)]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (run,) = (work / "out").glob("[0-9]*/*")
+    (run,) = (work / output).glob("[0-9]*/*")
     return run
 
 

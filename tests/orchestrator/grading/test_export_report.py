@@ -20,8 +20,7 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from orchestrator.grading.eval_inputs import load_cases
 from orchestrator.grading.exports import SWEBENCH_FIELDS, case_row
-from tests.orchestrator.feature_project import make_feature_project
-from tests.orchestrator.grading.test_eval import SPEC, shared_cache
+from tests.orchestrator.grading.test_eval import SPEC, build_feature_run, shared_cache
 from tests.support.caseutil import instance
 
 TIGHT = {**SPEC, "max_code_line_lower_bound": 3, "max_code_line_upper_bound": 5}
@@ -30,16 +29,14 @@ TIGHT = {**SPEC, "max_code_line_lower_bound": 3, "max_code_line_upper_bound": 5}
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("report")
-    make_feature_project(work / "geom")
-    spec = {"repository": str(work / "geom"), **TIGHT}
-    (work / "specs.py").write_text(f"SPECS_GEOM = {spec!r}\n")
-    command = ["build-cases", "--config-path", str(work / "specs.py"), "--jobs", "4"]
-    command += ["--output-dir", str(work / "out")]
-    command += ["--cache-dir", str(shared_cache(tmp_path_factory))]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    (found,) = (work / "out").glob("[0-9]*/*")
-    return found
+    return build_feature_run(work, shared_cache(tmp_path_factory), TIGHT)
+
+
+@pytest.fixture
+def datasets(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The datasets package, kept off the network."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    return pytest.importorskip("datasets")
 
 
 def invoke(*args: str) -> str:
@@ -87,12 +84,8 @@ def level_rows(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     return {row["level"]: row for row in rows}
 
 
-def test_swebench_jsonl_loads_with_datasets(
-    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_swebench_jsonl_loads_with_datasets(run: Path, tmp_path: Path, datasets: Any) -> None:
     """The JSONL and the saved dataset load with one schema, so their rows mix."""
-    datasets = pytest.importorskip("datasets")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     out = tmp_path / "cases.jsonl"
     assert "2 cases" in invoke(
         "export", "--cases", str(run), "--format", "swebench-jsonl", "--out", str(out)
@@ -135,10 +128,8 @@ def test_pass_to_pass_holds_only_test_patch_files_unless_all(run: Path) -> None:
 
 
 def test_hf_dataset_opens_with_load_from_disk_as_a_test_split(
-    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run: Path, tmp_path: Path, datasets: Any
 ) -> None:
-    datasets = pytest.importorskip("datasets")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     out = tmp_path / "dataset"
     for _ in range(2):  # a second export replaces the first
         invoke("export", "--cases", str(run), "--format", "hf-dataset", "--out", str(out))
@@ -147,11 +138,7 @@ def test_hf_dataset_opens_with_load_from_disk_as_a_test_split(
     check_rows(list(loaded["test"]), loaded["test"].column_names, run)
 
 
-def test_parquet_is_the_test_split_in_one_file(
-    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    datasets = pytest.importorskip("datasets")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+def test_parquet_is_the_test_split_in_one_file(run: Path, tmp_path: Path, datasets: Any) -> None:
     out = tmp_path / "parquet"
     invoke("export", "--cases", str(run / "cases"), "--format", "parquet", "--out", str(out))
     assert sorted(path.name for path in out.iterdir()) == ["test.parquet"]
