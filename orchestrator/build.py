@@ -151,23 +151,21 @@ def _plan(options: BuildOptions, recorded: dict[str, Any]) -> _Plan:
 def _run(
     options: BuildOptions, plan: _Plan, root: Path, cache_dir: Path, states: list[SpecState]
 ) -> RunContext:
-    with (
-        _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level),
-        stage_progress() as progress,
-    ):
+    with _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level):
         ctx = _context(options, root, cache_dir, plan.debug, plan.run_env)
-        ctx.progress = progress
         ctx.llm = _llm_client(*plan.llm, ctx)
         _remove_leftovers(ctx)
         started = dt.datetime.now(dt.UTC)
         _write_metadata(ctx, options, states, started, plan.specs_dir)  # --resume works from here
-        for stage in _stages(plan.specs_dir, plan.debug.end, ctx):
-            log.info("stage %s", stage.name)
-            run_stage(ctx, stage, states)
-            if stage.name == "repo":
-                if not _fetched_any(states):
-                    return ctx
-                _write_metadata(ctx, options, states, started, plan.specs_dir)
+        # The live bars end before the summary is printed, or they would draw over it.
+        with stage_progress() as ctx.progress:
+            for stage in _stages(plan.specs_dir, plan.debug.end, ctx):
+                log.info("stage %s", stage.name)
+                run_stage(ctx, stage, states)
+                if stage.name == "repo":
+                    if not _fetched_any(states):
+                        return ctx
+                    _write_metadata(ctx, options, states, started, plan.specs_dir)
         write_summary(ctx, states)
         write_pipeline_report(root)
     return ctx

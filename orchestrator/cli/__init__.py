@@ -18,9 +18,12 @@ import click
 from orchestrator import __version__
 from orchestrator.cli.build_cases import build_cases_command
 from orchestrator.cli.build_pairs import build_pairs_command
+from orchestrator.cli.cases import cases
 from orchestrator.cli.eval import eval_command
 from orchestrator.cli.export import export_command
+from orchestrator.cli.init import init_command
 from orchestrator.cli.llm_check import llm_check_command
+from orchestrator.cli.plugin_wheel import plugin_wheel_command
 from orchestrator.cli.report import report_command
 from orchestrator.cli.trace import trace
 from orchestrator.errors import FbenchError, Interrupted
@@ -66,6 +69,9 @@ cli.add_command(eval_command)
 cli.add_command(export_command)
 cli.add_command(llm_check_command)
 cli.add_command(report_command)
+cli.add_command(plugin_wheel_command)
+cli.add_command(cases)
+cli.add_command(init_command)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from orchestrator.build import BuildOptions, build_cases
 from orchestrator.errors import UsageError
 
 
@@ -95,4 +94,6 @@ def build_cases_command(**options: object) -> None:
         raise UsageError("give --cache-dir or --no-cache, not both")
     options["debug_repos"] = options.pop("debug_repo")
     options["debug_samples"] = options.pop("debug_sample")
+    from orchestrator.build import BuildOptions, build_cases  # heavy: imported when run
+
     click.echo(build_cases(BuildOptions(**options)))  # type: ignore[arg-type]

@@ -8,8 +8,6 @@ from pathlib import Path
 import click
 
 from orchestrator.cli.options import cases_option
-from orchestrator.grading.evaluate import EvalOptions, evaluate
-from orchestrator.pipeline.progress import stage_progress
 from orchestrator.pipeline.storage import read_json
 
 
@@ -18,7 +16,8 @@ from orchestrator.pipeline.storage import read_json
 @click.option(
     "--predictions",
     required=True,
-    help="SWE-bench JSONL (instance_id, model_name_or_path, model_patch), or gold, or empty.",
+    help="SWE-bench JSONL, a JSON list, mini-swe-agent's preds.json, OpenHands'"
+    " output.jsonl, or gold, or empty.",
 )
 @click.option(
     "--jobs",
@@ -42,6 +41,7 @@ from orchestrator.pipeline.storage import read_json
     type=click.Path(path_type=Path),
     help="Where the environments are (default: ~/.cache/featurebench).",
 )
+@click.option("--force", is_flag=True, help="Replace an earlier report of the same model.")
 def eval_command(
     cases: Path,
     predictions: str,
@@ -49,9 +49,13 @@ def eval_command(
     backend: str | None,
     report: Path | None,
     cache_dir: Path | None,
+    force: bool,
 ) -> None:
     """Apply each patch to its case, restore the tests, run them and grade strictly."""
-    options = EvalOptions(cases, predictions, jobs, backend, report, cache_dir)
+    from orchestrator.grading.evaluate import EvalOptions, evaluate  # heavy: imported when run
+    from orchestrator.pipeline.progress import stage_progress
+
+    options = EvalOptions(cases, predictions, jobs, backend, report, cache_dir, force=force)
     with stage_progress() as progress:
         written = evaluate(options, progress)
     for path in written:

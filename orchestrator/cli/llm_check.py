@@ -6,9 +6,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator.build import global_config
 from orchestrator.errors import UsageError
-from orchestrator.llm.check import check
 
 
 @click.command("llm-check")
@@ -21,6 +19,9 @@ from orchestrator.llm.check import check
 )
 def llm_check_command(global_config_path: Path) -> None:
     """List the endpoint's models and run one tiny completion, uncached."""
+    from orchestrator.build import global_config  # heavy (openai): imported when run
+    from orchestrator.llm.check import check
+
     _, config = global_config(global_config_path)
     if config is None:
         raise UsageError(

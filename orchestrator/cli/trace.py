@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import msgspec
 
+from orchestrator.errors import RecordsReadError
 from orchestrator.pipeline.traces import FunctionCallers, TestCalls, TraceIndex, load_index
 
 
@@ -26,6 +27,11 @@ def show(records: tuple[str, ...], function: str | None, nodeid: str | None, as_
     if function and nodeid:
         raise click.UsageError("give --function or --test, not both")
     index = load_index(records)
+    if not index.traced:
+        raise RecordsReadError(
+            f"{' '.join(records)}: no traces in these records (written without --fb-trace);"
+            " record them with pytest -p featurebench --fb-out FILE --fb-trace"
+        )
     if function:
         _emit(index.callers(function), as_json, _format_callers)
     elif nodeid:
@@ -69,7 +75,7 @@ def _format_index(index: TraceIndex) -> str:
 
 
 def _format_tests(tests: list[TestCalls]) -> str:
-    lines: list[str] = []
+    lines = ["depth  function (depth 1: called by the test itself)"]
     for test in tests:
         lines.append(f"{test.nodeid}  {test.outcome}  ({len(test.calls)} functions)")
         lines += [f"  {call.depth:>3}  {call.key}" for call in test.calls]
@@ -77,7 +83,7 @@ def _format_tests(tests: list[TestCalls]) -> str:
 
 
 def _format_callers(found: list[FunctionCallers]) -> str:
-    lines: list[str] = []
+    lines = ["depth  test (depth 1: the test calls the function itself)"]
     for entry in found:
         lines.append(f"{entry.key}  reached by {len(entry.tests)} tests")
         lines += [f"  {reach.depth:>3}  {reach.nodeid}" for reach in entry.tests]

@@ -4,16 +4,24 @@ Rates are taken over every case of the run: a case without a prediction is
 not resolved and passes none of its fail-to-pass tests. The resolved rate and
 the pass rate (fail-to-pass tests passed over fail-to-pass tests, summed over
 the cases) are reported apart.
+
+``report.json`` also carries the keys of SWE-bench's run report (schema 2)
+with SWE-bench's meanings, so that its readers take ours: an empty patch is
+in ``empty_patch_ids`` and not in ``completed_ids``, a patch that does not
+apply or a session that crashed is in ``error_ids``, a case without a
+prediction is in ``incomplete_ids``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from orchestrator.errors import UsageError
 from orchestrator.pipeline.storage import write_atomic, write_json
 
 if TYPE_CHECKING:
@@ -21,6 +29,7 @@ if TYPE_CHECKING:
 
 Status = Literal["resolved", "unresolved", "patch failed", "error"]
 STATUSES: tuple[Status, ...] = ("resolved", "unresolved", "patch failed", "error")
+SWEBENCH_SCHEMA_VERSION = 2  # the schema of SWE-bench 5's run report that ours follows
 
 
 @dataclass
@@ -46,6 +55,7 @@ def summarize(
     results: list[InstanceResult],
     unknown: list[str],
     missing_reasons: dict[str, str],
+    patches: Mapping[str, str],
 ) -> dict[str, Any]:
     """The report's data: totals, rates, and every instance's status and reason."""
     graded = {r.instance_id: r for r in results}
@@ -70,7 +80,43 @@ def summarize(
             iid: {**asdict(graded[iid]), "pass_rate": round(graded[iid].pass_rate, 4)}
             for iid in sorted(graded)
         },
+        **swebench_keys(cases, results, patches),
     }
+
+
+def swebench_keys(
+    cases: dict[str, Case], results: list[InstanceResult], patches: Mapping[str, str]
+) -> dict[str, Any]:
+    """SWE-bench's id lists and counts, as its ``make_run_report`` draws them."""
+    ran = [r for r in results if patches.get(r.instance_id, "").strip()]
+    ids = {
+        "completed_ids": [r.instance_id for r in ran if r.status in ("resolved", "unresolved")],
+        "incomplete_ids": [iid for iid in cases if iid not in patches],
+        "empty_patch_ids": [r.instance_id for r in results if r not in ran],
+        "submitted_ids": [r.instance_id for r in results],
+        "resolved_ids": [r.instance_id for r in ran if r.status == "resolved"],
+        "unresolved_ids": [r.instance_id for r in ran if r.status == "unresolved"],
+        "error_ids": [r.instance_id for r in ran if r.status in ("patch failed", "error")],
+    }
+    counts = {
+        f"{name.removesuffix('_ids')}_instances": len(found)
+        for name, found in ids.items()
+        if name not in ("incomplete_ids", "submitted_ids", "resolved_ids")
+    }
+    return {
+        **counts,
+        **{name: sorted(found) for name, found in ids.items()},
+        "schema_version": SWEBENCH_SCHEMA_VERSION,
+    }
+
+
+def refuse_overwrite(folder: Path, model: str) -> None:
+    """A model's earlier evaluation stays unless ``--force`` says to replace it."""
+    if (folder / "report.json").exists():
+        raise UsageError(
+            f"{folder / 'report.json'}: {model} was already evaluated there;"
+            " pass --force to replace it, or give another --report directory"
+        )
 
 
 def write_model_report(
@@ -82,9 +128,10 @@ def write_model_report(
     results: list[InstanceResult],
     unknown: list[str],
     missing_reasons: dict[str, str],
+    patches: Mapping[str, str],
 ) -> Path:
     """``folder/report.json`` and ``folder/report.md``; returns the JSON's path."""
-    data = summarize(model, cases, results, unknown, missing_reasons)
+    data = summarize(model, cases, results, unknown, missing_reasons, patches)
     data["predictions"] = source
     data["created"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     write_json(folder / "report.json", data)

@@ -33,7 +33,7 @@ from orchestrator.environments import Environment, make_environment
 from orchestrator.errors import FbenchError, StageError
 from orchestrator.extract.worktrees import apply_patch, scratch_dir
 from orchestrator.grading.eval_inputs import Case, load_cases, load_predictions
-from orchestrator.grading.eval_report import InstanceResult, write_model_report
+from orchestrator.grading.eval_report import InstanceResult, refuse_overwrite, write_model_report
 from orchestrator.pipeline.engine import RunContext
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.pipeline.specs import RepoSpec
@@ -61,6 +61,7 @@ class EvalOptions:
     backend: str | None = None  # None: each case's own backend
     report: Path | None = None  # None: <cases>/evaluations
     cache_dir: Path | None = None
+    force: bool = False  # replace a model's earlier report
 
 
 def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
@@ -68,6 +69,8 @@ def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
     cases = load_cases(options.cases)
     predictions = load_predictions(options.predictions, cases)
     out = (options.report or options.cases / "evaluations").resolve()
+    for model in () if options.force else predictions.models:
+        refuse_overwrite(out / file_slug(model), model)
     cache_dir = options.cache_dir or run_cache_dir(options.cases) or default_cache_dir()
     ctx = _context(out, cache_dir.resolve(), options)
     # Only the environments of cases with a prediction: another machine builds no more.
@@ -87,6 +90,7 @@ def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
                 results=results,
                 unknown=predictions.unknown.get(model, []),
                 missing_reasons=predictions.missing_reasons,
+                patches=submitted,
             )
         )
     return reports

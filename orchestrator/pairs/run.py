@@ -22,7 +22,9 @@ from orchestrator.build import (
     _load,
     _log_to,
     _probe_llm,
+    _recorded_run,
     _select,
+    _specs_dir,
     _write_metadata,
     global_config,
     parse_debug,
@@ -81,7 +83,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
     root = _run_root(options)
     with (
         _log_to(root / "pipeline.log", options.log_level),
-        _cache_dir(options) as cache_dir,
+        _cache_dir(options, _recorded_run(options.resume)) as cache_dir,
         stage_progress() as progress,
     ):
         ctx = _context(options, root, cache_dir, debug, run_env)
@@ -101,7 +103,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
             log.info("stage %s", stage.name)
             run_stage(ctx, stage, states)
             if stage.name == "repo":
-                _write_metadata(ctx, options, states, started)
+                _write_metadata(ctx, options, states, started, Path(_specs_dir(options)))
         write_summary(ctx, states)
         write_pairs_report(ctx, states)
     return root, ctx

@@ -6,17 +6,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 ProgressCallback = Callable[[str, int, int], None]
 _QUIET_SECONDS = 10.0  # between plain progress lines when stderr is not a terminal
@@ -33,6 +28,16 @@ def stage_progress() -> Iterator[ProgressCallback]:
 
 @contextmanager
 def _live_bars() -> Iterator[ProgressCallback]:
+    # rich is imported here, not at the top: ``fbench --help`` must start fast.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     columns = (
         TextColumn("{task.description:<8}"),
         BarColumn(),

@@ -66,7 +66,7 @@ def source_location(spec: RepoSpec, base: Path) -> tuple[str, str]:
     repository = spec.repository
     local = (base / repository).expanduser()
     if local.is_dir():
-        return str(local.resolve()), local.resolve().name
+        return str(local.resolve()), _local_slug(local.resolve())
     if re.match(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", repository):
         owner, name = repository.split("/")
         host = re.sub(r"^https?://", "", spec.base_url).rstrip("/")
@@ -78,6 +78,20 @@ def source_location(spec: RepoSpec, base: Path) -> tuple[str, str]:
         return url, f"{owner}__{name}"
     parts = re.split(r"[/:]", repository.rstrip("/").removesuffix(".git"))
     return repository, "__".join(parts[-2:])
+
+
+def _local_slug(path: Path) -> str:
+    """owner__name of a local repository: its origin's, else ``local__<directory>``.
+
+    Harnesses and agents expect ids of the ``owner__name`` form, local or not.
+    """
+    try:
+        with Repo(str(path)) as repo:
+            url = repo.get_config().get((b"remote", b"origin"), b"url").decode()
+    except (NotGitRepository, KeyError, UnicodeDecodeError):
+        return f"local__{path.name}"
+    parts = [part for part in re.split(r"[/:]", url.rstrip("/").removesuffix(".git")) if part]
+    return "__".join(parts[-2:]) if len(parts) >= 2 else f"local__{path.name}"
 
 
 def _clone_or_fetch(source: str, path: Path) -> Repo:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import re
 import tempfile
@@ -27,6 +28,7 @@ from filelock import FileLock
 
 from orchestrator.errors import UsageError
 
+log = logging.getLogger(__name__)
 RUN_SUBDIRS = ("cases", "metadata_outputs", "logs", "debug_outputs")
 
 _json = msgspec.json.Encoder(order="sorted")
@@ -130,6 +132,7 @@ def new_run_dir(output_dir: Path, now: dt.datetime, subdirs: tuple[str, ...] = R
             now += dt.timedelta(seconds=1)
     for sub in subdirs:
         (root / sub).mkdir()
+    point_latest(output_dir, root)
     return root
 
 
@@ -153,6 +156,18 @@ def run_cache_dir(run: Path) -> Path | None:
     except (OSError, msgspec.DecodeError, AttributeError):
         return None
     return Path(recorded) if isinstance(recorded, str) else None
+
+
+def point_latest(output_dir: Path, root: Path) -> None:
+    """``<output-dir>/latest`` -> the newest run, swapped in whole; a user's own file stays."""
+    link = output_dir / "latest"
+    if link.exists() and not link.is_symlink():
+        log.warning("%s is not a link: not pointing it at the new run", link)
+        return
+    temporary = output_dir / f".latest.{os.getpid()}"
+    temporary.unlink(missing_ok=True)
+    temporary.symlink_to(root.relative_to(output_dir))
+    os.replace(temporary, link)
 
 
 def is_run_dir(path: Path) -> bool:

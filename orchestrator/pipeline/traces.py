@@ -83,6 +83,7 @@ class FunctionCallers(msgspec.Struct):
 class TraceIndex(msgspec.Struct):
     tests: dict[str, TestCalls]
     import_time: list[rec.Call]
+    traced: bool = False  # some session ran with --fb-trace: no calls is then an answer
 
     def test(self, nodeid: str) -> TestCalls:
         found = self.tests.get(nodeid)
@@ -130,8 +131,11 @@ def function_matches(call: rec.Call, name: str) -> bool:
 def load_index(paths: Iterable[str | Path]) -> TraceIndex:
     tests: dict[str, TestCalls] = {}
     import_time: dict[str, rec.Call] = {}
+    traced = False
     for record in _read(paths):
-        if isinstance(record, rec.CallTrace):
+        if isinstance(record, rec.SessionStart):
+            traced = traced or record.tracer is not None
+        elif isinstance(record, rec.CallTrace):
             test = tests.setdefault(record.nodeid, TestCalls(record.nodeid))
             test.calls = _merge_calls(test.calls, record.calls)
         elif isinstance(record, rec.ImportTrace):
@@ -142,7 +146,11 @@ def load_index(paths: Iterable[str | Path]) -> TraceIndex:
         elif isinstance(record, rec.PhaseReport):
             test = tests.setdefault(record.nodeid, TestCalls(record.nodeid))
             test.outcome = _combine_outcome(test.outcome, record)
-    return TraceIndex(tests=tests, import_time=sorted(import_time.values(), key=_call_order))
+    return TraceIndex(
+        tests=tests,
+        import_time=sorted(import_time.values(), key=_call_order),
+        traced=traced,
+    )
 
 
 def _read(paths: Iterable[str | Path]) -> list[rec.AnyRecord]:

@@ -37,7 +37,7 @@ def build_cases(tmp: Path, spec: dict[str, object], *args: str) -> Path:
     command += ["--output-dir", str(tmp / "out"), "--debug", "end=runner", *args]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (run,) = (tmp / "out").glob("*/*")
+    (run,) = (tmp / "out").glob("[0-9]*/*")
     return run
 
 

@@ -50,7 +50,7 @@ def build(specs: Path, out: Path, cache: Path, *args: str) -> Path:
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    (day,) = out.iterdir()
+    (day,) = out.glob("[0-9]*")  # not the latest link
     return sorted(day.iterdir())[-1]
 
 

@@ -33,7 +33,7 @@ def test_cachetools_sdist_to_the_runner(tmp_path: Path) -> None:
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-    (run,) = (tmp_path / "out").glob("*/*")
+    (run,) = (tmp_path / "out").glob("[0-9]*/*")
     status = json.loads((run / "metadata_outputs" / "files_status.json").read_text())[
         "SPECS_CACHETOOLS"
     ]

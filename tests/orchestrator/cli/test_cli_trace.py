@@ -82,8 +82,9 @@ def test_function_lists_the_tests_that_reach_it(records: list[Path]) -> None:
     code, out = invoke("trace", "show", str(records[0]), "--function", "Stack.push")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == "lib.py::Stack.push:5  reached by 2 tests"
-    assert lines[1:] == ["    1  test_stack.py::test_push", "    2  test_stack.py::test_build"]
+    assert lines[0].startswith("depth  test")
+    assert lines[1] == "lib.py::Stack.push:5  reached by 2 tests"
+    assert lines[2:] == ["    1  test_stack.py::test_push", "    2  test_stack.py::test_build"]
 
 
 def test_json_gives_the_same_as_data(records: list[Path]) -> None:
@@ -115,6 +116,23 @@ def test_records_from_several_files_are_merged(records: list[Path], tmp_path: Pa
     _, merged = invoke("trace", "show", str(first), str(second))
     _, whole = invoke("trace", "show", str(records[0]))
     assert merged == whole
+
+
+def test_records_without_traces_are_an_error_not_empty_lists(tmp_path: Path) -> None:
+    """Records of a run without --fb-trace: trace show says so and exits 2."""
+    (tmp_path / "lib.py").write_text(LIBRARY)
+    (tmp_path / "test_stack.py").write_text(TESTS)
+    done = Inner(Path(sys.executable), "profile").run(tmp_path)
+    assert done.result.returncode == 0, done.result.stdout
+    code, out = invoke("trace", "show", str(tmp_path / "records.jsonl"))
+    assert code == 2
+    assert "no traces in these records (written without --fb-trace)" in out
+    assert "(0 functions)" not in out
+
+
+def test_the_depth_column_is_labelled(records: list[Path]) -> None:
+    _, out = invoke("trace", "show", str(records[0]))
+    assert out.splitlines()[0] == "depth  function (depth 1: called by the test itself)"
 
 
 @pytest.mark.parametrize(

@@ -29,18 +29,20 @@ SPEC = {
 }
 
 
-def build_feature_run(work: Path, cache: Path) -> Path:
+def build_feature_run(
+    work: Path, cache: Path, spec: dict[str, Any] = SPEC, output: str = "out"
+) -> Path:
     """``fbench build-cases`` of the feature project; returns the run directory."""
     repository = work / "geom"
     make_feature_project(repository)
     (work / "specs.py").write_text(
-        f"SPECS_GEOM = {{'repository': {str(repository)!r}, **{SPEC!r}}}\n"
+        f"SPECS_GEOM = {{'repository': {str(repository)!r}, **{spec!r}}}\n"
     )
     command = ["build-cases", "--config-path", str(work / "specs.py"), "--jobs", "4"]
-    command += ["--output-dir", str(work / "out"), "--cache-dir", str(cache)]
+    command += ["--output-dir", str(work / output), "--cache-dir", str(cache)]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (run,) = (work / "out").glob("*/*")
+    (run,) = (work / output).glob("[0-9]*/*")
     return run
 
 
@@ -65,7 +67,8 @@ def fbench_eval(
     run: Path, cache: Path, predictions: str, *extra: str, out: str = ""
 ) -> dict[str, Any]:
     """Run ``fbench eval``; returns the reports written, by model."""
-    out = str(run.parent / (out or f"reports-{Path(predictions).name}"))
+    root = run.parent.parent if run.name == "cases" else run.parent
+    out = str(root / (out or f"reports-{Path(predictions).name}"))
     command = ["eval", "--cases", str(run), "--predictions", predictions, "--jobs", "4"]
     command += ["--cache-dir", str(cache), "--report", out, *extra]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
@@ -242,6 +245,35 @@ def test_a_missing_environment_is_built_from_a_case_repository(run: Path, tmp_pa
     assert "not found: building it from" in log.read_text()
 
 
+def test_preds_json_gives_swebench_s_report_keys_and_keeps_the_first_report(
+    run: Path, cache: Path
+) -> None:
+    """mini-swe-agent's preds.json, graded into SWE-bench's id lists; a rerun needs --force."""
+    textutil = case_dir(run, "test_textutil", 1)
+    polygon = instance(case_dir(run, "test_polygon", 1))["instance_id"]
+    iid = instance(textutil)["instance_id"]
+    preds = {
+        iid: {"model_patch": (textutil / "patch.diff").read_text()},
+        polygon: {"model_patch": ""},
+    }
+    path = run.parent / "preds.json"
+    path.write_text(json.dumps(preds))
+    report = fbench_eval(run / "cases", cache, str(path))["preds"]
+    assert report["resolved_ids"] == report["completed_ids"] == [iid]
+    assert report["submitted_ids"] == sorted([iid, polygon])
+    assert report["empty_patch_ids"] == [polygon]
+    assert report["unresolved_ids"] == report["error_ids"] == []
+    assert len(report["incomplete_ids"]) == 5
+    assert (report["completed_instances"], report["empty_patch_instances"]) == (1, 1)
+    assert report["schema_version"] == 2
+    command = ["eval", "--cases", str(run), "--predictions", str(path), "--cache-dir", str(cache)]
+    command += ["--report", str(run.parent / "reports-preds.json")]
+    again = CliRunner().invoke(cli, command)
+    assert again.exit_code == 2
+    assert "preds was already evaluated there; pass --force" in again.output
+    assert CliRunner().invoke(cli, [*command, "--force"]).exit_code == 0
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [
@@ -278,7 +310,7 @@ def test_gold_resolves_and_empty_resolves_none_on_a_real_sdist(tmp_path: Path) -
     command += ["--output-dir", str(tmp_path / "out"), "--debug-repo", "SPECS_CACHETOOLS"]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (run,) = (tmp_path / "out").glob("*/*")
+    (run,) = (tmp_path / "out").glob("[0-9]*/*")
     gold = fbench_eval(run, cache, "gold")["gold"]
     assert gold["total_instances"] >= 2
     assert gold["resolved_rate"] == 1.0, gold["instances"]

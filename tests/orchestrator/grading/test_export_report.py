@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
+import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -17,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
-from orchestrator.grading.exports import SWEBENCH_FIELDS
-from tests.orchestrator.feature_project import make_feature_project
-from tests.orchestrator.grading.test_eval import SPEC, shared_cache
+from orchestrator.grading.eval_inputs import load_cases
+from orchestrator.grading.exports import SWEBENCH_FIELDS, case_row
+from tests.orchestrator.grading.test_eval import SPEC, build_feature_run, shared_cache
 from tests.support.caseutil import instance
 
 TIGHT = {**SPEC, "max_code_line_lower_bound": 3, "max_code_line_upper_bound": 5}
@@ -28,16 +29,14 @@ TIGHT = {**SPEC, "max_code_line_lower_bound": 3, "max_code_line_upper_bound": 5}
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("report")
-    make_feature_project(work / "geom")
-    spec = {"repository": str(work / "geom"), **TIGHT}
-    (work / "specs.py").write_text(f"SPECS_GEOM = {spec!r}\n")
-    command = ["build-cases", "--config-path", str(work / "specs.py"), "--jobs", "4"]
-    command += ["--output-dir", str(work / "out")]
-    command += ["--cache-dir", str(shared_cache(tmp_path_factory))]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    (found,) = (work / "out").glob("*/*")
-    return found
+    return build_feature_run(work, shared_cache(tmp_path_factory), TIGHT)
+
+
+@pytest.fixture
+def datasets(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The datasets package, kept off the network."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    return pytest.importorskip("datasets")
 
 
 def invoke(*args: str) -> str:
@@ -59,28 +58,34 @@ def instances(run: Path) -> dict[str, dict[str, Any]]:
 def check_rows(rows: list[dict[str, Any]], columns: list[str], run: Path) -> None:
     """SWE-bench's fields first and in order; the rows say what the cases say."""
     assert columns[: len(SWEBENCH_FIELDS)] == list(SWEBENCH_FIELDS)
-    assert {"level", "environment", "top_objects"} <= set(columns)
+    assert {"level", "environment", "top_objects", "image", "eval_script"} <= set(columns)
     cases = instances(run)
     assert {row["instance_id"] for row in rows} == set(cases)
     for row in rows:
         info = cases[row["instance_id"]]
         assert json.loads(row["FAIL_TO_PASS"]) == info["FAIL_TO_PASS"]
-        assert json.loads(row["PASS_TO_PASS"]) == info["PASS_TO_PASS"]
+        p2p = json.loads(row["PASS_TO_PASS"]) + json.loads(row["PASS_TO_PASS_CROSS_FILE"])
+        assert sorted(p2p) == sorted(info["PASS_TO_PASS"])
         assert json.loads(row["top_objects"]) == info["top_objects"]
         assert row["level"] == info["level"]
         assert row["base_commit"] == info["base_commit"]
+        assert row["repo"] == "local/geom"
+        assert row["instance_id"].startswith("local__geom.")
         assert row["test_patch"].startswith("diff --git a/tests/")
+        assert isinstance(row["created_at"], str)
+        assert row["log_parser"] == "parse_log_pytest"
+        assert row["eval_type"] == "pass_and_fail"
+        assert row["patch"].startswith("diff --git a/geom/")
         if info["level"] == 2:
-            assert row["patch"] == ""
-        else:
-            assert row["patch"].startswith("diff --git a/geom/")
+            assert "diff --git a/agent_code/__init__.py" in row["patch"]
 
 
-def test_swebench_jsonl_loads_with_datasets(
-    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    datasets = pytest.importorskip("datasets")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+def level_rows(rows: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {row["level"]: row for row in rows}
+
+
+def test_swebench_jsonl_loads_with_datasets(run: Path, tmp_path: Path, datasets: Any) -> None:
+    """The JSONL and the saved dataset load with one schema, so their rows mix."""
     out = tmp_path / "cases.jsonl"
     assert "2 cases" in invoke(
         "export", "--cases", str(run), "--format", "swebench-jsonl", "--out", str(out)
@@ -91,18 +96,111 @@ def test_swebench_jsonl_loads_with_datasets(
         "json", data_files=str(out), split="train", cache_dir=str(tmp_path / "hf")
     )
     check_rows(list(loaded), loaded.column_names, run)
+    assert loaded.features["created_at"] == datasets.Value("string")
+    invoke("export", "--cases", str(run), "--format", "hf-dataset", "--out", str(tmp_path / "d"))
+    saved = datasets.load_from_disk(str(tmp_path / "d"))["test"]
+    both = datasets.concatenate_datasets([loaded.cast(saved.features), saved])
+    assert len(both) == 2 * len(saved)
+    assert loaded.features == saved.features
 
 
-def test_hf_dataset_opens_with_load_from_disk(
-    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_level_2_rows_carry_the_gold_patch_that_eval_resolves_with(run: Path) -> None:
+    """A level 2 row's patch is the level 1 patch plus an agent_code package."""
+    rows = level_rows([case_row(case) for case in load_cases(run).values()])
+    assert rows[2]["patch"].startswith(rows[1]["patch"])
+    added = rows[2]["patch"].removeprefix(rows[1]["patch"])
+    assert added.startswith("diff --git a/agent_code/__init__.py b/agent_code/__init__.py\n")
+    assert "from geom." in added
+
+
+def test_pass_to_pass_holds_only_test_patch_files_unless_all(run: Path) -> None:
+    """SWE-bench 4 runs test_patch's files only; the cross-file tests get their own column."""
+    for case in load_cases(run).values():
+        row, every = case_row(case), case_row(case, p2p="all")
+        test_file = case.instance["test_file"]
+        same, cross = json.loads(row["PASS_TO_PASS"]), json.loads(row["PASS_TO_PASS_CROSS_FILE"])
+        assert all(test.startswith(f"{test_file}::") for test in same)
+        assert cross
+        assert not any(test.startswith(f"{test_file}::") for test in cross)
+        assert json.loads(every["PASS_TO_PASS"]) == case.instance["PASS_TO_PASS"]
+        assert json.loads(every["PASS_TO_PASS_CROSS_FILE"]) == []
+        assert every["eval_script"].count(".py") > row["eval_script"].count(".py")
+
+
+def test_hf_dataset_opens_with_load_from_disk_as_a_test_split(
+    run: Path, tmp_path: Path, datasets: Any
 ) -> None:
-    datasets = pytest.importorskip("datasets")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     out = tmp_path / "dataset"
     for _ in range(2):  # a second export replaces the first
         invoke("export", "--cases", str(run), "--format", "hf-dataset", "--out", str(out))
     loaded = datasets.load_from_disk(str(out))
+    assert list(loaded) == ["test"]
+    check_rows(list(loaded["test"]), loaded["test"].column_names, run)
+
+
+def test_parquet_is_the_test_split_in_one_file(run: Path, tmp_path: Path, datasets: Any) -> None:
+    out = tmp_path / "parquet"
+    invoke("export", "--cases", str(run / "cases"), "--format", "parquet", "--out", str(out))
+    assert sorted(path.name for path in out.iterdir()) == ["test.parquet"]
+    loaded = datasets.load_dataset(
+        "parquet", data_dir=str(out), split="test", cache_dir=str(tmp_path / "hf")
+    )
     check_rows(list(loaded), loaded.column_names, run)
+
+
+@pytest.fixture(scope="module")
+def task_repo(run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("task-repo") / "tasks"
+    invoke("export", "--cases", str(run), "--format", "swebench-task-repo", "--out", str(out))
+    return out
+
+
+def test_task_repo_passes_swebench_dataset_check(run: Path, task_repo: Path) -> None:
+    """SWE-bench 5's own checker finds nothing wrong, and its loader reads the rows back."""
+    repo = pytest.importorskip("swebench.task.repo")
+    swebench = Path(sys.executable).parent / "swebench"
+    check = subprocess.run(
+        [str(swebench), "dataset", "check", str(task_repo)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    loaded = {row["instance_id"]: row for row in repo.load_task_repo(task_repo)}
+    assert {row["split"] for row in loaded.values()} == {"test"}
+    for row in (case_row(case) for case in load_cases(run).values()):
+        found = loaded[row["instance_id"]]
+        for key in ("patch", "test_patch", "eval_script", "image", "base_commit", "repo"):
+            assert found[key] == row[key], key
+        assert found["FAIL_TO_PASS"] == json.loads(row["FAIL_TO_PASS"])
+
+
+@pytest.mark.parametrize(("level", "patch"), [(1, "gold"), (2, "gold"), (1, "empty")])
+def test_eval_sh_graded_by_swebench_resolves_gold_only(
+    task_repo: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    level: int,
+    patch: str,
+) -> None:
+    """eval.sh run on a checkout of repo.bundle, its log graded by SWE-bench's own code."""
+    grading = pytest.importorskip("swebench.harness.grading")
+    from swebench.harness.utils import make_test_spec
+    from swebench.task.repo import load_task
+
+    (task,) = task_repo.glob(f"tasks/*.lv{level}")
+    instance = load_task(task)
+    testbed = tmp_path / "testbed"
+    subprocess.run(["git", "clone", "-q", str(task / "repo.bundle"), str(testbed)], check=True)
+    if patch == "gold":
+        subprocess.run(["git", "apply", str(task / "gold.patch")], cwd=testbed, check=True)
+    venv = shared_cache(tmp_path_factory) / "envs" / json.loads(instance["environment"])["key"]
+    env = {"PATH": f"{venv / 'venv' / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    script = instance["eval_script"].replace("/testbed", str(testbed))
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+    log = tmp_path / "test_output.txt"
+    log.write_text(done.stdout + done.stderr)
+    prediction = {"instance_id": task.name, "model_name_or_path": "m", "model_patch": patch}
+    spec = make_test_spec(instance)
+    report = grading.get_eval_report(spec, prediction, str(log), include_tests_status=True)
+    assert report[task.name]["resolved"] is (patch == "gold"), report
 
 
 def test_hf_dataset_without_datasets_says_how_to_install(
@@ -120,7 +218,7 @@ def test_hf_dataset_without_datasets_says_how_to_install(
     ]
     result = CliRunner().invoke(cli, command)
     assert result.exit_code == 2
-    assert "pip install 'featurebench[hf]'" in result.output
+    assert "pip install 'pytest-featurebench[hf]'" in result.output
     assert "Traceback" not in result.output
 
 

@@ -177,7 +177,7 @@ def build(work: Path, config: Path) -> tuple[int, str, Path | None]:
     command += ["--global-config-path", str(config), "--output-dir", str(work / "out")]
     command += ["--cache-dir", str(work / "cache")]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    runs = sorted((work / "out").glob("*/*"))
+    runs = sorted((work / "out").glob("[0-9]*/*"))
     return result.exit_code, result.output, runs[-1] if runs else None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,16 @@ def test_a_local_repository_without_commit_is_refreshed(
     again = checkout_spec(spec, tmp_path / "repos", tmp_path, tmp_path / "sdists")
     assert again.commit == third
     assert (again.path / "lib.py").read_text() == "VERSION = 3\n"
+
+
+def test_a_local_path_gets_an_owner__name_slug(
+    origin: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    """Its origin remote's owner and name, else local__<directory>: ids keep one form."""
+    path, _ = origin
+    assert source_location(RepoSpec(repository=str(path)), tmp_path)[1] == "local__lib"
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(path), str(clone)], check=True)
+    url = "git@github.com:someone/lib-fork.git"
+    subprocess.run(["git", "remote", "set-url", "origin", url], cwd=clone, check=True)
+    assert source_location(RepoSpec(repository=str(clone)), tmp_path)[1] == "someone__lib-fork"

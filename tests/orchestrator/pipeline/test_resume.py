@@ -92,7 +92,7 @@ def verdicts(run: Path) -> dict[str, str]:
 
 
 def run_dir(out: Path) -> Path:
-    (day,) = out.iterdir()
+    (day,) = out.glob("[0-9]*")  # not the latest link
     (run,) = day.iterdir()
     return run
 

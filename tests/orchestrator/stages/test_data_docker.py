@@ -41,7 +41,7 @@ def test_docker_backend_exports_cases_that_hold_in_their_image(
     command += ["--output-dir", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (run,) = (tmp_path / "out").glob("*/*")
+    (run,) = (tmp_path / "out").glob("[0-9]*/*")
     status = json.loads((run / "metadata_outputs" / "data_status.json").read_text())["SPECS_GEOM"]
     assert status["files"]["tests/test_textutil.py"]["status"] == "valid", status
     assert status["files"]["tests/test_polygon.py"]["status"] == "valid", status

@@ -48,7 +48,7 @@ def build(work: Path, cache: Path, *args: str) -> Path:
     command += ["--output-dir", str(work / "out"), "--cache-dir", str(cache), *args]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return sorted((work / "out").glob("*/*"))[-1]
+    return sorted((work / "out").glob("[0-9]*/*"))[-1]
 
 
 @pytest.fixture(scope="module")

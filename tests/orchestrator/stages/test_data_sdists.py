@@ -38,7 +38,7 @@ def test_real_sdist_gives_valid_leak_free_cases(
     command += ["--output-dir", str(tmp_path / "out")]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    (run,) = (tmp_path / "out").glob("*/*")
+    (run,) = (tmp_path / "out").glob("[0-9]*/*")
     status = json.loads((run / "metadata_outputs" / "data_status.json").read_text())[name]
     lv1 = sorted(run.glob("cases/*/*.lv1"))
     assert status["valid_files"] >= 2, status
