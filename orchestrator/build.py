@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from orchestrator import __version__
+from orchestrator.environments.sandbox import sandbox_mode
 from orchestrator.errors import UsageError
 from orchestrator.llm.client import LLM
 from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
@@ -67,6 +68,7 @@ class BuildOptions:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     cache_dir: Path | None = None
     no_cache: bool = False
+    no_sandbox: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ def build_cases(options: BuildOptions) -> Path:
     _check_gpus(specs, options.gpu_ids)
     run_env, llm_config = global_config(options.global_config_path)
     models = _probe_llm(llm_config)  # a missing key or a dead endpoint fails before the run dir
+    if options.backend == "local" and not options.no_sandbox:
+        sandbox_mode()  # so does a machine where nothing can confine the tests
     root = _run_root(options)
     with (
         _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level),
@@ -230,6 +234,7 @@ def _context(
         debug_samples=options.debug_samples,
         gpu_ids=options.gpu_ids,
         run_env=run_env,
+        sandbox=not options.no_sandbox,
     )
 
 

@@ -7,12 +7,11 @@ hidden from PATH), where the sandbox is built with ``unshare``.
 from __future__ import annotations
 
 import os
+import subprocess
 import textwrap
 import time
 import uuid
 from pathlib import Path
-
-import pytest
 
 from orchestrator.environments.local import LocalEnvironment
 from orchestrator.environments.sandbox import PROCESS_LIMIT
@@ -133,25 +132,31 @@ def test_tmp_is_private_and_the_work_tree_writable(
 
 
 def test_no_secret_of_fbench_can_be_read_from_proc(
-    environment: LocalEnvironment, work_tree: Path, monkeypatch: pytest.MonkeyPatch
+    environment: LocalEnvironment, work_tree: Path
 ) -> None:
-    """fbench's processes are not there: neither its environ nor any other holds our token."""
-    monkeypatch.setenv("FBENCH_HOSTILE_API_TOKEN", "s3cret-token")
-    done = probe(
-        environment,
-        work_tree,
-        f"""
-        import glob
-        seen = []
-        for path in glob.glob("/proc/[0-9]*/environ") + ["/proc/{os.getpid()}/environ"]:
-            try:
-                seen.append(open(path, "rb").read().decode(errors="replace"))
-            except OSError:
-                pass
-        print("pids", len(glob.glob("/proc/[0-9]*")))
-        print("\\n".join(seen))
-        """,
-    )
+    """fbench's processes are not there: no environ of theirs, with its token, can be read."""
+    # /proc/<pid>/environ shows what a process started with: one started with the secret.
+    secret = {**os.environ, "FBENCH_HOSTILE_API_TOKEN": "s3cret-token"}
+    holder = subprocess.Popen(["sleep", "60"], env=secret)
+    try:
+        done = probe(
+            environment,
+            work_tree,
+            f"""
+            import glob
+            seen = []
+            for path in glob.glob("/proc/[0-9]*/environ") + ["/proc/{holder.pid}/environ"]:
+                try:
+                    seen.append(open(path, "rb").read().decode(errors="replace"))
+                except OSError:
+                    pass
+            print("pids", len(glob.glob("/proc/[0-9]*")))
+            print("\\n".join(seen))
+            """,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
     assert "s3cret-token" not in done.output
     pids = int(done.output.split()[1])
     assert pids < 5, done.output  # the sandbox's own: its init, the guard, python
