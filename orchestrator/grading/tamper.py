@@ -60,8 +60,9 @@ def restore_tests(tree: Path, case: Case, log: Path) -> None:
     made of it is deleted; so are steering files the patch added.
     """
     original = case.path / "repo"
-    tests = [case.instance["test_file"], *case.instance["p2p_files"]]
-    paths = {path for path in tests if is_test_file(path)}
+    info = case.instance
+    paths = {info["test_file"]}
+    paths.update(p for p in info["p2p_files"] if not _doctest_module(p, info["PASS_TO_PASS"]))
     for root in (tree, original):
         paths.update(protected_files(root))
     for relative in sorted(paths):
@@ -74,6 +75,21 @@ def restore_tests(tree: Path, case: Case, log: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     apply_patch(tree, case.path / "test_patch.diff", log)
+
+
+def _doctest_module(path: str, p2p: list[str]) -> bool:
+    """A library module that is a P2P file only for its doctests (``mod.py::pkg.mod.name``).
+
+    A test module named unlike ``test_*.py`` (a custom ``python_files``) has
+    items named after its tests, not after itself, so it is still put back.
+    """
+    if not path.endswith(".py") or is_test_file(path):
+        return False
+    stem = Path(path).stem if Path(path).stem != "__init__" else Path(path).parent.name
+    names = [nodeid.partition("::")[2] for nodeid in p2p if nodeid.partition("::")[0] == path]
+    return bool(names) and all(
+        name == stem or name.endswith(f".{stem}") or f"{stem}." in name for name in names
+    )
 
 
 def protected_files(root: Path) -> set[str]:

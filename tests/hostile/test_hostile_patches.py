@@ -222,7 +222,9 @@ def test_a_library_module_collected_for_its_doctests_is_not_put_back(
     run, _ = hostile_run
     case = case_dir(run, "test_textutil", 1)
     info = instance(case)
-    info["p2p_files"] = [*info["p2p_files"], "geom/shapes.py"]  # as --doctest-modules makes it
+    # As --doctest-modules makes it: a library module is a P2P file for its doctests.
+    info["p2p_files"] = [*info["p2p_files"], "geom/shapes.py"]
+    info["PASS_TO_PASS"] = [*info["PASS_TO_PASS"], "geom/shapes.py::geom.shapes.Circle.area"]
     tree = shutil.copytree(case / "repo", tmp_path / "tree")
     edited = {"geom/shapes.py": "raise RuntimeError('agent edit')\n"}
     edited[info["p2p_files"][0]] = "def test_nothing():\n    pass\n"
