@@ -29,18 +29,29 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[RepoSpec, Path, Pat
     return spec, root / "cache", repo
 
 
-@pytest.fixture(scope="session")
-def path_without_bwrap(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A PATH with every program of this one except bubblewrap: a machine without it."""
-    folder = tmp_path_factory.mktemp("no-bwrap-bin")
+def path_without(folder: Path, *hidden: str) -> str:
+    """A PATH (one folder of links) with every program of this one except ``hidden``."""
+    folder.mkdir(parents=True, exist_ok=True)
     for directory in os.environ["PATH"].split(os.pathsep):
         if not os.path.isdir(directory):
             continue
         for entry in os.scandir(directory):
             target = folder / entry.name
-            if entry.name != "bwrap" and not target.exists():
+            if entry.name not in hidden and not target.exists():
                 target.symlink_to(entry.path)
     return str(folder)
+
+
+@pytest.fixture(scope="session")
+def path_without_bwrap(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A machine without bubblewrap."""
+    return path_without(tmp_path_factory.mktemp("no-bwrap-bin"), "bwrap")
+
+
+@pytest.fixture(scope="session")
+def path_without_namespaces(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A machine with neither bubblewrap nor unshare."""
+    return path_without(tmp_path_factory.mktemp("no-ns-bin"), "bwrap", "unshare")
 
 
 @pytest.fixture(params=["bwrap", "unshare"])

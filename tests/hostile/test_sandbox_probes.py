@@ -13,10 +13,15 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
 from orchestrator.environments.local import LocalEnvironment
-from orchestrator.environments.sandbox import PROCESS_LIMIT
+from orchestrator.environments.sandbox import PROCESS_LIMIT, SandboxUnavailable
 from orchestrator.pipeline.process import CommandResult
 from orchestrator.pipeline.pytest_runs import run_pytest
+from orchestrator.pipeline.specs import RepoSpec
 
 
 def probe(env: LocalEnvironment, tree: Path, code: str, timeout: float = 60) -> CommandResult:
@@ -272,3 +277,29 @@ def test_a_session_that_ended_is_not_waited_for_until_the_timeout(
     assert run.complete, run.why_incomplete()
     assert run.outcomes() == {"test_hang.py::test_one": "passed"}
     assert run.result.returncode == 0
+
+
+def test_without_any_sandbox_the_tests_are_refused_unless_asked(
+    built: tuple[RepoSpec, Path, Path],
+    path_without_namespaces: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """No bubblewrap, no unshare: one line that says how to install it; --no-sandbox runs."""
+    monkeypatch.setenv("PATH", path_without_namespaces)
+    spec, cache, repo = built
+    with pytest.raises(SandboxUnavailable, match="install bubblewrap"):
+        LocalEnvironment("hostile-tiny", spec, cache)
+    specs = tmp_path / "specs.py"
+    specs.write_text(f"SPECS_TINY = {{'repository': {str(repo)!r}}}\n")
+    command = ["build-cases", "--config-path", str(specs), "--output-dir", str(tmp_path / "out")]
+    refused = CliRunner().invoke(cli, [*command, "--cache-dir", str(cache)])
+    assert refused.exit_code == 2
+    assert refused.output.strip().splitlines() == [
+        "fbench: error: no sandbox for the tests on this machine:"
+        " install bubblewrap (apt-get install bubblewrap) or pass --no-sandbox"
+    ]
+    assert not (tmp_path / "out").exists()
+    unconfined = LocalEnvironment("hostile-tiny", spec, cache, sandboxed=False)
+    done = unconfined.run(["python", "-c", "import os; print(os.getcwd())"], repo=repo, timeout=60)
+    assert done.output.strip() == str(repo)
