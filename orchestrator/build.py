@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from orchestrator import __version__
+from orchestrator.environments.sandbox import sandbox_mode
 from orchestrator.errors import Interrupted, RunFailed, UsageError
 from orchestrator.llm.client import LLM
 from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
@@ -70,6 +71,7 @@ class BuildOptions:
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     cache_dir: Path | None = None
     no_cache: bool = False
+    no_sandbox: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ def _plan(options: BuildOptions, recorded: dict[str, Any]) -> _Plan:
     _check_gpus(specs, options.gpu_ids)
     run_env, llm_config = global_config(options.global_config_path)
     models = _probe_llm(llm_config)  # a missing key or a dead endpoint fails before the run dir
+    if options.backend == "local" and not options.no_sandbox:
+        sandbox_mode()  # so does a machine where nothing can confine the tests
     specs_dir = Path(recorded.get("specs_dir") or _specs_dir(options))
     return _Plan(specs, debug, run_env, (llm_config, models), specs_dir)
 
@@ -341,6 +345,7 @@ def _context(
         debug_samples=options.debug_samples,
         gpu_ids=options.gpu_ids,
         run_env=run_env,
+        sandbox=not options.no_sandbox,
     )
 
 

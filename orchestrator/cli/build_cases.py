@@ -85,6 +85,11 @@ def _gpu_ids(ctx: click.Context, param: click.Parameter, value: str | None) -> t
     help="Shared cache (default: the resumed run's, else ~/.cache/featurebench).",
 )
 @click.option("--no-cache", is_flag=True, help="Use a temporary cache, removed at exit.")
+@click.option(
+    "--no-sandbox",
+    is_flag=True,
+    help="Run the projects' tests unconfined (local backend): only for code you trust.",
+)
 def build_cases_command(**options: object) -> None:
     """Turn repositories into cases: repo, image, scanner, runner, ...
 

@@ -42,6 +42,16 @@ from orchestrator.pipeline.storage import read_json
     help="Where the environments are (default: ~/.cache/featurebench).",
 )
 @click.option("--force", is_flag=True, help="Replace an earlier report of the same model.")
+@click.option(
+    "--patch-fuzz",
+    is_flag=True,
+    help="If git apply fails, try git apply --reject, then patch --fuzz (as SWE-bench does).",
+)
+@click.option(
+    "--no-sandbox",
+    is_flag=True,
+    help="Run the tests unconfined (local backend): only for patches you trust.",
+)
 def eval_command(
     cases: Path,
     predictions: str,
@@ -50,12 +60,15 @@ def eval_command(
     report: Path | None,
     cache_dir: Path | None,
     force: bool,
+    patch_fuzz: bool,
+    no_sandbox: bool,
 ) -> None:
     """Apply each patch to its case, restore the tests, run them and grade strictly."""
     from orchestrator.grading.evaluate import EvalOptions, evaluate  # heavy: imported when run
     from orchestrator.pipeline.progress import stage_progress
 
     options = EvalOptions(cases, predictions, jobs, backend, report, cache_dir, force=force)
+    options.patch_fuzz, options.sandbox = patch_fuzz, not no_sandbox
     with stage_progress() as progress:
         written = evaluate(options, progress)
     for path in written:

@@ -9,7 +9,7 @@ asked otherwise, with resource limits and a clean set of variables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -54,12 +54,17 @@ class Environment(Protocol):
         log: Path | None = None,
         network: bool = False,
         pythonpath: Sequence[str] = (),
+        writable: Sequence[Path] = (),
+        finished: Callable[[], bool] | None = None,
     ) -> CommandResult:
         """Run ``argv`` (``pytest ...`` or ``python ...``) in ``repo``; outputs stay in ``repo``.
 
         ``pythonpath`` names directories of ``repo`` (``.`` for itself) that come
         first on ``sys.path``: a work tree other than the one the project was
-        installed from is then the one its tests import.
+        installed from is then the one its tests import. ``writable`` names the
+        directories outside ``repo`` the command may write (the plugin's records);
+        the environment itself stays read-only. Once ``finished()`` is true the
+        command has a short grace to exit before its tree is killed.
         """
 
     def remove(self) -> None:
@@ -75,4 +80,4 @@ def make_environment(ctx: RunContext, key: str, spec: RepoSpec) -> Environment:
         return DockerEnvironment(key, spec, ctx)
     from orchestrator.environments.local import LocalEnvironment
 
-    return LocalEnvironment(key, spec, ctx.cache_dir, ctx.run_env)
+    return LocalEnvironment(key, spec, ctx.cache_dir, ctx.run_env, sandboxed=ctx.sandbox)

@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +163,8 @@ class DockerEnvironment:
         log: Path | None = None,
         network: bool = False,
         pythonpath: Sequence[str] = (),
+        writable: Sequence[Path] = (),  # under the run's logs, which are mounted anyway
+        finished: Callable[[], bool] | None = None,
     ) -> CommandResult:
         command = resolve_command(argv, f"{VENV}/bin/python")
         logger.debug("run %s in %s (timeout=%s)", shlex.join(command), self.tag, timeout)

@@ -7,10 +7,11 @@ installing leaves a directory that the next run deletes and builds again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from orchestrator.environments import resolve_command, sandbox
@@ -27,9 +28,17 @@ class LocalEnvironment:
     backend = "local"
 
     def __init__(
-        self, key: str, spec: RepoSpec, cache_dir: Path, run_env: dict[str, str] | None = None
+        self,
+        key: str,
+        spec: RepoSpec,
+        cache_dir: Path,
+        run_env: dict[str, str] | None = None,
+        *,
+        sandboxed: bool = True,
     ):
         self.key = key
+        # Decided now: a machine that cannot confine the tests refuses before any run.
+        self.sandbox_mode = sandbox.sandbox_mode() if sandboxed else None
         self.spec = spec
         self.root = cache_dir / "envs" / key
         self.wheels = cache_dir / "wheels"
@@ -77,11 +86,10 @@ class LocalEnvironment:
         log: Path | None = None,
         network: bool = False,
         pythonpath: Sequence[str] = (),
+        writable: Sequence[Path] = (),
+        finished: Callable[[], bool] | None = None,
     ) -> CommandResult:
         command = resolve_command(argv, str(self.python), self.python.parent)
-        prefix = sandbox.limits_prefix(timeout)
-        if not network:
-            prefix = [*(sandbox.network_isolation() or []), *prefix]
         env = sandbox.clean_environment(
             [str(self.python.parent)], str(self.root / "home"), self.run_env
         )
@@ -89,7 +97,39 @@ class LocalEnvironment:
         if pythonpath:
             # Ahead of the editable install, which points at the spec's own checkout.
             env["PYTHONPATH"] = os.pathsep.join(str((repo / d).resolve()) for d in pythonpath)
-        return run_command([*prefix, *command], cwd=repo, env=env, timeout=timeout, log_path=log)
+        if self.sandbox_mode is not None:
+            env["HOME"] = sandbox.HOME_INSIDE
+        with self._confinement(repo, timeout, network, writable) as prefix:
+            return run_command(
+                [*prefix, *command],
+                cwd=repo,
+                env=env,
+                timeout=timeout,
+                log_path=log,
+                finished=finished,
+            )
+
+    @contextlib.contextmanager
+    def _confinement(
+        self, repo: Path, timeout: float | None, network: bool, writable: Sequence[Path]
+    ) -> Iterator[list[str]]:
+        if self.sandbox_mode is None:  # --no-sandbox: the user's explicit choice
+            yield sandbox.limits_prefix(timeout)
+            return
+        view = sandbox.View(
+            repo.resolve(),
+            readable=self._readable(),
+            writable=tuple(p.resolve() for p in writable),
+            network=network,
+            mode=self.sandbox_mode,
+        )
+        with sandbox.confined(view, timeout) as prefix:
+            yield prefix
+
+    def _readable(self) -> tuple[Path, ...]:
+        """The environment and its interpreter's installation, which may be in the cache."""
+        base = sandbox.interpreter_prefix(self.python.parent.parent)
+        return (self.root.resolve(), *([base] if base else []))
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 Status = Literal["resolved", "unresolved", "patch failed", "error"]
 STATUSES: tuple[Status, ...] = ("resolved", "unresolved", "patch failed", "error")
 SWEBENCH_SCHEMA_VERSION = 2  # the schema of SWE-bench 5's run report that ours follows
+GRADING_RULE = (
+    "Resolved means every F2P and P2P test passed and pytest exited 0:"
+    " a skipped or missing test counts as failed."
+)
 
 
 @dataclass
@@ -43,6 +47,8 @@ class InstanceResult:
     p2p_total: int = 0
     exit_code: int | None = None
     seconds: float = 0.0
+    # Non-test code reached for pytest or the interpreter's hooks; set after grading.
+    suspicious: bool = field(default=False, init=False)
 
     @property
     def pass_rate(self) -> float:
@@ -75,6 +81,8 @@ def summarize(
         "pass_rate": round(f2p_passed / f2p_total, 4) if f2p_total else 0.0,
         "counts": {status: counts[status] for status in STATUSES},
         "unknown_instance_ids": sorted(unknown),
+        "suspicious": sorted(r.instance_id for r in results if r.suspicious),
+        "grading": GRADING_RULE,
         "missing": {iid: missing_reasons.get(iid, "no prediction") for iid in missing},
         "instances": {
             iid: {**asdict(graded[iid]), "pass_rate": round(graded[iid].pass_rate, 4)}
@@ -154,6 +162,8 @@ def markdown(data: dict[str, Any]) -> str:
         f"| submitted | {data['submitted_instances']} |",
         *(f"| {status} | {count} |" for status, count in data["counts"].items()),
         "",
+        GRADING_RULE,
+        "",
         "## Instances",
         "",
         "| instance | status | F2P passed | P2P passed | reason |",
@@ -164,6 +174,9 @@ def markdown(data: dict[str, Any]) -> str:
             f"| `{iid}` | {row['status']} | {row['f2p_passed']}/{row['f2p_total']}"
             f" | {row['p2p_passed']}/{row['p2p_total']} | {_cell(row['reason'])} |"
         )
+    if data["suspicious"]:
+        lines += ["", "## Suspicious patches (graded unresolved, not run)", ""]
+        lines += [f"- `{iid}`: {data['instances'][iid]['reason']}" for iid in data["suspicious"]]
     if data["missing"]:
         lines += ["", "## Cases without a prediction", ""]
         lines += [f"- `{iid}`: {why}" for iid, why in data["missing"].items()]

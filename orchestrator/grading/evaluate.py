@@ -1,14 +1,18 @@
 """``fbench eval``: grade patches against the cases of a run, the way a harness would.
 
-For each case: copy its repository, apply the patch with ``git apply``, put
-the case's own test files back (so editing tests cannot help), apply
-``test_patch.diff`` and run the fail-to-pass and pass-to-pass files through
-the plugin in the case's environment. Grading is strict (:func:`grade`):
+For each case: copy its repository, apply the patch with ``git apply`` (with
+``--patch-fuzz``, SWE-bench's fallbacks after it), flag a patch whose non-test
+code reaches for pytest or the interpreter's hooks (:mod:`.tamper`), put the
+case's own test files and every file that steers pytest or Python back (so
+editing them cannot help), apply ``test_patch.diff`` and run the fail-to-pass
+and pass-to-pass files through the plugin in the case's environment, which
+the sandbox keeps read-only. Grading is strict (:func:`grade`):
 
 - resolved: every F2P and P2P test passed and pytest's exit code is 0;
-- a missing or skipped test counts as failed;
+- a missing or skipped test counts as failed, pass-to-pass ones included;
 - a session that ran no test, crashed or timed out is an error, never a pass;
-- a patch that does not apply is "patch failed", with git's reason.
+- a patch that does not apply is "patch failed", with git's reason;
+- a suspicious patch is unresolved, with what it did, and is not run.
 
 A failure of one case is recorded with its reason; only bad input (the run
 directory, the predictions file) stops the command.
@@ -30,11 +34,14 @@ from typing import Any
 import msgspec
 
 from orchestrator.environments import Environment, make_environment
+from orchestrator.environments.sandbox import sandbox_mode
 from orchestrator.errors import FbenchError, StageError
 from orchestrator.extract.worktrees import apply_patch, scratch_dir
 from orchestrator.grading.eval_inputs import Case, load_cases, load_predictions
 from orchestrator.grading.eval_report import InstanceResult, refuse_overwrite, write_model_report
+from orchestrator.grading.tamper import restore_tests, suspicious_changes
 from orchestrator.pipeline.engine import RunContext
+from orchestrator.pipeline.process import run_command
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.pipeline.specs import RepoSpec
 from orchestrator.pipeline.storage import (
@@ -45,12 +52,8 @@ from orchestrator.pipeline.storage import (
     run_cache_dir,
 )
 
-# Files that decide how pytest runs: an agent's version of them never counts.
-PROTECTED_NAMES = frozenset(
-    ("conftest.py", "pytest.ini", ".pytest.ini", "tox.ini", "setup.cfg", "pyproject.toml")
-)
-
 Progress = Callable[[str, int, int], None]
+_TOOL_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "GIT_CONFIG_NOSYSTEM": "1"}
 
 
 @dataclass
@@ -62,12 +65,16 @@ class EvalOptions:
     report: Path | None = None  # None: <cases>/evaluations
     cache_dir: Path | None = None
     force: bool = False  # replace a model's earlier report
+    patch_fuzz: bool = False  # SWE-bench's chain: git apply, then --reject, then patch --fuzz
+    sandbox: bool = True  # False only with --no-sandbox
 
 
 def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
     """Grade every model's predictions; returns the JSON reports written, one per model."""
     cases = load_cases(options.cases)
     predictions = load_predictions(options.predictions, cases)
+    if options.sandbox and (options.backend or "local") == "local":
+        sandbox_mode()  # a machine where nothing can confine the tests refuses up front
     out = (options.report or options.cases / "evaluations").resolve()
     for model in () if options.force else predictions.models:
         refuse_overwrite(out / file_slug(model), model)
@@ -80,7 +87,7 @@ def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
     for model, submitted in predictions.models.items():
         folder = out / file_slug(model)
         jobs = [(cases[iid], patch, environments[iid]) for iid, patch in sorted(submitted.items())]
-        results = _run_all(jobs, folder / "logs", options.jobs, model, progress)
+        results = _run_all(jobs, folder / "logs", options.jobs, model, progress, options.patch_fuzz)
         reports.append(
             write_model_report(
                 folder,
@@ -97,13 +104,13 @@ def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
 
 
 def _run_all(
-    jobs: list[Job], logs: Path, workers: int, model: str, progress: Progress
+    jobs: list[Job], logs: Path, workers: int, model: str, progress: Progress, fuzz: bool
 ) -> list[InstanceResult]:
     """Grade the cases on a thread pool (the work is in subprocesses), in order."""
 
     def one(job: Job) -> InstanceResult:
         case, patch, environment = job
-        return evaluate_case(environment, case, patch, logs)
+        return evaluate_case(environment, case, patch, logs, fuzz=fuzz)
 
     results: list[InstanceResult] = []
     progress(model, 0, len(jobs))
@@ -127,6 +134,7 @@ def _context(out: Path, cache_dir: Path, options: EvalOptions) -> RunContext:
         repos_dir=cache_dir / "repos",
         cache_dir=cache_dir,
         backend=options.backend or "local",
+        sandbox=options.sandbox,
     )
 
 
@@ -186,7 +194,12 @@ def _ready(ctx: RunContext, backend: str, case: Case) -> Environment | Unavailab
 
 
 def evaluate_case(
-    environment: Environment | Unavailable, case: Case, patch: str, logs: Path
+    environment: Environment | Unavailable,
+    case: Case,
+    patch: str,
+    logs: Path,
+    *,
+    fuzz: bool = False,
 ) -> InstanceResult:
     """Apply ``patch`` to a copy of the case, restore its tests, run and grade them."""
     started = time.monotonic()
@@ -197,12 +210,16 @@ def evaluate_case(
         return InstanceResult(case.instance_id, "error", environment.reason)
     with _scratch() as scratch:
         tree = scratch / "repo"
-        shutil.copytree(case.path / "repo", tree, symlinks=True)
-        if patch.strip():
-            try:
-                _apply_text(tree, patch, scratch / "model.patch", logs / "apply.log")
-            except StageError as exc:
-                return InstanceResult(case.instance_id, "patch failed", str(exc))
+        try:
+            _patched_tree(case, patch, tree, logs / "apply.log", fuzz)
+        except StageError as exc:
+            return InstanceResult(case.instance_id, "patch failed", str(exc))
+        flagged = suspicious_changes(tree, case)
+        if flagged:
+            why = f"suspicious: non-test code {'; '.join(flagged)}"
+            suspicious = InstanceResult(case.instance_id, "unresolved", why)
+            suspicious.suspicious = True
+            return suspicious
         try:
             restore_tests(tree, case, logs / "apply.log")
         except StageError as exc:
@@ -222,42 +239,37 @@ def _scratch() -> Iterator[Path]:
         yield path
 
 
-def _apply_text(tree: Path, text: str, patch: Path, log: Path) -> None:
+def _patched_tree(case: Case, text: str, tree: Path, log: Path, fuzz: bool) -> None:
+    """A copy of the case repository at ``tree``, patched; StageError if it cannot be."""
+    shutil.copytree(case.path / "repo", tree, symlinks=True)
+    if not text.strip():
+        return
+    patch = tree.parent / "model.patch"
     # git apply calls a patch whose last line lacks its newline corrupt.
     patch.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-    apply_patch(tree, patch, log)
+    try:
+        apply_patch(tree, patch, log)
+    except StageError:
+        if not fuzz:
+            raise
+        _apply_with_fallbacks(case, tree, patch, log)
 
 
-def restore_tests(tree: Path, case: Case, log: Path) -> None:
-    """Put the case's test files and pytest configuration back, then apply test_patch.diff.
-
-    The fail-to-pass file is not in the case repository, so whatever the patch
-    made of it is deleted; so are test configuration files the patch added.
-    """
-    original = case.path / "repo"
-    paths = {case.instance["test_file"], *case.instance["p2p_files"]}
-    for root in (tree, original):
-        paths.update(_protected_files(root))
-    for relative in sorted(paths):
-        target, source = tree / relative, original / relative
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        else:
-            target.unlink(missing_ok=True)
-        if source.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    apply_patch(tree, case.path / "test_patch.diff", log)
-
-
-def _protected_files(root: Path) -> set[str]:
-    found = set()
-    for name in PROTECTED_NAMES:
-        for path in root.rglob(name):
-            relative = path.relative_to(root)
-            if ".git" not in relative.parts:
-                found.add(relative.as_posix())
-    return found
+def _apply_with_fallbacks(case: Case, tree: Path, patch: Path, log: Path) -> None:
+    """SWE-bench's fallbacks after ``git apply``, each on a fresh copy: ``--reject``, then fuzz."""
+    fallbacks = [
+        ["git", "apply", "--whitespace=nowarn", "--reject", str(patch)],
+        ["patch", "--batch", "--fuzz=5", "-p1", "--no-backup-if-mismatch", "-i", str(patch)],
+    ]
+    result = None
+    for command in fallbacks:
+        shutil.rmtree(tree)
+        shutil.copytree(case.path / "repo", tree, symlinks=True)
+        result = run_command(command, cwd=tree, env=_TOOL_ENV, log_path=log, timeout=120)
+        if result.ok:
+            return
+    assert result is not None
+    raise StageError(f"the patch does not apply, even with fuzz: {result.tail(300).strip()}")
 
 
 def _run_tests(environment: Environment, case: Case, tree: Path, logs: Path) -> PytestRun:

@@ -80,10 +80,10 @@ def _restored_files(case: Case) -> list[str]:
 
 
 def protected_names() -> list[str]:
-    """The names ``fbench eval`` restores, imported late: evaluate pulls in dulwich."""
-    from orchestrator.grading.evaluate import PROTECTED_NAMES
+    """The names ``fbench eval`` restores, imported late: tamper pulls in dulwich."""
+    from orchestrator.grading.tamper import PROTECTED
 
-    return sorted(PROTECTED_NAMES)
+    return sorted(PROTECTED)
 
 
 def _relative(path: Path, root: Path) -> str:

@@ -97,6 +97,7 @@ class RunContext:
     debug_samples: tuple[str, ...] = ()
     gpu_ids: tuple[int, ...] = ()
     run_env: dict[str, str] = field(default_factory=dict)
+    sandbox: bool = True  # False only with --no-sandbox: the tests run unconfined
     llm: Any = None  # an orchestrator.llm.client.LLM when config.toml has [llm]; else offline
     warnings: list[str] = field(default_factory=list)
     # Infrastructure failures (an LLM endpoint gone, say): recorded, and the run exits non-zero.

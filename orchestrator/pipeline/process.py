@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import selectors
 import shlex
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from orchestrator.errors import CommandError, CommandTimeout
 log = logging.getLogger("fbench.process")
 
 _TAIL_CHARS = 2000
+# After the command exits, how long a process it left may hold the output pipe
+# before it is killed and the output taken as it is.
+_DRAIN_SECONDS = 2.0
 # Children run in sessions of their own (so a timeout can kill a whole tree),
 # which also means a killed fbench would leave them running, racing the run
 # that resumes. setpriv asks the kernel to signal the child when fbench dies,
@@ -45,6 +49,8 @@ class CommandResult:
     output: str
     duration: float
     timed_out: bool = False
+    # Killed after its work was done (``finished`` said so) and the grace ran out.
+    stopped_after_grace: bool = False
 
     @property
     def ok(self) -> bool:
@@ -62,10 +68,15 @@ def run_command(
     timeout: float | None = None,
     log_path: Path | None = None,
     check: bool = False,
+    finished: Callable[[], bool] | None = None,
+    grace: float = 5.0,
 ) -> CommandResult:
     """Run ``argv``; output (stdout and stderr together) is captured and logged.
 
-    A timeout kills the whole process group, so test runners' children die too.
+    A timeout kills the whole process group, so test runners' children die too,
+    and a child that still holds the output pipe cannot keep us waiting. Once
+    ``finished()`` is true (pytest wrote its session-end record) the command
+    gets ``grace`` seconds to exit, then is killed the same way.
     """
     shown = [str(arg) for arg in argv]
     command = [*_DIE_WITH_US, *shown]
@@ -78,19 +89,17 @@ def run_command(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
         start_new_session=True,
     )
-    timed_out = False
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(process)
-        output, _ = process.communicate()
+    watch = _Watch(process, timeout, finished, grace)
+    output = watch.collect()
     result = CommandResult(
-        tuple(shown), process.returncode, output, time.monotonic() - started, timed_out
+        tuple(shown),
+        process.returncode,
+        output.decode(errors="replace"),
+        time.monotonic() - started,
+        watch.timed_out,
+        watch.stopped_after_grace,
     )
     if log_path is not None:
         write_command_log(log_path, result, cwd)
@@ -99,7 +108,71 @@ def run_command(
     return result
 
 
-def _kill_group(process: subprocess.Popen[str]) -> None:
+class _Watch:
+    """Reads a command's output until it ends, times out, or outstays its grace."""
+
+    def __init__(
+        self,
+        process: subprocess.Popen[bytes],
+        timeout: float | None,
+        finished: Callable[[], bool] | None,
+        grace: float,
+    ):
+        self.process = process
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.finished = finished
+        self.grace = grace
+        self.stop_at: float | None = None  # set once the command is done or finished
+        self.timed_out = self.stopped_after_grace = self.ended = False
+        self.chunks: list[bytes] = []
+
+    def collect(self) -> bytes:
+        assert self.process.stdout is not None
+        stream = self.process.stdout
+        with selectors.DefaultSelector() as selector:
+            selector.register(stream, selectors.EVENT_READ)
+            while not self._over():
+                if selector.select(0.2) and not self._read(stream.fileno()):
+                    self.ended = True  # end of output: every holder of the pipe is gone
+                    break
+                self._note_the_end()
+        if not self.ended:  # the command, or a child holding the pipe, is still there
+            _kill_group(self.process)
+        self.process.wait()
+        os.set_blocking(stream.fileno(), False)
+        while self._read(stream.fileno()):  # what was written before the kill
+            pass
+        stream.close()
+        return b"".join(self.chunks)
+
+    def _read(self, fd: int) -> bool:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return False
+        self.chunks.append(data)
+        return bool(data)
+
+    def _over(self) -> bool:
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline and self.process.poll() is None:
+            self.timed_out = True
+            return True
+        if self.stop_at is not None and now >= self.stop_at:
+            self.stopped_after_grace = self.process.poll() is None
+            return True
+        return False
+
+    def _note_the_end(self) -> None:
+        if self.stop_at is not None:
+            return
+        if self.process.poll() is not None:
+            self.stop_at = time.monotonic() + _DRAIN_SECONDS
+        elif self.finished is not None and self.finished():
+            self.stop_at = time.monotonic() + self.grace
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -110,6 +183,8 @@ def write_command_log(path: Path, result: CommandResult, cwd: Path | str | None)
     """Append one command's entry to a log: command line, where, output, status."""
     path.parent.mkdir(parents=True, exist_ok=True)
     status = "timed out" if result.timed_out else f"exit {result.returncode}"
+    if result.stopped_after_grace:
+        status = "killed: still running after its work was done"
     with path.open("a", encoding="utf-8") as handle:
         handle.write(f"$ {shlex.join(result.argv)}\n# cwd: {cwd}\n")
         handle.write(result.output)

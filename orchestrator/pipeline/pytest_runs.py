@@ -6,9 +6,14 @@ pytest's terminal output.
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import msgspec
 
 from orchestrator.environments import Environment
 from orchestrator.pipeline.process import CommandResult
@@ -16,6 +21,7 @@ from pytest_featurebench import records as rec
 
 # A test's outcome: the call phase decides unless setup or teardown went wrong.
 _BAD = ("failed", "error")
+_TAIL_BYTES = 4096  # the session-end record is short, and the file's last line
 
 
 @dataclass
@@ -27,7 +33,7 @@ class PytestRun:
     @property
     def complete(self) -> bool:
         """The session ended on its own: neither killed nor crashed."""
-        return any(isinstance(r, rec.SessionEnd) and r.worker is None for r in self.records)
+        return self.session_end() is not None
 
     def why_incomplete(self) -> str:
         """Why the session did not end on its own, with the tail of its output."""
@@ -36,6 +42,10 @@ class PytestRun:
             return f"unreadable records: {self.unreadable}"
         why = "timed out" if result.timed_out else f"crashed (exit {result.returncode})"
         return f"{why}: {result.tail(200).strip()}"
+
+    def session_end(self) -> rec.SessionEnd | None:
+        ends = [r for r in self.records if isinstance(r, rec.SessionEnd) and r.worker is None]
+        return ends[-1] if ends else None
 
     def collected(self) -> list[rec.CollectedItem]:
         return [r for r in self.records if isinstance(r, rec.CollectedItem)]
@@ -75,16 +85,59 @@ def run_pytest(
     extra: Sequence[str] = (),
     pythonpath: Sequence[str] = (),
 ) -> PytestRun:
-    """``command`` (``pytest ...``) with the plugin writing to ``records``."""
+    """``command`` (``pytest ...``) with the plugin writing to ``records``.
+
+    The plugin writes into a fresh directory of its own, the only one outside
+    the work tree the tests may write; its file is moved to ``records`` after.
+    Once the session-end record is there the process gets a few seconds
+    to exit (a thread blocked on a socket can hold it), then its tree is killed
+    and the session's own exit status stands.
+    """
     records.parent.mkdir(parents=True, exist_ok=True)
     records.unlink(missing_ok=True)
-    argv = [*command, "-p", "featurebench", "--fb-out", str(records), *extra]
-    result = environment.run(argv, repo=repo, timeout=timeout, log=log, pythonpath=pythonpath)
+    private = records.with_name(f".{records.name}.out")
+    shutil.rmtree(private, ignore_errors=True)
+    private.mkdir()
+    written = private / "records.jsonl"
+    try:
+        argv = [*command, "-p", "featurebench", "--fb-out", str(written), *extra]
+        result = environment.run(
+            argv,
+            repo=repo,
+            timeout=timeout,
+            log=log,
+            pythonpath=pythonpath,
+            writable=[private],
+            finished=lambda: session_ended(written),
+        )
+        if written.exists():
+            written.replace(records)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
     try:
         found = rec.read_records([records]) if records.exists() else []
     except rec.RecordsError as exc:  # the code under test can write anything there
         return PytestRun(result, unreadable=str(exc))
-    return PytestRun(result, found)
+    run = PytestRun(result, found)
+    end = run.session_end()
+    if result.stopped_after_grace and end is not None:
+        run.result = dataclasses.replace(result, returncode=end.exitstatus)
+    return run
+
+
+def session_ended(records: Path) -> bool:
+    """Whether the main process's session-end record is the last line of ``records``."""
+    try:
+        with records.open("rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - _TAIL_BYTES))
+            last = handle.read().rstrip(b"\n").rpartition(b"\n")[2]
+    except OSError:
+        return False
+    try:
+        record = msgspec.json.decode(last, type=rec.AnyRecord)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(record, rec.SessionEnd) and record.worker is None
 
 
 def seconds(value: int | None) -> float | None:

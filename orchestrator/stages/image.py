@@ -7,7 +7,7 @@ environment; changing a test timeout does not.
 
 from __future__ import annotations
 
-from orchestrator.environments import Environment, make_environment, sandbox
+from orchestrator.environments import Environment, make_environment
 from orchestrator.environments.plugin_wheel import plugin_digest
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.repos import Checkout
@@ -58,11 +58,6 @@ class ImageStage:
         if outcome.status != "ok":
             state.stopped = f"image: {outcome.reason}"
             return
-        if ctx.backend == "local" and sandbox.network_isolation() is None:
-            ctx.warn(
-                f"{state.name}: neither bubblewrap nor unshare works here, so its tests"
-                " run with network access; install bubblewrap"
-            )
         key = outcome.data["key"]
         environment: Environment = make_environment(ctx, key, state.spec.settings)
         state.values["environment"] = environment
