@@ -143,7 +143,11 @@ def clean_output(output_dir: Path) -> None:
     if not output_dir.exists():
         return
     runs: list[Path] = []
+    latest = output_dir / "latest"
     for day in sorted(output_dir.iterdir()):
+        if day == latest and day.is_symlink():  # the link to the newest run: made anew
+            runs.append(day)
+            continue
         inside = sorted(day.iterdir()) if day.is_dir() and _is_date(day.name) else None
         if inside is None or not all(_is_run(run) for run in inside):
             raise UsageError(
@@ -152,7 +156,10 @@ def clean_output(output_dir: Path) -> None:
             )
         runs.append(day)
     for day in runs:
-        shutil.rmtree(day)
+        if day.is_symlink():
+            day.unlink()
+        else:
+            shutil.rmtree(day)
 
 
 def _is_date(name: str) -> bool:

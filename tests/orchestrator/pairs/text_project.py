@@ -171,7 +171,7 @@ class Project:
         argv += [str(self.root / out), "--cache-dir", str(self.cache), "--jobs", "2", *args]
         result = CliRunner().invoke(cli, argv, catch_exceptions=False)
         assert result.exit_code == code, result.output
-        return sorted(p for day in (self.root / out).iterdir() for p in day.iterdir())[-1]
+        return sorted(p for day in (self.root / out).glob("[0-9]*") for p in day.iterdir())[-1]
 
 
 def jsonl(path: Path) -> list[dict[str, Any]]:

@@ -128,7 +128,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache")]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return sorted((work / "out").glob("*/*"))[-1]
+    return sorted((work / "out").glob("[0-9]*/*"))[-1]
 
 
 def status(run: Path, file: str) -> dict[str, Any]:

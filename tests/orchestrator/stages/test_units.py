@@ -37,7 +37,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, cache: Path) -> Path:
     command += ["--output-dir", str(work / "out"), "--cache-dir", str(cache)]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return sorted((work / "out").glob("*/*"))[-1]
+    return sorted((work / "out").glob("[0-9]*/*"))[-1]
 
 
 def metadata(run: Path, name: str) -> dict[str, Any]:
