@@ -113,7 +113,9 @@ def test_clean_empties_earlier_runs(textkit: Project) -> None:
     first = textkit.build_pairs("cleaned", "--debug", "end=seeds")
     second = textkit.build_pairs("cleaned", "--debug", "end=seeds", "--clean")
     assert not first.exists() or first == second
-    assert [p for day in (textkit.root / "cleaned").glob("[0-9]*") for p in day.iterdir()] == [second]
+    assert [p for day in (textkit.root / "cleaned").glob("[0-9]*") for p in day.iterdir()] == [
+        second
+    ]
 
 
 def test_a_bad_pairs_key_stops_the_run_before_it_starts(textkit: Project, tmp_path: Path) -> None:
