@@ -37,6 +37,9 @@ class Outcome(msgspec.Struct, omit_defaults=True):
     status: Status
     reason: str | None = None
     data: Any = None
+    # False: usable in this run but never stored, as it was made while a service (the LLM
+    # endpoint) was failing; the next run and --resume make it again.
+    keep: bool = True
 
 
 class WorkItem(msgspec.Struct, frozen=True):
@@ -152,7 +155,7 @@ def _run_spec(ctx: RunContext, stage: Stage, state: SpecState, stats: StageStats
     ctx.progress(stage.name, len(outcomes), len(items))
     for item, outcome in _run_items(ctx, stage, state, pending, len(outcomes), len(items)):
         outcomes[item.key] = outcome
-        if outcome.status != "error":  # infrastructure errors are retried next time
+        if outcome.status != "error" and outcome.keep:  # infrastructure errors: retried
             _store(ctx, stage, state, keys[item.key], outcome)
     for key, outcome in outcomes.items():
         _count(stats, state, key, outcome)

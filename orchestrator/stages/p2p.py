@@ -34,7 +34,8 @@ class P2PStage:
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
         spec = state.spec.settings
         traces: dict[str, FileTrace] = state.values["traces"]
-        top = state.values["top"][item.key]["top_objects"]
+        chosen = state.values["top"][item.key]
+        top = [*chosen["top_objects"], *chosen.get("offline_objects", [])]  # LLM: both choices
         candidates = [p for p in state.values.get("p2p", []) if p != item.key and p in traces]
         clean = sorted(
             p for p in candidates if not any(touches(row, top) for row in _rows(traces[p]))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from typing import Any
 
 import msgspec
 
@@ -30,6 +31,7 @@ from orchestrator.extract.worktrees import python_files
 from orchestrator.llm import top as llm_top
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
 from orchestrator.pipeline.repos import Checkout
+from orchestrator.pipeline.specs import RepoSpec
 from orchestrator.pipeline.status import locked_update
 from orchestrator.pipeline.storage import write_json
 from orchestrator.pipeline.traces import Candidate, FileTrace, Row
@@ -68,26 +70,21 @@ class TopStage:
         found = select_top(
             item.key, traces, spec.max_depth_top, coverage_goal(spec.f2p_pass_rate_threshold)
         )
-        data: dict[str, object] = {}
-        if ctx.llm is not None:
-            found, data["llm"] = _decide_with_llm(ctx, state, item.key, found)
+        offline = [c for c in found if c.chosen]
+        if ctx.llm is None:
+            return _outcome(found, offline, _why_no_case(offline, found, traces[item.key], spec))
+        found, report = _decide_with_llm(ctx, state, item.key, found)
         chosen = [c for c in found if c.chosen]
-        data |= {"top_objects": top_objects(chosen), "candidates": msgspec.to_builtins(found)}
-        if not chosen:
-            return Outcome("failed", "no object is specific to this file's tests", data=data)
-        reach = _tests_reaching(traces[item.key], spec.max_depth_top)
-        tests = set().union(*reach.values())
-        covered = set().union(*(reach.get(c.key, set()) for c in chosen))
-        needed = 1.0 - spec.f2p_pass_rate_threshold
-        if len(covered) < needed * len(tests):  # masking these could never fail enough tests
-            why = Counter(c.reason.split(":")[0] for c in found if not c.chosen)
-            common = ", ".join(f"{n} {r}" for r, n in why.most_common(2))
-            reason = (
-                f"the objects that can be removed reach only {len(covered)} of the file's"
-                f" {len(tests)} passing tests (need {needed:.0%}); left out: {common}"
-            )
-            return Outcome("failed", reason, data=data)
-        return Outcome("ok", data=data)
+        why = _why_no_case(chosen, found, traces[item.key], spec)
+        differ = {c.key for c in chosen} != {c.key for c in offline}
+        if why and differ and _why_no_case(offline, found, traces[item.key], spec) is None:
+            report["model_choice_failed"] = f"{why}; the offline choice is used"
+            chosen, why, differ = offline, None, False
+        outcome = _outcome(found, chosen, why, report)
+        if differ:  # data tries the offline choice when the model's cannot make a case
+            outcome.data["offline_objects"] = top_objects(offline)
+        outcome.keep = _told_failures(ctx, state, item.key, report)
+        return outcome
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         note_dropped(state.values, self.name, outcomes)
@@ -103,19 +100,69 @@ class TopStage:
             _write_agreement(ctx, state, outcomes)
 
 
+def _outcome(
+    found: list[Candidate],
+    chosen: list[Candidate],
+    why: str | None,
+    report: dict[str, object] | None = None,
+) -> Outcome:
+    data: dict[str, object] = {} if report is None else {"llm": report}
+    data |= {"top_objects": top_objects(chosen), "candidates": msgspec.to_builtins(found)}
+    return Outcome("failed" if why else "ok", why, data=data)
+
+
+def _why_no_case(
+    chosen: list[Candidate], found: list[Candidate], trace: FileTrace, spec: RepoSpec
+) -> str | None:
+    """Why masking ``chosen`` could not make a case of the file, or None."""
+    if not chosen:
+        return "no object is specific to this file's tests"
+    reach = _tests_reaching(trace, spec.max_depth_top)
+    tests = set().union(*reach.values())
+    covered = set().union(*(reach.get(c.key, set()) for c in chosen))
+    needed = 1.0 - spec.f2p_pass_rate_threshold
+    if len(covered) >= needed * len(tests):
+        return None
+    picked = {c.key for c in chosen}
+    why = Counter(c.reason.split(":")[0] for c in found if c.key not in picked)
+    common = ", ".join(f"{n} {r}" for r, n in why.most_common(2))
+    return (
+        f"the objects that can be removed reach only {len(covered)} of the file's"
+        f" {len(tests)} passing tests (need {needed:.0%}); left out: {common}"
+    )
+
+
+def _told_failures(ctx: RunContext, state: SpecState, file: str, report: dict[str, Any]) -> bool:
+    """Record the endpoint's failures as the run's errors; False when there were any.
+
+    A batch the offline selector decided because the endpoint failed is no verdict of
+    the model: the file's result is used in this run but not stored, so it is asked again.
+    """
+    errors = [b["error"] for b in report["batches"] if b["error"]]
+    if not errors:
+        return True
+    ctx.error(ctx.llm.down or f"top: {state.name} {file}: {errors[0]}")
+    ctx.warn(
+        "top: batches the LLM endpoint failed were decided offline and are not cached;"
+        " a rerun asks the model again"
+    )
+    return False
+
+
 def _decide_with_llm(
     ctx: RunContext, state: SpecState, file: str, found: list[Candidate]
-) -> tuple[list[Candidate], dict[str, object]]:
+) -> tuple[list[Candidate], dict[str, Any]]:
     """The model's verdicts on the candidates the hard rules allow; offline where it fails."""
     checkout: Checkout = state.values["checkout"]
     spec = state.spec.settings
     offline = {c.key for c in found if c.chosen}
-    eligible = [c for c in found if not c.hard]
+    eligible = [c for c in found if allowed(c)]  # the model chooses only what can make a case
     library = spec.library_name or spec.repository
     files = python_files(checkout.path)
     cached = caching_enabled(ctx, TopStage(), state)  # --debug "top=False" asks the model again
+    reach = _tests_reaching(state.values["traces"][file], spec.max_depth_top)
     batches = llm_top.select_with_llm(
-        ctx.llm, library, file, files, eligible, spec.batchsize_top, cached
+        ctx.llm, library, file, files, eligible, spec.batchsize_top, cached, reach
     )
     for batch in batches:
         for candidate in (c for c in eligible if c.key in batch.candidates):
@@ -127,7 +174,7 @@ def _decide_with_llm(
             candidate.reason = f"LLM {verdict}: {batch.reasons.get(candidate.key, '')}"
     found.sort(key=lambda c: (not c.chosen, c.depth, -c.specificity, c.key))
     chosen = {c.key for c in found if c.chosen}
-    report: dict[str, object] = {
+    report: dict[str, Any] = {
         "batches": [msgspec.to_builtins(b) for b in batches],
         "offline_vs_llm": llm_top.agreement(offline, chosen),
     }
@@ -135,22 +182,14 @@ def _decide_with_llm(
 
 
 def _write_agreement(ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
-    """Precision, recall and F1 of the offline selector against the LLM, per file and mean."""
+    """Both choices per file, and the mean agreement over the files where both chose."""
     per_file = {
         path: o.data["llm"]["offline_vs_llm"]
         for path, o in outcomes.items()
         if o.data and "llm" in o.data
     }
-    mean = (
-        {
-            name: round(sum(m[name] for m in per_file.values()) / len(per_file), 4)
-            for name in ("precision", "recall", "f1")
-        }
-        if per_file
-        else {}
-    )
     locked_update(
-        ctx.metadata / "llm_top_agreement.json", state.name, {"mean": mean, "files": per_file}
+        ctx.metadata / "llm_top_agreement.json", state.name, llm_top.mean_agreement(per_file)
     )
 
 
@@ -257,6 +296,11 @@ def _decide(
             f"not needed: the chosen objects reach {len(covered)} of the file's {len(tests)} tests"
         )
     ranked[:] = [*order, *(c for c in ranked if not c.chosen)]
+
+
+def allowed(candidate: Candidate) -> bool:
+    """Whether a candidate passed the hard rules and is specific enough to choose."""
+    return not candidate.hard and candidate.specificity >= MIN_SPECIFICITY
 
 
 def _excluded(candidate: Candidate, import_time: set[str]) -> bool:
