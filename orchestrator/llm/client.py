@@ -60,6 +60,7 @@ class LLMStats:
     failures: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0  # served from the server's prompt-prefix cache, if it says
     cost: float | None = None
 
 
@@ -145,10 +146,7 @@ class LLM:
             if not response.choices:  # a content filter, say: nothing to use, and no retry
                 self._fail(key, prompt, messages, ValueError("the reply has no choices"), attempt)
             text = response.choices[0].message.content or ""
-            usage = {
-                "prompt_tokens": response.usage.prompt_tokens if response.usage else 0,
-                "completion_tokens": response.usage.completion_tokens if response.usage else 0,
-            }
+            usage = _usage(response.usage)
             self._count(usage)
             return text, usage, attempt
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -178,6 +176,7 @@ class LLM:
             stats.calls += 1
             stats.prompt_tokens += usage["prompt_tokens"]
             stats.completion_tokens += usage["completion_tokens"]
+            stats.cached_prompt_tokens += usage.get("cached_tokens", 0)
             if config.price_input_per_1k is not None or config.price_output_per_1k is not None:
                 stats.cost = (
                     stats.prompt_tokens * (config.price_input_per_1k or 0.0)
@@ -219,6 +218,18 @@ class LLM:
 
     def summary(self) -> dict[str, Any]:
         return {"model": self.config.model, **asdict(self.stats), "down": self.down}
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    """Token counts of a reply; ``cached_tokens`` only when the server reports them."""
+    if usage is None:
+        return {"prompt_tokens": 0, "completion_tokens": 0}
+    found = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    if cached is not None:
+        found["cached_tokens"] = cached
+    return found
 
 
 def estimate_tokens(chars: int) -> int:

@@ -39,6 +39,7 @@ from orchestrator.extract.worktrees import (
     write_files,
 )
 from orchestrator.llm import cases as llm_cases
+from orchestrator.llm import statements
 from orchestrator.llm.client import LLMError
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
 from orchestrator.pipeline.repos import Checkout, file_commit_times
@@ -81,22 +82,42 @@ class DataStage:
             common["llm"] = llm_cases.identities(ctx.llm)
         top = state.values.get("top", {})
         return [
-            WorkItem(
-                path,
-                {"file": path, "top_objects": top[path]["top_objects"], "p2p_files": p2p, **common},
-            )
+            WorkItem(path, {"file": path, **_choices(top[path]), "p2p_files": p2p, **common})
             for path, p2p in sorted(state.values.get("p2p_choice", {}).items())
         ]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
+        """The case of the file from top's choice; in LLM mode, from the offline choice
+        when the model's cannot make one. Every attempt is recorded."""
         started = time.monotonic()
-        try:
-            data = build_case_data(ctx, state, item.key)
-        except Dropped as dropped:
-            data = {"stage": dropped.stage, **dropped.details}
-            return Outcome("failed", dropped.reason, data=data)
-        data["seconds"] = round(time.monotonic() - started, 2)
-        return Outcome("ok", data=data)
+        top = state.values["top"][item.key]
+        choices = [("llm" if ctx.llm is not None else "offline", top["top_objects"])]
+        if top.get("offline_objects"):
+            choices.append(("offline", top["offline_objects"]))
+        attempts: list[dict[str, Any]] = []
+        for choice, objects in choices:
+            try:
+                data = build_case_data(ctx, state, item.key, objects)
+            except Dropped as dropped:
+                details = {"stage": dropped.stage, **dropped.details}
+                attempts.append({"choice": choice, "reason": dropped.reason, **details})
+                continue
+            data["seconds"] = round(time.monotonic() - started, 2)
+            if attempts:
+                data["attempts"] = [*attempts, {"choice": choice, "status": "valid"}]
+                failed = attempts[0]
+                data["notes"].insert(
+                    0,
+                    f"the model's choice failed ({failed['stage']}: {failed['reason']});"
+                    " the offline choice made the case",
+                )
+            return Outcome("ok", data=data, keep=not data["llm_texts"].get("failed"))
+        reason = "; ".join(f"{a['choice']} choice: {a['reason']}" for a in attempts)
+        last = attempts[-1]
+        data = {k: v for k, v in last.items() if k not in ("choice", "reason")}
+        if len(attempts) > 1:
+            data["attempts"] = attempts
+        return Outcome("failed", reason if len(attempts) > 1 else last["reason"], data=data)
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         checkout: Checkout = state.values["checkout"]
@@ -111,13 +132,20 @@ class DataStage:
         )
 
 
+def _choices(top: dict[str, Any]) -> dict[str, Any]:
+    """The objects a file's case is tried with: top's choice, then the offline one if other."""
+    return {key: top[key] for key in ("top_objects", "offline_objects") if key in top}
+
+
 def scratch_root(ctx: RunContext) -> Path:
     """This run's scratch trees, outside the run (no ini file of ours above them)."""
     return Path(tempfile.gettempdir()) / "featurebench" / fingerprint(str(ctx.root))[:16]
 
 
-def build_case_data(ctx: RunContext, state: SpecState, file: str) -> dict[str, Any]:
-    """Everything needed to write the cases of ``file``; raises Dropped."""
+def build_case_data(
+    ctx: RunContext, state: SpecState, file: str, objects: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Everything needed to write the cases of ``file`` without ``objects``; raises Dropped."""
     spec = state.spec.settings
     checkout: Checkout = state.values["checkout"]
     files = python_files(checkout.path)
@@ -127,7 +155,7 @@ def build_case_data(ctx: RunContext, state: SpecState, file: str) -> dict[str, A
     try:
         classification = classify(
             files,
-            state.values["top"][file]["top_objects"],
+            objects,
             state.values["traces"],
             state.values["p2p_choice"][file],
             budget,
@@ -184,7 +212,7 @@ def _prove_and_describe(
     if level2 is not None:
         cases.append(msgspec.to_builtins(_case(state, base, 2, texts, level2, None)))
     return {
-        "llm_texts": {"task": texts.task, "docstrings": texts.docstrings},
+        "llm_texts": {"task": texts.task, "docstrings": texts.docstrings, "failed": texts.failed},
         "cases": cases,
         "base_commit": commit,
         "masked_files": masked.files,
@@ -257,6 +285,7 @@ class CaseTexts:
     stubs: list[str]
     task: str = ""  # the LLM's task statement, with llm_prompt_for_case
     docstrings: dict[str, str] = field(default_factory=dict)  # path::qualname -> by the LLM
+    failed: str | None = None  # the endpoint failed: these texts are offline, and not for keeps
 
 
 def _case_texts(
@@ -264,8 +293,9 @@ def _case_texts(
 ) -> CaseTexts:
     """One interface stub per top object; with ``llm_prompt_for_case``, the LLM's words too.
 
-    An LLM that fails for good leaves the offline texts and a note: the case it would
-    have described is valid already, and all its test runs are done.
+    An LLM that fails for good leaves the offline texts, a note and a run error: the
+    case it would have described is valid already, and all its test runs are done.
+    A statement the checks reject twice leaves the offline statement and a note.
     """
     spec = state.spec.settings
     features = verdict.classification.features
@@ -282,12 +312,25 @@ def _case_texts(
             )
             texts.docstrings |= {f"{target.path}::{n}": text for n, text in written.items()}
             texts.stubs.append(interface_stub(source, target.qualname, target.path))
-        texts.task = llm_cases.task_statement(
-            ctx.llm, library, texts.stubs, file, files[file], cached
+        names = statements.interface_names(features)
+        known = statements.known_names(files, texts.stubs)
+        statement = llm_cases.task_statement(
+            ctx.llm,
+            library,
+            texts.stubs,
+            file,
+            files[file],
+            lambda text: statements.problems(text, names, known),
+            cached,
         )
     except LLMError as exc:
+        ctx.error(ctx.llm.down or f"data: {state.name} {file}: {exc}")
         verdict.notes.append(f"offline task texts: {exc}")
+        offline.failed = str(exc)
         return offline
+    texts.task = statement.text
+    if statement.rejected:
+        verdict.notes.append(f"offline task statement: {statement.rejected}")
     return texts
 
 

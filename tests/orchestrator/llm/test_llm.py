@@ -12,19 +12,25 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from orchestrator.errors import UsageError
 from orchestrator.llm.client import LLMError
-from orchestrator.llm.config import LLMConfig, api_key
+from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
 from orchestrator.llm.prompts import load_prompt
 from orchestrator.llm.top import select_with_llm
 from tests.orchestrator.feature_project import make_feature_project
 from tests.orchestrator.llm.conftest import KEY, KEY_VARIABLE, candidate, client
-from tests.support.llm_server import MODEL, Reply, Server
+from tests.support.llm_server import MODEL, Reply, Server, task_statement
 
-TASK = {"library": "geom", "stubs": "def f(): ...", "test_file": "t.py", "test_source": "pass"}
+TASK = {
+    "library": "geom",
+    "stubs": "def f(): ...",
+    "test_file": "t.py",
+    "test_source": "pass",
+    "feedback": "",
+}
 
 
 def test_requests_carry_the_model_the_prompt_and_the_key(server: Server, tmp_path: Path) -> None:
     text = client(server, tmp_path, temperature=0.2).complete(load_prompt("task_statement"), TASK)
-    assert text == "Restore the feature so that the library behaves as documented."
+    assert text == task_statement(["f"])
     (request,) = server.completions()
     body = request["body"]
     assert body["model"] == MODEL
@@ -220,3 +226,15 @@ def test_llm_check_lists_models_and_completes(
     result = CliRunner().invoke(cli, ["llm-check", "--global-config-path", str(config)])
     assert result.exit_code == 2
     assert f"the variable {KEY_VARIABLE} is not set" in result.output
+
+
+def test_a_too_small_prompt_budget_names_the_file_the_key_and_the_fix(tmp_path: Path) -> None:
+    """``max_prompt_tokens = 100`` is refused in one line naming config.toml and the key."""
+    table = {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_prompt_tokens": 100}
+    with pytest.raises(UsageError) as raised:
+        parse_llm_config(table, tmp_path / "config.toml")
+    message = str(raised.value)
+    assert message.startswith(
+        f"{tmp_path / 'config.toml'}: [llm] max_prompt_tokens must be at least"
+    )
+    assert "\n" not in message
