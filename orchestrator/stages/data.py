@@ -19,7 +19,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ import msgspec
 
 from orchestrator.environments import Environment
 from orchestrator.extract import cases as case_files
-from orchestrator.extract.agent_views import interface_stub
 from orchestrator.extract.classify import Classification, ClassifyError, classify, draw_budget
 from orchestrator.extract.leaks import distinctive_lines, scan_environment, scan_repository
 from orchestrator.extract.masking import Masked, MaskError, Removed, module_name, removed_lines
@@ -39,14 +37,13 @@ from orchestrator.extract.worktrees import (
     write_files,
 )
 from orchestrator.llm import cases as llm_cases
-from orchestrator.llm import statements
-from orchestrator.llm.client import LLMError
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
 from orchestrator.pipeline.repos import Checkout, file_commit_times
 from orchestrator.pipeline.storage import file_slug, fingerprint, write_atomic
 from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
 from orchestrator.stages.data_level2 import level2_case
 from orchestrator.stages.data_status import write_data_status
+from orchestrator.stages.data_texts import CaseTexts, case_texts
 from orchestrator.stages.top import file_hash
 
 _INPUT_KEYS = (
@@ -204,7 +201,8 @@ def _prove_and_describe(
     )
     test_patch = case_files.diff_files({file: (None, files[file])})
     _gold_check(runner, scratch, repo, patch, test_patch, verdict)
-    texts = _case_texts(ctx, state, files, verdict, file)
+    cached = caching_enabled(ctx, DataStage(), state)  # --debug "data=False" asks the LLM again
+    texts = case_texts(ctx, state, files, verdict, file, cached)
     base = _instance_base(ctx, state, runner, verdict, commit)
     lv1 = _case(state, base, 1, texts, test_patch, patch)
     cases = [msgspec.to_builtins(lv1)]
@@ -278,60 +276,6 @@ def build_case_tree(checkout: Path, masked: Masked, file: str, into: Path) -> Pa
     tree = copy_scratch(checkout, into)
     write_files(tree, {**masked.files, file: None})
     return tree
-
-
-@dataclass
-class CaseTexts:
-    stubs: list[str]
-    task: str = ""  # the LLM's task statement, with llm_prompt_for_case
-    docstrings: dict[str, str] = field(default_factory=dict)  # path::qualname -> by the LLM
-    failed: str | None = None  # the endpoint failed: these texts are offline, and not for keeps
-
-
-def _case_texts(
-    ctx: RunContext, state: SpecState, files: dict[str, str], verdict: Verdict, file: str
-) -> CaseTexts:
-    """One interface stub per top object; with ``llm_prompt_for_case``, the LLM's words too.
-
-    An LLM that fails for good leaves the offline texts, a note and a run error: the
-    case it would have described is valid already, and all its test runs are done.
-    A statement the checks reject twice leaves the offline statement and a note.
-    """
-    spec = state.spec.settings
-    features = verdict.classification.features
-    offline = CaseTexts([interface_stub(files[t.path], t.qualname, t.path) for t in features])
-    if ctx.llm is None or not spec.llm_prompt_for_case:
-        return offline
-    library = spec.library_name or spec.repository
-    cached = caching_enabled(ctx, DataStage(), state)
-    texts = CaseTexts([])
-    try:
-        for target in features:
-            source, written = llm_cases.with_docstrings(
-                ctx.llm, library, files[target.path], target, cached
-            )
-            texts.docstrings |= {f"{target.path}::{n}": text for n, text in written.items()}
-            texts.stubs.append(interface_stub(source, target.qualname, target.path))
-        names = statements.interface_names(features)
-        known = statements.known_names(files, texts.stubs)
-        statement = llm_cases.task_statement(
-            ctx.llm,
-            library,
-            texts.stubs,
-            file,
-            files[file],
-            lambda text: statements.problems(text, names, known),
-            cached,
-        )
-    except LLMError as exc:
-        ctx.error(ctx.llm.down or f"data: {state.name} {file}: {exc}")
-        verdict.notes.append(f"offline task texts: {exc}")
-        offline.failed = str(exc)
-        return offline
-    texts.task = statement.text
-    if statement.rejected:
-        verdict.notes.append(f"offline task statement: {statement.rejected}")
-    return texts
 
 
 def _case(
