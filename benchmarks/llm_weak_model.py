@@ -79,20 +79,31 @@ def valid(entry: dict[str, Any]) -> set[str]:
     return {path for path, e in entry["files"].items() if e["status"] == "valid"}
 
 
+def top_fallbacks(run: Path, spec: str) -> int:
+    """Files where top used the offline choice because the model's could not fail enough tests."""
+    folder = run / "debug_outputs" / "llm_top_classification" / spec
+    reasons = [json.loads(p.read_text()) for p in folder.glob("*/reasons.json")]
+    return sum(1 for r in reasons if "model_choice_failed" in r.get("llm", {}))
+
+
+def noted(entry: dict[str, Any], text: str) -> int:
+    return sum(1 for e in entry["files"].values() if any(text in n for n in e.get("notes", [])))
+
+
 def report(offline: Path, llm: Path, server_calls: list[dict[str, Any]]) -> None:
-    print(f"{'spec':<18} {'F2P':>4} {'offline':>8} {'LLM':>5} {'lost':>5} {'offline made':>13}")
+    print(
+        f"{'spec':<18} {'F2P':>4} {'offline':>8} {'LLM':>5} {'lost':>5}"
+        f" {'top fallback':>13} {'data fallback':>14} {'statement offline':>18}"
+    )
     llm_status = status(llm)
     for spec, entry in sorted(status(offline).items()):
-        mine = llm_status.get(spec, {"files": {}, "f2p_candidates": 0})
-        fallback = [
-            p
-            for p, e in mine["files"].items()
-            if any("the offline choice made the case" in n for n in e.get("notes", []))
-        ]
+        mine = llm_status.get(spec, {"files": {}})
         lost = valid(entry) - valid(mine)
         print(
             f"{spec:<18} {entry['f2p_candidates']:>4} {len(valid(entry)):>8} {len(valid(mine)):>5}"
-            f" {len(lost):>5} {len(fallback):>13}"
+            f" {len(lost):>5} {top_fallbacks(llm, spec):>13}"
+            f" {noted(mine, 'the offline choice made the case'):>14}"
+            f" {noted(mine, 'offline task statement'):>18}"
         )
     tokens = [c["usage"]["prompt_tokens"] for c in server_calls if c.get("usage")]
     if tokens:
