@@ -58,9 +58,16 @@ def weak_model(body: dict[str, Any]) -> str:
     return default_answer(body)
 
 
-def build(specs: Path, work: Path, cache: Path, name: str, config: Path | None) -> Path:
-    fbench = Path(sys.executable).parent / "fbench"
-    command = [str(fbench), "build-cases", "--config-path", str(specs)]
+def build(
+    specs: Path, work: Path, cache: Path, name: str, config: Path | None, src: Path | None = None
+) -> Path:
+    """One run of ``fbench build-cases``; with ``src``, of the fbench in that source tree."""
+    fbench = [str(Path(sys.executable).parent / "fbench")]
+    if src is not None:
+        code = f"import sys; sys.path.insert(0, {str(src)!r}); "
+        code += "from orchestrator.cli import main; main()"
+        fbench = [sys.executable, "-c", code]
+    command = [*fbench, "build-cases", "--config-path", str(specs)]
     command += ["--output-dir", str(work / name), "--cache-dir", str(cache)]
     if config is not None:
         command += ["--global-config-path", str(config)]
@@ -116,6 +123,9 @@ def main() -> None:
     parser.add_argument("--specs", type=Path, nargs="+", default=[ROOT / "specs/example_specs.py"])
     parser.add_argument("--work", type=Path, default=None, help="keep the runs here")
     parser.add_argument("--cache-dir", type=Path, default=None, help="default: WORK/cache")
+    parser.add_argument(
+        "--before", type=Path, default=None, help="also run LLM mode with the fbench of this tree"
+    )
     options = parser.parse_args()
     work = options.work or Path(tempfile.mkdtemp(prefix="fb-llm-weak-"))
     cache = options.cache_dir or work / "cache"
@@ -133,6 +143,10 @@ def main() -> None:
                 json.loads(p.read_text()) for p in (llm / "logs" / "llm_api_calls").glob("*.json")
             ]
             report(offline, llm, calls)
+            if options.before is not None:
+                before = build(specs, work, cache, f"before-{specs.stem}", config, options.before)
+                print(f"LLM mode of {options.before}:")
+                report(offline, before, [])
     print(f"runs in {work}")
 
 

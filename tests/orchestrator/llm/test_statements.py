@@ -6,6 +6,7 @@ from pathlib import Path
 
 from orchestrator.extract.masking import Target
 from orchestrator.llm.cases import task_statement
+from orchestrator.llm.client import CHARS_PER_TOKEN
 from orchestrator.llm.statements import interface_names, known_names, problems
 from tests.orchestrator.feature_project import FILES
 from tests.orchestrator.llm.conftest import client
@@ -82,3 +83,18 @@ def test_rejected_twice_leaves_the_offline_statement_and_why(
     assert made.text == ""
     assert made.rejected is not None
     assert made.rejected.startswith("the statement was rejected twice: it names add")
+
+
+def test_the_statement_prompt_fits_the_budget_with_a_large_test_file(
+    server: Server, tmp_path: Path
+) -> None:
+    """A 60k-character test file is cut so that both requests fit 1500 tokens; stubs stay whole."""
+    bad = f"The `Polygon` class.{FILLER}\n\nIt is tested.{FILLER}"
+    server.script.extend([Reply(content=bad)] * 2)
+    llm = client(server, tmp_path, max_prompt_tokens=1500)
+    source = "def test_x():\n    assert True\n" * 2000
+    task_statement(llm, "geom", STUBS, "tests/test_polygon.py", source, check)
+    for request in server.completions():
+        messages = request["body"]["messages"]
+        assert sum(len(m["content"]) for m in messages) <= 1500 * CHARS_PER_TOKEN
+        assert STUBS[0] in messages[1]["content"]
