@@ -11,6 +11,7 @@ breaking ties, so two runs with the same seed choose the same files.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.traces import FileTrace, Row
@@ -27,15 +28,16 @@ class P2PStage:
         spec = state.spec.settings
         bounds = {"min_p2p_files": spec.min_p2p_files, "max_p2p_files": spec.max_p2p_files}
         inputs = {"seed": ctx.seed, **bounds}
-        return [
-            WorkItem(path, {"file": path, **inputs}) for path in sorted(state.values.get("top", {}))
+        top = state.values.get("top", {})
+        return [  # the objects are inputs: an LLM's top result may be redone for the same key
+            WorkItem(path, {"file": path, **inputs, "avoid": _avoided(top[path])})
+            for path in sorted(top)
         ]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
         spec = state.spec.settings
         traces: dict[str, FileTrace] = state.values["traces"]
-        chosen = state.values["top"][item.key]
-        top = [*chosen["top_objects"], *chosen.get("offline_objects", [])]  # LLM: both choices
+        top = _avoided(state.values["top"][item.key])
         candidates = [p for p in state.values.get("p2p", []) if p != item.key and p in traces]
         clean = sorted(
             p for p in candidates if not any(touches(row, top) for row in _rows(traces[p]))
@@ -55,6 +57,11 @@ class P2PStage:
         state.values["p2p_choice"] = {
             p: o.data["p2p_files"] for p, o in outcomes.items() if o.status == "ok"
         }
+
+
+def _avoided(top: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects P2P files must not reach: top's choice, and in LLM mode the offline one."""
+    return [*top["top_objects"], *top.get("offline_objects", [])]
 
 
 def touches(row: Row, top_objects: list[dict[str, object]]) -> bool:
