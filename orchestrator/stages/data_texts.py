@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from orchestrator.extract.agent_views import interface_stub
 from orchestrator.llm import cases as llm_cases
 from orchestrator.llm import statements
-from orchestrator.llm.client import LLMError
+from orchestrator.llm.client import LLM, LLMError
 from orchestrator.pipeline.engine import RunContext, SpecState
 from orchestrator.stages.data_checks import Verdict
 
@@ -41,7 +41,8 @@ def case_texts(
     if ctx.llm is None or not state.spec.settings.llm_prompt_for_case:
         return offline
     try:
-        texts = _llm_texts(ctx, state, files, verdict, file, cached)
+        library = state.spec.settings.library_name or state.spec.settings.repository
+        texts = _llm_texts(ctx.llm, library, files, verdict, (file, cached))
     except LLMError as exc:
         ctx.error(ctx.llm.down or f"data: {state.name} {file}: {exc}")
         verdict.notes.append(f"offline task texts: {exc}")
@@ -51,20 +52,14 @@ def case_texts(
 
 
 def _llm_texts(
-    ctx: RunContext,
-    state: SpecState,
-    files: dict[str, str],
-    verdict: Verdict,
-    file: str,
-    cached: bool,
+    llm: LLM, library: str, files: dict[str, str], verdict: Verdict, asked: tuple[str, bool]
 ) -> CaseTexts:
-    spec = state.spec.settings
-    library = spec.library_name or spec.repository
+    file, cached = asked  # the test file, and whether cached answers may be used
     features = verdict.classification.features
     texts = CaseTexts([])
     for target in features:
         source, written = llm_cases.with_docstrings(
-            ctx.llm, library, files[target.path], target, cached
+            llm, library, files[target.path], target, cached
         )
         texts.docstrings |= {f"{target.path}::{n}": text for n, text in written.items()}
         texts.stubs.append(interface_stub(source, target.qualname, target.path))
@@ -75,7 +70,7 @@ def _llm_texts(
         return statements.problems(text, names, known)
 
     statement = llm_cases.task_statement(
-        ctx.llm, library, texts.stubs, file, files[file], check, cached
+        llm, library, texts.stubs, file, files[file], check, cached
     )
     texts.task = statement.text
     if statement.rejected:
