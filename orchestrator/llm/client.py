@@ -14,6 +14,11 @@
 - ``logs/llm_api_calls/`` gets one JSON file per request: the messages, the
   answer, token counts and attempts. The key is never written: it travels only
   in the Authorization header, and any echo of it in a reply is masked.
+  Each record has the prompt's size (characters and estimated tokens).
+- An endpoint that fails ``max_retries`` times in a row (5xx, 429, timeouts,
+  dropped connections) is taken as down: every later request of the run fails
+  at once with one line naming the URL, rather than waiting through retries
+  batch after batch. Answers already cached are still served.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from orchestrator.pipeline.storage import ResultCache, fingerprint, write_json
 CACHE_STAGE = "llm"
 _BACKOFF = 0.5  # seconds before the first retry without Retry-After; doubled each time
 _MAX_WAIT = 60.0
+CHARS_PER_TOKEN = 3  # no tokenizer of the endpoint's model here: a conservative estimate
 _RETRIED = (
     openai.RateLimitError,
     openai.InternalServerError,
@@ -54,6 +60,7 @@ class LLMStats:
     failures: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_prompt_tokens: int = 0  # served from the server's prompt-prefix cache, if it says
     cost: float | None = None
 
 
@@ -66,6 +73,10 @@ class LLM:
         self.stats = LLMStats()
         self._slots = threading.Semaphore(config.concurrency)
         self._lock = threading.Lock()
+        self.down: str | None = None  # why the endpoint is taken as down, once it is
+        # Held by whoever sends a group of related requests (one test file's), so that
+        # they go back to back and a server's prompt-prefix cache can serve them.
+        self.turn = threading.Lock()
         self._client = openai.OpenAI(
             base_url=config.base_url, api_key=key, timeout=config.timeout, max_retries=0
         )
@@ -79,6 +90,7 @@ class LLM:
             "version": prompt.version,
             "temperature": config.temperature,
             "max_tokens": config.max_tokens,
+            "max_prompt_tokens": config.max_prompt_tokens,
         }
 
     def models(self) -> list[str]:
@@ -103,6 +115,8 @@ class LLM:
             with self._lock:
                 self.stats.cache_hits += 1
             return str(found["text"])
+        if self.down is not None:
+            raise LLMError(self.down)
         text, usage, attempts = self._request(messages, settings, key, prompt)
         if self.cache is not None:
             self.cache.put(CACHE_STAGE, key, {"text": text, "usage": usage})
@@ -124,7 +138,7 @@ class LLM:
                     )
             except (*_RETRIED, ValueError) as exc:  # ValueError: a body that is not JSON
                 if attempt > self.config.max_retries:
-                    self._fail(key, prompt, messages, exc, attempt)
+                    self._fail(key, prompt, messages, exc, attempt, down=True)
                 time.sleep(_wait(exc, attempt))
                 continue
             except openai.APIError as exc:
@@ -132,10 +146,7 @@ class LLM:
             if not response.choices:  # a content filter, say: nothing to use, and no retry
                 self._fail(key, prompt, messages, ValueError("the reply has no choices"), attempt)
             text = response.choices[0].message.content or ""
-            usage = {
-                "prompt_tokens": response.usage.prompt_tokens if response.usage else 0,
-                "completion_tokens": response.usage.completion_tokens if response.usage else 0,
-            }
+            usage = _usage(response.usage)
             self._count(usage)
             return text, usage, attempt
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -147,14 +158,16 @@ class LLM:
         messages: list[dict[str, str]],
         exc: Exception,
         attempts: int,
+        down: bool = False,
     ) -> NoReturn:
+        why = self._why(exc)
+        message = f"LLM request to {self.config.base_url} failed after {attempts} attempts: {why}"
         with self._lock:
             self.stats.failures += 1
-        why = self._why(exc)
+            if down and self.down is None:
+                self.down = f"{message}; LLM work stopped for the rest of the run"
         self._log(key, prompt, messages, None, {}, attempts, error=why)
-        raise LLMError(
-            f"LLM request to {self.config.base_url} failed after {attempts} attempts: {why}"
-        )
+        raise LLMError(message)
 
     def _count(self, usage: dict[str, int]) -> None:
         config = self.config
@@ -163,6 +176,7 @@ class LLM:
             stats.calls += 1
             stats.prompt_tokens += usage["prompt_tokens"]
             stats.completion_tokens += usage["completion_tokens"]
+            stats.cached_prompt_tokens += usage.get("cached_tokens", 0)
             if config.price_input_per_1k is not None or config.price_output_per_1k is not None:
                 stats.cost = (
                     stats.prompt_tokens * (config.price_input_per_1k or 0.0)
@@ -186,6 +200,7 @@ class LLM:
             "model": self.config.model,
             "prompt": prompt.name,
             "prompt_version": prompt.version,
+            "prompt_size": prompt_size(messages),
             "messages": messages,
             "response": self._redact(text) if text is not None else None,
             "error": error,
@@ -202,7 +217,29 @@ class LLM:
         return self._redact(_why(exc))
 
     def summary(self) -> dict[str, Any]:
-        return {"model": self.config.model, **asdict(self.stats)}
+        return {"model": self.config.model, **asdict(self.stats), "down": self.down}
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    """Token counts of a reply; ``cached_tokens`` only when the server reports them."""
+    if usage is None:
+        return {"prompt_tokens": 0, "completion_tokens": 0}
+    found = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    if cached is not None:
+        found["cached_tokens"] = cached
+    return found
+
+
+def estimate_tokens(chars: int) -> int:
+    """Tokens that many characters of prompt take, erring high (code: 3-4 a token)."""
+    return -(-chars // CHARS_PER_TOKEN)
+
+
+def prompt_size(messages: list[dict[str, str]]) -> dict[str, int]:
+    chars = sum(len(m["content"]) for m in messages)
+    return {"chars": chars, "estimated_tokens": estimate_tokens(chars)}
 
 
 def _wait(exc: Exception, attempt: int) -> float:

@@ -14,6 +14,8 @@ import msgspec
 
 from orchestrator.errors import UsageError
 
+_MIN_PROMPT_TOKENS = 1500  # the prompts' fixed text and one candidate's head must fit
+
 
 class LLMConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
     base_url: str
@@ -24,6 +26,9 @@ class LLMConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen
     timeout: float = 60.0  # seconds per request
     max_retries: int = 3  # for 429, 5xx, timeouts and dropped connections
     concurrency: int = 4
+    # The longest prompt sent, in tokens estimated from its length (3 characters a token):
+    # leave max_tokens free within the model's context.
+    max_prompt_tokens: int = 6000
     # Optional prices in currency units per 1000 tokens, for the run's cost figure.
     price_input_per_1k: float | None = None
     price_output_per_1k: float | None = None
@@ -40,6 +45,11 @@ def parse_llm_config(table: Any, path: Path) -> LLMConfig | None:
     for name in ("max_tokens", "concurrency"):
         if getattr(config, name) < 1:
             raise UsageError(f"{path}: [llm] {name} must be at least 1")
+    if config.max_prompt_tokens < _MIN_PROMPT_TOKENS:
+        raise UsageError(
+            f"{path}: [llm] max_prompt_tokens must be at least {_MIN_PROMPT_TOKENS}"
+            f" (found {config.max_prompt_tokens}); a 4k-context model takes 3000"
+        )
     if config.max_retries < 0 or config.timeout <= 0:
         raise UsageError(f"{path}: [llm] max_retries must be >= 0 and timeout > 0")
     if not config.base_url.startswith(("http://", "https://")):

@@ -37,6 +37,9 @@ class Outcome(msgspec.Struct, omit_defaults=True):
     status: Status
     reason: str | None = None
     data: Any = None
+    # False: usable in this run but never stored, as it was made while a service (the LLM
+    # endpoint) was failing; the next run and --resume make it again.
+    keep: bool = True
 
 
 class WorkItem(msgspec.Struct, frozen=True):
@@ -153,7 +156,8 @@ def _run_spec(ctx: RunContext, stage: Stage, state: SpecState, stats: StageStats
     ctx.progress(stage.name, len(outcomes), len(items))
     for item, outcome in _run_items(ctx, stage, state, pending, keys, len(outcomes)):
         outcomes[item.key] = outcome
-        if outcome.status != "error" and stage.cache_key is not None:
+        # Infrastructure errors, and results made while a service failed, are retried.
+        if outcome.status != "error" and outcome.keep and stage.cache_key is not None:
             ctx.journal.put(stage.name, keys[item.key], outcome)  # for --resume
     for key, outcome in outcomes.items():
         _count(stats, state, key, outcome)
@@ -221,7 +225,7 @@ def _run_cached(
         if found is not None:
             return msgspec.convert(found, Outcome)
         outcome = _attempt(ctx, stage, state, item)
-        if outcome.status != "error":  # infrastructure errors are retried next time
+        if outcome.status != "error" and outcome.keep:  # infrastructure errors: retried
             ctx.cache.put(stage.name, key, outcome)
         return outcome
 

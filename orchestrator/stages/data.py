@@ -21,7 +21,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,6 @@ import msgspec
 
 from orchestrator.environments import Environment
 from orchestrator.extract import cases as case_files
-from orchestrator.extract.agent_views import interface_stub
 from orchestrator.extract.classify import (
     Classification,
     ClassifyError,
@@ -46,7 +44,6 @@ from orchestrator.extract.worktrees import (
     write_files,
 )
 from orchestrator.llm import cases as llm_cases
-from orchestrator.llm.client import LLMError
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
 from orchestrator.pipeline.repos import Checkout, file_commit_times
 from orchestrator.pipeline.storage import file_slug, fingerprint, write_atomic
@@ -54,6 +51,7 @@ from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict
 from orchestrator.stages.data_fairness import check_statement_faithful
 from orchestrator.stages.data_level2 import level2_case
 from orchestrator.stages.data_status import write_data_status
+from orchestrator.stages.data_texts import CaseTexts, case_texts
 from orchestrator.stages.stability import confirm_stable
 from orchestrator.stages.top import file_hash
 
@@ -96,14 +94,37 @@ class DataStage:
         ]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
+        """The case of the file from top's choice; in LLM mode, from the offline choice
+        when the model's cannot make one. Every attempt is recorded."""
         started = time.monotonic()
-        try:
-            data = build_case_data(ctx, state, item.key)
-        except Dropped as dropped:
-            data = {"stage": dropped.stage, **dropped.details}
-            return Outcome("failed", dropped.reason, data=data)
-        data["seconds"] = round(time.monotonic() - started, 2)
-        return Outcome("ok", data=data)
+        top = state.values["top"][item.key]
+        choices = [("llm" if ctx.llm is not None else "offline", top["top_objects"])]
+        if top.get("offline_objects"):
+            choices.append(("offline", top["offline_objects"]))
+        attempts: list[dict[str, Any]] = []
+        for choice, objects in choices:
+            try:
+                data = build_case_data(ctx, state, item.key, objects)
+            except Dropped as dropped:
+                details = {"stage": dropped.stage, **dropped.details}
+                attempts.append({"choice": choice, "reason": dropped.reason, **details})
+                continue
+            data["seconds"] = round(time.monotonic() - started, 2)
+            if attempts:
+                data["attempts"] = [*attempts, {"choice": choice, "status": "valid"}]
+                failed = attempts[0]
+                data["notes"].insert(
+                    0,
+                    f"the model's choice failed ({failed['stage']}: {failed['reason']});"
+                    " the offline choice made the case",
+                )
+            return Outcome("ok", data=data, keep=not data["llm_texts"].get("failed"))
+        reason = "; ".join(f"{a['choice']} choice: {a['reason']}" for a in attempts)
+        last = attempts[-1]
+        data = {k: v for k, v in last.items() if k not in ("choice", "reason")}
+        if len(attempts) > 1:
+            data["attempts"] = attempts
+        return Outcome("failed", reason if len(attempts) > 1 else last["reason"], data=data)
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         checkout: Checkout = state.values["checkout"]
@@ -118,8 +139,10 @@ class DataStage:
 
 
 def _unit_inputs(unit: dict[str, Any]) -> dict[str, Any]:
-    """What a unit's result depends on from top: its tests, objects and budget."""
-    return {key: unit[key] for key in ("file", "unit", "tests", "top_objects", "budget")}
+    """What a unit's result depends on from top: its tests, objects (in LLM mode the
+    offline ones too, tried when the model's cannot make a case) and budget."""
+    keys = ("file", "unit", "tests", "top_objects", "offline_objects", "budget")
+    return {key: unit[key] for key in keys if unit.get(key) or key != "offline_objects"}
 
 
 def scratch_root(ctx: RunContext) -> Path:
@@ -127,8 +150,11 @@ def scratch_root(ctx: RunContext) -> Path:
     return Path(tempfile.gettempdir()) / "featurebench" / fingerprint(str(ctx.root))[:16]
 
 
-def build_case_data(ctx: RunContext, state: SpecState, key: str) -> dict[str, Any]:
-    """Everything needed to write the cases of the unit ``key``; raises Dropped."""
+def build_case_data(
+    ctx: RunContext, state: SpecState, key: str, objects: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Everything needed to write the cases of the unit ``key`` without ``objects``;
+    raises Dropped."""
     spec = state.spec.settings
     checkout: Checkout = state.values["checkout"]
     files = python_files(checkout.path)
@@ -142,7 +168,7 @@ def build_case_data(ctx: RunContext, state: SpecState, key: str) -> dict[str, An
     try:
         classification = classify(
             files,
-            unit["top_objects"],
+            objects,
             state.values["traces"],
             p2p_files,
             unit["budget"],
@@ -194,7 +220,8 @@ def _prove_and_describe(
     confirm_stable(runner, scratch / "gold", verdict, state.spec.settings.stability_runs)
     trace = state.values["traces"].get(file)
     fairness = check_statement_faithful(runner, scratch, repo, files, verdict, trace)
-    texts = _case_texts(ctx, state, files, verdict, file)
+    cached = caching_enabled(ctx, DataStage(), state)  # --debug "data=False" asks the LLM again
+    texts = case_texts(ctx, state, files, verdict, file, cached)
     texts.stubs = fairness.stubs(texts.stubs)
     base = _instance_base(ctx, state, runner, verdict, commit)
     base["statement_faithful_gold"] = "passed"
@@ -209,7 +236,7 @@ def _prove_and_describe(
         cases.append(msgspec.to_builtins(_case(state, base, 2, texts, level2, None)))
     return {
         "file": file,
-        "llm_texts": {"task": texts.task, "docstrings": texts.docstrings},
+        "llm_texts": {"task": texts.task, "docstrings": texts.docstrings, "failed": texts.failed},
         "cases": cases,
         "base_commit": commit,
         "masked_files": masked.files,
@@ -275,45 +302,6 @@ def build_case_tree(checkout: Path, masked: Masked, file: str, into: Path) -> Pa
     tree = copy_scratch(checkout, into)
     write_files(tree, {**masked.files, file: None})
     return tree
-
-
-@dataclass
-class CaseTexts:
-    stubs: list[str]
-    task: str = ""  # the LLM's task statement, with llm_prompt_for_case
-    docstrings: dict[str, str] = field(default_factory=dict)  # path::qualname -> by the LLM
-
-
-def _case_texts(
-    ctx: RunContext, state: SpecState, files: dict[str, str], verdict: Verdict, file: str
-) -> CaseTexts:
-    """One interface stub per top object; with ``llm_prompt_for_case``, the LLM's words too.
-
-    An LLM that fails for good leaves the offline texts and a note: the case it would
-    have described is valid already, and all its test runs are done.
-    """
-    spec = state.spec.settings
-    features = verdict.classification.features
-    offline = CaseTexts([interface_stub(files[t.path], t.qualname, t.path) for t in features])
-    if ctx.llm is None or not spec.llm_prompt_for_case:
-        return offline
-    library = spec.library_name or spec.repository
-    cached = caching_enabled(ctx, DataStage(), state)
-    texts = CaseTexts([])
-    try:
-        for target in features:
-            source, written = llm_cases.with_docstrings(
-                ctx.llm, library, files[target.path], target, cached
-            )
-            texts.docstrings |= {f"{target.path}::{n}": text for n, text in written.items()}
-            texts.stubs.append(interface_stub(source, target.qualname, target.path))
-        texts.task = llm_cases.task_statement(
-            ctx.llm, library, texts.stubs, file, files[file], cached
-        )
-    except LLMError as exc:
-        verdict.notes.append(f"offline task texts: {exc}")
-        return offline
-    return texts
 
 
 def _case(

@@ -13,6 +13,7 @@ breaking ties, so two runs with the same seed choose the same files.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.traces import FileTrace, Row
@@ -29,15 +30,17 @@ class P2PStage:
         spec = state.spec.settings
         bounds = {"min_p2p_files": spec.min_p2p_files, "max_p2p_files": spec.max_p2p_files}
         inputs = {"seed": ctx.seed, **bounds}
-        return [
-            WorkItem(key, {"unit": key, **inputs}) for key in sorted(state.values.get("top", {}))
+        top = state.values.get("top", {})
+        return [  # the objects are inputs: an LLM's top result may be redone for the same key
+            WorkItem(key, {"unit": key, **inputs, "avoid": _avoided(top[key])})
+            for key in sorted(top)
         ]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
         spec = state.spec.settings
         traces: dict[str, FileTrace] = state.values["traces"]
         unit = state.values["top"][item.key]
-        clean = p2p_files_avoiding(state, unit["file"], unit["top_objects"])
+        clean = p2p_files_avoiding(state, unit["file"], _avoided(unit))
         if len(clean) + own_file(traces[unit["file"]], unit["tests"]) < spec.min_p2p_files:
             reason = f"only {len(clean)} pass-to-pass files avoid the top objects"
             need = f"need {spec.min_p2p_files} (min_p2p_files)"
@@ -65,6 +68,11 @@ def own_file(trace: FileTrace, tests: list[str]) -> int:
     """1 when the unit's file has other passing tests: they check the mask like a P2P file."""
     others = {n for n, t in trace.tests.items() if t.outcome == "passed"} - set(tests)
     return int(bool(others))
+
+
+def _avoided(top: dict[str, Any]) -> list[dict[str, Any]]:
+    """The objects P2P files must not reach: top's choice, and in LLM mode the offline one."""
+    return [*top["top_objects"], *top.get("offline_objects", [])]
 
 
 def touches(row: Row, top_objects: list[dict[str, object]]) -> bool:

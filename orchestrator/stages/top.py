@@ -70,6 +70,9 @@ class UnitChoice(msgspec.Struct, kw_only=True):
     core_lines: int = 0
     candidates: list[Candidate] = []
     llm: dict[str, object] | None = None
+    # In LLM mode, when the model's objects differ: the data stage tries these next.
+    offline_objects: list[dict[str, object]] = []
+    keep: bool = True  # False: decided while the LLM endpoint failed, so never stored
 
 
 class TopStage:
@@ -112,9 +115,11 @@ class TopStage:
         if ctx.llm is not None:
             data["llm"] = _llm_summary(choices)
         valid = [c for c in choices if c.status == "ok"]
-        if not valid:
-            return Outcome("failed", choices[0].reason, data=data)
-        return Outcome("ok", data=data)
+        outcome = Outcome("ok" if valid else "failed", None if valid else choices[0].reason)
+        outcome.data = data
+        # Made while the LLM endpoint failed: used in this run, asked again in the next.
+        outcome.keep = all(c.keep for c in choices)
+        return outcome
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         note_dropped(state.values, self.name, outcomes)
@@ -185,7 +190,7 @@ def _choose_units(ctx: RunContext, state: SpecState, file: str) -> tuple[list[Un
     if mode in ("group", "auto"):
         taken = {t for c in found if c.status == "ok" for t in c.tests}
         rest = [t for t in units.passing(trace) if t not in taken]
-        eligible = [c for c in whole.candidates if not c.hard and c.specificity >= MIN_SPECIFICITY]
+        eligible = [c for c in whole.candidates if allowed(c)]
         groups = units.group_units(file, rest, trace, eligible, spec.min_test_num)
         found += [
             _widened(ctx, state, u)
@@ -226,22 +231,53 @@ def _no_units(whole: UnitChoice, mode: str) -> UnitChoice:
 def _choose(
     ctx: RunContext, state: SpecState, unit: units.Unit, ask_llm: bool = True
 ) -> UnitChoice:
-    """The objects for one unit, or why it cannot be a case."""
-    spec = state.spec.settings
-    traces: dict[str, FileTrace] = state.values["traces"]
+    """The objects for one unit, or why it cannot be a case.
+
+    With an LLM, the model's objects; when they cannot make a case and the offline
+    ones can, the offline ones; when both can, data tries the offline ones after the
+    model's (``offline_objects``).
+    """
     limits = _limits(ctx, state, unit)
-    found, lines = select_top(unit, traces, limits, _files(state))
+    found, core = select_top(unit, state.values["traces"], limits, _files(state))
     choice = UnitChoice(
         key=unit.key, file=unit.file, unit=unit.name, tests=list(unit.tests), status="ok"
     )
-    if ctx.llm is not None and ask_llm:
-        found, choice.llm = _decide_with_llm(ctx, state, unit.file, found)
+    offline = [c for c in found if c.chosen]
+    if ctx.llm is None or not ask_llm:
+        return _settle(state, unit, choice, found, offline, (limits, core))
+    found, choice.llm = _decide_with_llm(ctx, state, unit, found)
+    choice.keep = _told_failures(ctx, state, unit.key, choice.llm)
     chosen = [c for c in found if c.chosen]
+    if {c.key for c in chosen} == {c.key for c in offline}:
+        return _settle(state, unit, choice, found, chosen, (limits, core))
+    model = _settle(state, unit, msgspec.structs.replace(choice), found, chosen, (limits, 0))
+    if model.status == "ok":
+        model.offline_objects = top_objects(offline)
+        return model
+    fallback = _settle(state, unit, choice, found, offline, (limits, core))
+    if fallback.status != "ok" or fallback.llm is None:
+        return model
+    fallback.llm["model_choice_failed"] = f"{model.reason}; the offline choice is used"
+    return fallback
+
+
+def _settle(
+    state: SpecState,
+    unit: units.Unit,
+    choice: UnitChoice,
+    found: list[Candidate],
+    chosen: list[Candidate],
+    sizes: tuple[units.Limits, int],
+) -> UnitChoice:
+    """``choice`` with ``chosen`` as its objects, and its verdict."""
+    limits, core = sizes
     choice.top_objects, choice.candidates = top_objects(chosen), found
-    choice.core_lines = lines
+    choice.core_lines = core
     # Classes count whole, as the data stage counts them: folding methods may add lines.
-    lines = max(lines, units.object_lines(_files(state), choice.top_objects))
+    lines = max(core, units.object_lines(_files(state), choice.top_objects))
     choice.budget = max(limits.budget, lines)
+    traces: dict[str, FileTrace] = state.values["traces"]
+    spec = state.spec.settings
     reason = _shortfall(unit, chosen, found, traces, limits, spec, lines)
     reason = reason or _p2p_shortfall(state, unit, choice.top_objects)
     if reason:
@@ -333,19 +369,39 @@ def _smaller_units(spec: RepoSpec) -> str:
     return "; case_unit = 'auto' tries classes and groups" if spec.case_unit == "file" else ""
 
 
+def _told_failures(ctx: RunContext, state: SpecState, file: str, report: dict[str, Any]) -> bool:
+    """Record the endpoint's failures as the run's errors; False when there were any.
+
+    A batch the offline selector decided because the endpoint failed is no verdict of
+    the model: the file's result is used in this run but not stored, so it is asked again.
+    """
+    errors = [b["error"] for b in report["batches"] if b["error"]]
+    if not errors:
+        return True
+    ctx.error(ctx.llm.down or f"top: {state.name} {file}: {errors[0]}")
+    ctx.warn(
+        "top: batches the LLM endpoint failed were decided offline and are not cached;"
+        " a rerun asks the model again"
+    )
+    return False
+
+
 def _decide_with_llm(
-    ctx: RunContext, state: SpecState, file: str, found: list[Candidate]
-) -> tuple[list[Candidate], dict[str, object]]:
+    ctx: RunContext, state: SpecState, unit: units.Unit, found: list[Candidate]
+) -> tuple[list[Candidate], dict[str, Any]]:
     """The model's verdicts on the candidates the hard rules allow; offline where it fails."""
     checkout: Checkout = state.values["checkout"]
     spec = state.spec.settings
+    file = unit.file
     offline = {c.key for c in found if c.chosen}
-    eligible = [c for c in found if not c.hard]
+    eligible = [c for c in found if allowed(c)]  # the model chooses only what can make a case
     library = spec.library_name or spec.repository
     files = python_files(checkout.path)
     cached = caching_enabled(ctx, TopStage(), state)  # --debug "top=False" asks the model again
+    trace: FileTrace = state.values["traces"][file]
+    reach = tests_reaching(trace, spec.max_depth_top, set(unit.tests))
     batches = llm_top.select_with_llm(
-        ctx.llm, library, file, files, eligible, spec.batchsize_top, cached
+        ctx.llm, library, file, files, eligible, spec.batchsize_top, cached, reach
     )
     for batch in batches:
         for candidate in (c for c in eligible if c.key in batch.candidates):
@@ -357,7 +413,7 @@ def _decide_with_llm(
             candidate.reason = f"LLM {verdict}: {batch.reasons.get(candidate.key, '')}"
     found.sort(key=lambda c: (not c.chosen, c.depth, -c.specificity, c.key))
     chosen = {c.key for c in found if c.chosen}
-    report: dict[str, object] = {
+    report: dict[str, Any] = {
         "batches": [msgspec.to_builtins(b) for b in batches],
         "offline_vs_llm": llm_top.agreement(offline, chosen),
     }
@@ -365,34 +421,33 @@ def _decide_with_llm(
 
 
 def _write_agreement(ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
-    """Precision, recall and F1 of the offline selector against the LLM, per file and mean."""
+    """Both choices per file, and the mean agreement over the files where both chose."""
     per_file = {
         path: o.data["llm"]["offline_vs_llm"]
         for path, o in outcomes.items()
         if o.data and "llm" in o.data
     }
-    mean = (
-        {
-            name: round(sum(m[name] for m in per_file.values()) / len(per_file), 4)
-            for name in ("precision", "recall", "f1")
-        }
-        if per_file
-        else {}
-    )
     locked_update(
-        ctx.metadata / "llm_top_agreement.json", state.name, {"mean": mean, "files": per_file}
+        ctx.metadata / "llm_top_agreement.json", state.name, llm_top.mean_agreement(per_file)
     )
 
 
 def _llm_summary(choices: list[UnitChoice]) -> dict[str, object]:
-    """The model's batches over every unit, and the mean agreement with the offline choice."""
+    """The model's batches over every unit, and both choices over the file's units."""
     reports = [c.llm for c in choices if c.llm]
-    metrics: list[dict[str, float]] = [r["offline_vs_llm"] for r in reports]  # type: ignore[misc]
-    mean = {
-        name: round(sum(m[name] for m in metrics) / len(metrics), 4)
-        for name in ("precision", "recall", "f1")
-    }
-    return {"batches": [b for r in reports for b in r["batches"]], "offline_vs_llm": mean}  # type: ignore[attr-defined]
+    offline: set[str] = set()
+    chosen: set[str] = set()
+    for report in reports:
+        figures: dict[str, Any] = report["offline_vs_llm"]  # type: ignore[assignment]
+        offline.update(figures["offline"])
+        chosen.update(figures["llm"])
+    batches = [b for r in reports for b in r["batches"]]  # type: ignore[attr-defined]
+    return {"batches": batches, "offline_vs_llm": llm_top.agreement(offline, chosen)}
+
+
+def allowed(candidate: Candidate) -> bool:
+    """Whether a candidate passed the hard rules and is specific enough to choose."""
+    return not candidate.hard and candidate.specificity >= MIN_SPECIFICITY
 
 
 def file_hash(path: str) -> str:

@@ -2,10 +2,13 @@
 
 ``GET /v1/models`` and ``POST /v1/chat/completions`` speak the wire format the
 openai client expects. Each request is recorded (path, headers, JSON body).
+Token counts are words; ``cached_tokens`` is the prefix the prompt shares
+with the one before it, as a one-slot prompt cache would serve.
 Replies come from a queue of scripted :class:`Reply` values first, then from
 ``answer``, a function of the request body: by default a fair imitation of a
 model that picks, for top selection, every candidate whose share is at least
-one half, and writes a short text for anything else.
+one half, writes a task statement of two paragraphs naming each interface
+(every ``def`` and ``class`` of the stubs), and a short text for anything else.
 """
 
 from __future__ import annotations
@@ -41,6 +44,20 @@ class Server:
     latency: float = 0.0
     answer: Callable[[dict[str, Any]], str] = field(default=lambda body: default_answer(body))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # One slot's prompt-prefix cache, as llama.cpp keeps: the words of the last prompt.
+    last_prompt: list[str] = field(default_factory=list)
+
+    def cached_words(self, body: dict[str, Any]) -> int:
+        """The words this prompt shares, from its start, with the one before it."""
+        words = [w for m in body.get("messages", []) for w in m["content"].split()]
+        with self.lock:
+            shared = 0
+            for mine, theirs in zip(words, self.last_prompt, strict=False):
+                if mine != theirs:
+                    break
+                shared += 1
+            self.last_prompt = words
+        return shared
 
     def completions(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"].endswith("/chat/completions")]
@@ -58,7 +75,28 @@ def default_answer(body: dict[str, Any]) -> str:
         return json.dumps({"selected": picked, "reasons": reasons})
     if "docstring" in body["messages"][0]["content"]:
         return "Compute the result the tests expect, from the arguments given."
+    if "task statements" in body["messages"][0]["content"]:
+        return task_statement(stub_names(text))
     return "Restore the feature so that the library behaves as documented."
+
+
+def stub_names(prompt: str) -> list[str]:
+    """The public names the interface stubs of a task-statement prompt define."""
+    stubs = prompt.split("Feature interfaces", 1)[-1].split("The tests that will check it", 1)[0]
+    names = re.findall(r"(?:def|class) (\w+)", stubs)
+    return list(dict.fromkeys(n for n in names if not n.startswith("_")))
+
+
+def task_statement(names: list[str]) -> str:
+    """Two paragraphs that name ``names``, as the prompt asks."""
+    listed = ", ".join(f"`{name}`" for name in names)
+    return (
+        f"Restore the feature so that the library behaves as documented: {listed}."
+        " Each interface keeps the signature shown for it and accepts the same arguments.\n\n"
+        "The tests check the values returned for ordinary inputs and for the edge cases"
+        " the docstrings describe, so the implementation must follow the documented"
+        " behaviour exactly, including the errors raised for invalid input."
+    )
 
 
 def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
@@ -87,7 +125,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 self._send(reply.status, error, reply.headers)
             else:
                 content = reply.content if reply.content is not None else server.answer(body)
-                self._send(200, _completion(body, content), reply.headers)
+                cached = server.cached_words(body)
+                self._send(200, _completion(body, content, cached), reply.headers)
 
         def _record(self, body: Any) -> None:
             with server.lock:
@@ -113,7 +152,7 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
+def _completion(body: dict[str, Any], content: str, cached: int = 0) -> dict[str, Any]:
     prompt_tokens = sum(len(m["content"].split()) for m in body.get("messages", []))
     completion_tokens = len(content.split())
     return {
@@ -132,6 +171,7 @@ def _completion(body: dict[str, Any], content: str) -> dict[str, Any]:
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached},
         },
     }
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,34 +11,26 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.errors import UsageError
-from orchestrator.llm.client import LLM, LLMError
-from orchestrator.llm.config import LLMConfig, api_key
+from orchestrator.llm.client import LLMError
+from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
 from orchestrator.llm.prompts import load_prompt
 from orchestrator.llm.top import select_with_llm
-from orchestrator.pipeline.storage import ResultCache
-from orchestrator.pipeline.traces import Candidate
 from tests.orchestrator.feature_project import make_feature_project
-from tests.support.llm_server import MODEL, Reply, Server, serve
+from tests.orchestrator.llm.conftest import KEY, KEY_VARIABLE, candidate, client
+from tests.support.llm_server import MODEL, Reply, Server, task_statement
 
-KEY_VARIABLE = "FB_TEST_LLM_KEY"
-KEY = "sk-fbtest-0123456789abcdef-never-written"
-TASK = {"library": "geom", "stubs": "def f(): ...", "test_file": "t.py", "test_source": "pass"}
-
-
-@pytest.fixture
-def server() -> Iterator[Server]:
-    with serve() as running:
-        yield running
-
-
-def client(server: Server, tmp_path: Path, **settings: object) -> LLM:
-    config = LLMConfig(base_url=server.url, model=MODEL, api_key_env=KEY_VARIABLE, **settings)  # type: ignore[arg-type]
-    return LLM(config, KEY, ResultCache(tmp_path / "cache"), tmp_path / "logs")
+TASK = {
+    "library": "geom",
+    "stubs": "def f(): ...",
+    "test_file": "t.py",
+    "test_source": "pass",
+    "feedback": "",
+}
 
 
 def test_requests_carry_the_model_the_prompt_and_the_key(server: Server, tmp_path: Path) -> None:
     text = client(server, tmp_path, temperature=0.2).complete(load_prompt("task_statement"), TASK)
-    assert text == "Restore the feature so that the library behaves as documented."
+    assert text == task_statement(["f"])
     (request,) = server.completions()
     body = request["body"]
     assert body["model"] == MODEL
@@ -105,20 +96,6 @@ def test_a_missing_key_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> No
     config = LLMConfig(base_url="http://127.0.0.1:9/v1", model="m", api_key_env=KEY_VARIABLE)
     with pytest.raises(UsageError, match=rf"the variable {KEY_VARIABLE} is not set"):
         api_key(config)
-
-
-def candidate(qualname: str, depth: int = 1, share: float = 1.0) -> Candidate:
-    return Candidate(
-        key=f"geom/textutil.py::{qualname}:1",
-        path="geom/textutil.py",
-        qualname=qualname,
-        line=1,
-        depth=depth,
-        file_tests=1,
-        suite_tests=1,
-        specificity=share,
-        score=share,
-    )
 
 
 FILES = {
@@ -249,3 +226,15 @@ def test_llm_check_lists_models_and_completes(
     result = CliRunner().invoke(cli, ["llm-check", "--global-config-path", str(config)])
     assert result.exit_code == 2
     assert f"the variable {KEY_VARIABLE} is not set" in result.output
+
+
+def test_a_too_small_prompt_budget_names_the_file_the_key_and_the_fix(tmp_path: Path) -> None:
+    """``max_prompt_tokens = 100`` is refused in one line naming config.toml and the key."""
+    table = {"base_url": "http://127.0.0.1:9/v1", "model": "m", "max_prompt_tokens": 100}
+    with pytest.raises(UsageError) as raised:
+        parse_llm_config(table, tmp_path / "config.toml")
+    message = str(raised.value)
+    assert message.startswith(
+        f"{tmp_path / 'config.toml'}: [llm] max_prompt_tokens must be at least"
+    )
+    assert "\n" not in message

@@ -1,0 +1,131 @@
+"""LLM mode end to end with a weak model's replies, and with an endpoint that fails then
+recovers: never fewer valid files than offline, failures told and never cached."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.orchestrator.feature_project import make_feature_project
+from tests.orchestrator.llm.conftest import KEY, KEY_VARIABLE
+from tests.orchestrator.llm.test_llm import build, write_config
+from tests.support.gitrepos import commit_files
+from tests.support.llm_server import Reply, Server, default_answer, stub_names, task_statement
+
+# Four more tests reaching Polygon.edges make it shared: 3 of its 7 tests are test_polygon's.
+EDGES_AGAIN = (
+    "from geom.shapes import Polygon\n\nSQUARE = [(0, 0), (2, 0), (2, 2), (0, 2)]\n"
+    + "".join(
+        f"\n\ndef test_edges_{i}():\n    assert len(Polygon(SQUARE).edges()) == 4\n"
+        for i in range(4)
+    )
+)
+# What a weak model answered, per test file: a shared object and near-miss names; for
+# test_textutil objects that cannot make a case (the test_round file needs _normalize).
+WEAK = {
+    "tests/test_polygon.py": ["Polygon.edges", "Polygon", "area"],
+    "tests/test_textutil.py": ["textutil._normalize", "wrap_words"],
+    "tests/test_counting.py": ["geom.count_words"],
+}
+RETRIED = {"tests/test_polygon.py": ["Polygon.__init__", "area", "perimeter"]}
+
+
+def weak_model(body: dict[str, Any]) -> str:
+    text = "\n".join(m["content"] for m in body["messages"])
+    found = re.search(r"^Test file: (\S+)$", text, re.MULTILINE)
+    if found and found.group(1) in WEAK:
+        again = "could not be used" in text
+        picked = (RETRIED if again else WEAK).get(found.group(1), [])
+        return json.dumps({"selected": picked, "reasons": {}})
+    if "are in tests/test_counting.py" in text:  # a statement that invents a name, twice
+        return task_statement([*stub_names(text), "count_lines"])
+    return default_answer(body)
+
+
+def project(work: Path) -> None:
+    make_feature_project(work / "geom")
+    commit_files(work / "geom", {"tests/test_edges.py": EDGES_AGAIN}, "more", when=1_650_000_100)
+
+
+def status(run: Path) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((run / "metadata_outputs" / "data_status.json").read_text())
+    return found["SPECS_GEOM"]
+
+
+def valid(run: Path) -> set[str]:
+    return {path for path, entry in status(run)["files"].items() if entry["status"] == "valid"}
+
+
+def test_a_weak_model_never_makes_fewer_valid_files_than_offline(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shared objects are never offered, near misses resolve, and where the model's choice
+    cannot make a case the offline choice makes it: every offline-valid file stays valid."""
+    monkeypatch.setenv(KEY_VARIABLE, KEY)
+    project(tmp_path)
+    code, output, offline_run = build(tmp_path, tmp_path / "no-config.toml")
+    assert code == 0, output
+    assert offline_run is not None
+    server.answer = weak_model
+    code, output, llm_run = build(tmp_path, write_config(tmp_path / "config.toml", server.url))
+    assert code == 0, output
+    assert llm_run is not None
+    assert valid(offline_run) <= valid(llm_run)
+    assert "tests/test_textutil.py" in valid(llm_run)
+    prompts = [r["body"]["messages"][1]["content"] for r in server.completions()]
+    polygon_prompts = [p for p in prompts if "Test file: tests/test_polygon.py" in p]
+    assert polygon_prompts
+    assert not any('"qualname": "Polygon.edges"' in p for p in polygon_prompts)  # shared
+    textutil = status(llm_run)["files"]["tests/test_textutil.py"]
+    assert textutil["notes"][0].startswith("the model's choice failed (")
+    assert textutil["notes"][0].endswith("the offline choice made the case")
+    counting = status(llm_run)["files"]["tests/test_counting.py"]
+    assert any(
+        n.startswith(
+            "offline task statement: the statement was rejected twice: it names count_lines"
+        )
+        for n in counting["notes"]
+    )
+    statement = next(llm_run.glob("cases/*/test_counting.*.lv1/problem_statement.md")).read_text()
+    assert "## The feature" not in statement
+    assert "def count_words(text)" in statement  # the interface stub stays
+    agreement = json.loads((llm_run / "metadata_outputs" / "llm_top_agreement.json").read_text())
+    polygon = agreement["SPECS_GEOM"]["files"]["tests/test_polygon.py"]
+    assert polygon["llm"] == sorted(polygon["llm"])
+    assert {k.split("::")[1].split(":")[0] for k in polygon["llm"]} == {
+        "Polygon.__init__",
+        "Polygon.area",
+        "Polygon.perimeter",
+    }
+
+
+def test_an_endpoint_failing_every_request_is_told_not_cached_and_asked_again(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every completion answers 500: two attempts, then LLM work stops with one line naming
+    the URL, the run warns; once the endpoint is back, the next run asks the model."""
+    monkeypatch.setenv(KEY_VARIABLE, KEY)
+    project(tmp_path)
+    config = write_config(tmp_path / "config.toml", server.url)
+    config.write_text(config.read_text() + "max_retries = 1\n")
+    server.script.extend([Reply(500)] * 50)
+    code, output, run = build(tmp_path, config)
+    assert run is not None
+    assert len(server.completions()) == 2
+    summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())
+    assert any("are not cached" in w for w in summary["warnings"])
+    assert summary["llm"]["down"].startswith(f"LLM request to {server.url} failed after 2")
+    log = (run / "logs" / "fbench.log").read_text()
+    assert log.count("LLM work stopped for the rest of the run") == 1
+    assert status(run)["valid_files"] >= 2  # decided offline, for this run
+    server.script.clear()
+    code, output, again = build(tmp_path, config)
+    assert code == 0, output
+    assert again is not None
+    assert len(server.completions()) > 2  # asked again: nothing of the failure was kept
+    reasons = (again / "debug_outputs" / "llm_top_classification").rglob("reasons.json")
+    assert any("LLM selected" in r.read_text() for r in reasons)
