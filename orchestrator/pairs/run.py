@@ -17,6 +17,7 @@ from pathlib import Path
 from orchestrator.build import (
     BuildOptions,
     _cache_dir,
+    _check_gpus,
     _context,
     _llm_client,
     _load,
@@ -75,6 +76,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
     """Run the pairs pipeline; returns the run directory and the run's context."""
     debug = parse_debug(options.debug, STAGES, CACHED)
     specs = _select(_load(options), options.debug_repos)
+    _check_gpus(specs, options.gpu_ids)
     config = _pairs_config(options)
     run_env, llm_config = global_config(options.global_config_path)
     models = _probe_llm(llm_config)

@@ -143,3 +143,16 @@ def test_resume_finishes_a_run_stopped_after_seeds(textkit: Project) -> None:
         json.loads((stopped / "metadata_outputs" / "pairs_config.json").read_text())["max_depth"]
         == 2
     )
+
+
+def test_num_samples_caps_the_seeds_and_says_which_it_left_out(textkit: Project) -> None:
+    """--num-samples 2 draws two of the six candidates for the stub check; the rest say why."""
+    run = textkit.build_pairs("sampled", "--num-samples", "2", "--debug", "end=seeds")
+    seeds = {seed["qualname"] for seed in jsonl(run / "seed_output" / "filtered_functions.jsonl")}
+    stats = json.loads((run / "seed_output" / "stats.json").read_text())["SPECS_TEXTKIT"]
+    reasons = {key.split("::")[1]: why.split(":")[0] for key, why in stats["dropped"].items()}
+    sampled_out = {name for name, why in reasons.items() if why == "num samples"}
+    drawn = (SEEDS | {"lenient"}) - sampled_out
+    assert len(drawn) == 2
+    assert seeds == drawn - {"lenient"}
+    assert ("lenient" in drawn) == (reasons.get("lenient") == "stub survives")
