@@ -75,10 +75,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # The tracer, and so the rewrite backend's import hook, must exist before
-    # the first conftest imports the project: a module loaded earlier is not
-    # rewritten. Options are parsed by now, though not yet in config.option.
+    # the first conftest imports the project: a module loaded earlier only gets
+    # its functions' code swapped. Options are parsed by now, though not yet
+    # in config.option.
     options = early_config.known_args_namespace
-    if options.fb_trace and options.fb_out is not None:
+    if getattr(options, "fb_trace", False) and getattr(options, "fb_out", None) is not None:
         _check_dependent_options(options)
         early_config.stash[tracer_key] = _make_tracer(early_config, options)
 
