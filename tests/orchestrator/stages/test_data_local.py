@@ -195,7 +195,12 @@ def test_a_run_killed_in_the_data_stage_resumes_to_the_same_cases(
     """SIGKILL once a case is validated; --resume writes every case, none half-written."""
     import signal
 
-    from tests.orchestrator.test_resume import run_dir, start, wait_for_no_process_using, wait_until
+    from tests.orchestrator.pipeline.test_resume import (
+        run_dir,
+        start,
+        wait_for_no_process_using,
+        wait_until,
+    )
 
     out, cache = tmp_path / "out", tmp_path / "cache"
     specs = work / "specs.py"  # the module run's specs: the same repository and keys
