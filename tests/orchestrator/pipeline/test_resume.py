@@ -54,7 +54,19 @@ def start_fbench(folder: Path, *args: str) -> subprocess.Popen[bytes]:
         (folder / "stdout.txt").open("ab") as stdout,
         (folder / "stderr.txt").open("ab") as stderr,
     ):
-        return subprocess.Popen(command, stdout=stdout, stderr=stderr, start_new_session=True)
+        return subprocess.Popen(
+            command,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+            preexec_fn=_default_sigint,
+        )
+
+
+def _default_sigint() -> None:
+    # A suite started in the background by a shell inherits SIGINT ignored, and so
+    # would fbench (Python keeps an ignored SIGINT ignored): give it Ctrl-C back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_until(
