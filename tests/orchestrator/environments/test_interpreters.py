@@ -11,7 +11,7 @@ from orchestrator.environments.interpreters import find_interpreter
 from orchestrator.environments.local import LocalEnvironment
 from orchestrator.errors import StageError
 from orchestrator.pipeline.specs import RepoSpec
-from tests.support.interpreters import build_cpython313
+from tests.support.interpreters import build_cpython
 
 
 def version_of(python: Path | str) -> str:
@@ -26,7 +26,7 @@ def version_of(python: Path | str) -> str:
 
 def test_an_installed_313_makes_the_environment(tmp_path: Path) -> None:
     """A 3.13 installed here (built by the suite if need be) is found; the virtualenv runs it."""
-    build_cpython313()
+    build_cpython("3.13")
     assert version_of(find_interpreter("3.13")) == "3.13"
     env = LocalEnvironment("py313", RepoSpec(repository=".", python_version="3.13"), tmp_path)
     env.create(tmp_path / "create.log")
