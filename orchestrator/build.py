@@ -22,6 +22,7 @@ from orchestrator.llm.client import LLM
 from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
 from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
 from orchestrator.pipeline.progress import stage_progress
+from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.repos import Checkout
 from orchestrator.pipeline.specs import Spec, load_specs
 from orchestrator.pipeline.storage import (
@@ -35,14 +36,7 @@ from orchestrator.pipeline.storage import (
 from orchestrator.pipeline.summary import write_summary
 from orchestrator.report.pipeline_report import write_pipeline_report
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
-from orchestrator.stages.data import DataStage
-from orchestrator.stages.dynamic import DynamicStage
-from orchestrator.stages.image import ImageStage
-from orchestrator.stages.p2p import P2PStage
-from orchestrator.stages.repo import RepoStage
-from orchestrator.stages.runner import RunnerStage
-from orchestrator.stages.scanner import ScannerStage
-from orchestrator.stages.top import TopStage
+from orchestrator.stages.registered import build_stages
 
 log = logging.getLogger("fbench")
 
@@ -235,18 +229,9 @@ def _context(
 
 def _stages(options: BuildOptions, end: str, ctx: RunContext) -> list[Stage]:
     base = options.config_path.parent if options.config_path else Path.cwd()
-    built: list[Stage] = [
-        RepoStage(base.resolve()),
-        ImageStage(),
-        ScannerStage(),
-        RunnerStage(),
-        DynamicStage(),
-        TopStage(),
-        P2PStage(),
-        DataStage(),
-    ]
+    built = build_stages(registry("stages"), base.resolve())
     last = STAGE_NAMES.index(end)
-    wanted = [stage for stage in built if STAGE_NAMES.index(stage.name) <= last]
+    wanted = built[: 1 + max(i for i, s in enumerate(built) if s.name in STAGE_NAMES[: last + 1])]
     missing = [name for name in STAGE_NAMES[: last + 1] if name not in BUILT_STAGES]
     if missing:
         ctx.warn(

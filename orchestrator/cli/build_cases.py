@@ -9,6 +9,7 @@ import click
 
 from orchestrator.build import BuildOptions, build_cases
 from orchestrator.errors import UsageError
+from orchestrator.pipeline.registry import registry
 
 
 def _gpu_ids(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
@@ -71,7 +72,11 @@ def _gpu_ids(ctx: click.Context, param: click.Parameter, value: str | None) -> t
     "--debug", "debug", default="", help='Stage controls, e.g. "end=scanner, scanner=False".'
 )
 @click.option(
-    "--backend", type=click.Choice(["local", "docker"]), default="local", show_default=True
+    "--backend",
+    type=click.Choice(registry("environments").types()),
+    default="local",
+    show_default=True,
+    help="Overrides each spec's env_manager; local (uv) defers to it.",
 )
 @click.option(
     "--jobs",

@@ -25,6 +25,7 @@ from typing import Any
 
 from orchestrator.errors import UsageError
 from orchestrator.grading.eval_inputs import Case, load_cases
+from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.storage import write_atomic
 
 FORMATS = ("swebench-jsonl", "hf-dataset")
@@ -90,15 +91,16 @@ def case_row(case: Case) -> dict[str, Any]:
 
 def export_cases(run: Path, format: str, out: Path) -> int:
     """Write the run's cases to ``out`` in ``format``; returns the number of rows."""
-    if format not in FORMATS:
-        raise UsageError(f"--format {format}: unknown; use one of {', '.join(FORMATS)}")
+    exporter = registry("exporters").get(format)  # the formats are exporters by type
     rows = [case_row(case) for _, case in sorted(load_cases(run).items())]
-    if format == "swebench-jsonl":
-        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        write_atomic(out, text.encode())
-    else:
-        _save_dataset(rows, out)
+    exporter(rows, out)
     return len(rows)
+
+
+def write_jsonl(rows: list[dict[str, Any]], out: Path) -> None:
+    """The swebench-jsonl exporter: one row per line."""
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    write_atomic(out, text.encode())
 
 
 def _datasets() -> Any:
@@ -111,7 +113,7 @@ def _datasets() -> Any:
     return datasets
 
 
-def _save_dataset(rows: list[dict[str, Any]], out: Path) -> None:
+def save_dataset(rows: list[dict[str, Any]], out: Path) -> None:
     datasets = _datasets()
     if out.exists() and not (out / "dataset_info.json").is_file():
         raise UsageError(

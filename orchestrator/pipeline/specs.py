@@ -52,6 +52,7 @@ class RepoSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     pre_install: list[str] = []
     install: str = "pip install -e ."
     pip_packages: list[str] = []
+    env_manager: str | None = None  # an environments type (uv, venv, conda, docker); --backend wins
     docker_specs: DockerSpecs = msgspec.field(default_factory=DockerSpecs)
     # test discovery
     test_scanner_cmd: list[str] = msgspec.field(
