@@ -9,7 +9,7 @@ import pprint
 import tempfile
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from orchestrator import __version__
 from orchestrator.errors import UsageError
 from orchestrator.llm.client import LLM
 from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
+from orchestrator.pipeline.context_infos import kept
 from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
 from orchestrator.pipeline.progress import stage_progress
 from orchestrator.pipeline.registry import registry
@@ -37,6 +38,7 @@ from orchestrator.pipeline.summary import write_summary
 from orchestrator.report.pipeline_report import write_pipeline_report
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
 from orchestrator.stages.registered import build_stages
+from orchestrator.watch import Watcher, stage_ended
 
 log = logging.getLogger("fbench")
 
@@ -105,6 +107,7 @@ def build_cases(options: BuildOptions) -> Path:
         _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level),
         _cache_dir(options) as cache_dir,
         stage_progress() as progress,
+        closing(Watcher(root, "build_cases")) as watcher,
     ):
         ctx = _context(options, root, cache_dir, debug, run_env)
         ctx.progress = progress
@@ -117,6 +120,7 @@ def build_cases(options: BuildOptions) -> Path:
             run_stage(ctx, stage, states)
             if stage.name == "repo":
                 _write_metadata(ctx, options, states, started)
+            stage_ended(ctx, watcher, stage.name, states)
         write_summary(ctx, states)
         write_pipeline_report(root)
     return root
@@ -259,6 +263,7 @@ def _write_metadata(
     write_json(
         ctx.metadata / "metadata.json",
         {
+            **kept(ctx.metadata / "metadata.json"),  # a resumed run's earlier entries
             "featurebench": __version__,
             "started": started.isoformat(timespec="seconds"),
             "backend": options.backend,

@@ -16,6 +16,7 @@ from orchestrator.cli.build_cases import build_cases_command
 from orchestrator.cli.eval import eval_command
 from orchestrator.cli.export import export_command
 from orchestrator.cli.llm_check import llm_check_command
+from orchestrator.cli.metrics import metrics_command
 from orchestrator.cli.plugins import plugins_command
 from orchestrator.cli.report import report_command
 from orchestrator.cli.trace import trace
@@ -44,6 +45,7 @@ cli.add_command(export_command)
 cli.add_command(llm_check_command)
 cli.add_command(report_command)
 cli.add_command(plugins_command)
+cli.add_command(metrics_command)
 
 
 def main() -> None:
