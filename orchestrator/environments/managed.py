@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.environments.local import LocalEnvironment
+from orchestrator.environments.run_cmd import RunCmd
 from orchestrator.errors import UsageError
-from orchestrator.pipeline.process import CommandResult, run_command
+from orchestrator.pipeline.process import run_command
 from orchestrator.pipeline.specs import RepoSpec
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 Deps = Path | str | Sequence[str]
 
 
-class ManagedEnvironment(LocalEnvironment):
+class ManagedEnvironment(RunCmd, LocalEnvironment):
     """A virtualenv made by ``tools`` (the first found wins) under the cache's ``envs/``."""
 
     tools: tuple[str, ...] = ()
@@ -68,17 +69,8 @@ class ManagedEnvironment(LocalEnvironment):
         self.root.mkdir(parents=True, exist_ok=True)
         self._pip(["install", *pip_arguments(deps)], self.root, log)
 
-    def run_cmd(
-        self,
-        argv: Sequence[str],
-        *,
-        cwd: Path | None = None,
-        timeout: float | None = None,
-        log: Path | None = None,
-        network: bool = False,
-    ) -> CommandResult:
-        """Run ``argv`` in this environment, in ``cwd`` (the environment's own root by default)."""
-        return self.run(argv, repo=cwd or self.root, timeout=timeout, log=log, network=network)
+    def scratch_dir(self) -> Path:
+        return self.root
 
     def _tool(self) -> str:
         found = self.find_tool()

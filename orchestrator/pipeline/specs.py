@@ -21,6 +21,7 @@ from typing import Any, Literal, get_type_hints
 import msgspec
 
 from orchestrator.errors import SpecError
+from orchestrator.pipeline.registry import registry
 
 
 class RunArgs(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -216,6 +217,9 @@ def _check_source(spec: RepoSpec, base: Path) -> Iterator[Problem]:
         yield "start_time", "a date YYYY-MM-DD", spec.start_time
     if not spec.test_cmd:
         yield "test_cmd", "a command list such as ['pytest', '-q']", spec.test_cmd
+    managers = registry("environments").types()
+    if spec.env_manager is not None and spec.env_manager not in managers:
+        yield "env_manager", f"one of {', '.join(managers)}", spec.env_manager
 
 
 def _check_limits(spec: RepoSpec) -> Iterator[Problem]:

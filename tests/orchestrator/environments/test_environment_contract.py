@@ -96,3 +96,12 @@ def test_remove_deletes_the_environment(tmp_path: Path) -> None:
     env.remove()
     assert not env.exists()
     assert not (tmp_path / "cache" / "envs" / "gone").exists()
+
+
+def test_docker_is_unavailable_without_a_daemon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker's tool is its daemon: with none at $DOCKER_HOST, check_availability is false."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such.sock")
+    env = make_environment(scratch_context(tmp_path, "docker"), "k", RepoSpec(repository="x"))
+    assert not env.check_availability()

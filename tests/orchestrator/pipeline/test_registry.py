@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from orchestrator.environments import make_environment
 from orchestrator.environments.uv import UvEnvironment
-from orchestrator.errors import UsageError
+from orchestrator.errors import SpecError, UsageError
 from orchestrator.pipeline.registry import registry
-from orchestrator.pipeline.specs import RepoSpec
+from orchestrator.pipeline.specs import RepoSpec, load_specs
 from orchestrator.stages import STAGE_NAMES
 from orchestrator.stages.registered import build_stages
 from tests.support.contexts import scratch_context
@@ -57,3 +57,13 @@ def test_export_rejects_an_unknown_format_in_one_line(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "'csv' is not one of 'hf-dataset', 'swebench-jsonl'" in result.output
+
+
+def test_a_spec_naming_an_unknown_env_manager_is_refused_up_front(tmp_path: Path) -> None:
+    specs = tmp_path / "specs.toml"
+    specs.write_text('[S]\nrepository = "a/b"\nenv_manager = "pip"\n')
+    with pytest.raises(SpecError) as raised:
+        load_specs(specs)
+    assert str(raised.value) == (
+        f"{specs}: S.env_manager: expected one of conda, docker, local, uv, venv, found 'pip'"
+    )
