@@ -6,21 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from orchestrator.environments import Environment
 from orchestrator.pipeline.process import CommandResult
 
 
-class _Runs(Protocol):
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        repo: Path,
-        timeout: float | None,
-        log: Path | None = None,
-        network: bool = False,
-        pythonpath: Sequence[str] = (),
-    ) -> CommandResult: ...
-
+class _Runs(Environment, Protocol):
     def scratch_dir(self) -> Path: ...
 
 
