@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import tomllib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,10 @@ from orchestrator.environments.sandbox import sandbox_mode
 from orchestrator.errors import Interrupted, RunFailed, UsageError
 from orchestrator.llm.client import LLM
 from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
+from orchestrator.pipeline.context_infos import kept
 from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
 from orchestrator.pipeline.progress import stage_progress
+from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.repos import Checkout
 from orchestrator.pipeline.specs import Spec, load_specs
 from orchestrator.pipeline.storage import (
@@ -39,14 +41,8 @@ from orchestrator.pipeline.storage import (
 from orchestrator.pipeline.summary import write_summary
 from orchestrator.report.pipeline_report import write_pipeline_report
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
-from orchestrator.stages.data import DataStage
-from orchestrator.stages.dynamic import DynamicStage
-from orchestrator.stages.image import ImageStage
-from orchestrator.stages.p2p import P2PStage
-from orchestrator.stages.repo import RepoStage
-from orchestrator.stages.runner import RunnerStage
-from orchestrator.stages.scanner import ScannerStage
-from orchestrator.stages.top import TopStage
+from orchestrator.stages.registered import build_stages
+from orchestrator.watch import Watcher, stage_ended
 
 log = logging.getLogger("fbench")
 
@@ -155,7 +151,10 @@ def _plan(options: BuildOptions, recorded: dict[str, Any]) -> _Plan:
 def _run(
     options: BuildOptions, plan: _Plan, root: Path, cache_dir: Path, states: list[SpecState]
 ) -> RunContext:
-    with _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level):
+    with (
+        _log_to((options.logs_dir or root / "logs") / "fbench.log", options.log_level),
+        closing(Watcher(root, "build_cases")) as watcher,
+    ):
         ctx = _context(options, root, cache_dir, plan.debug, plan.run_env)
         ctx.llm = _llm_client(*plan.llm, ctx)
         _remove_leftovers(ctx)
@@ -170,6 +169,7 @@ def _run(
                     if not _fetched_any(states):
                         return ctx
                     _write_metadata(ctx, options, states, started, plan.specs_dir)
+                stage_ended(ctx, watcher, stage.name, states)
         write_summary(ctx, states)
         write_pipeline_report(root)
     return ctx
@@ -355,18 +355,9 @@ def _specs_dir(options: BuildOptions) -> str:
 
 
 def _stages(specs_dir: Path, end: str, ctx: RunContext) -> list[Stage]:
-    built: list[Stage] = [
-        RepoStage(specs_dir),
-        ImageStage(),
-        ScannerStage(),
-        RunnerStage(),
-        DynamicStage(),
-        TopStage(),
-        P2PStage(),
-        DataStage(),
-    ]
+    built = build_stages(registry("stages"), specs_dir)
     last = STAGE_NAMES.index(end)
-    wanted = [stage for stage in built if STAGE_NAMES.index(stage.name) <= last]
+    wanted = built[: 1 + max(i for i, s in enumerate(built) if s.name in STAGE_NAMES[: last + 1])]
     missing = [name for name in STAGE_NAMES[: last + 1] if name not in BUILT_STAGES]
     if missing:
         ctx.warn(
@@ -397,6 +388,7 @@ def _write_metadata(
     write_json(
         ctx.metadata / "metadata.json",
         {
+            **kept(ctx.metadata / "metadata.json"),  # a resumed run's earlier entries
             "featurebench": __version__,
             "started": started.isoformat(timespec="seconds"),
             "backend": options.backend,

@@ -23,7 +23,9 @@ from orchestrator.cli.eval import eval_command
 from orchestrator.cli.export import export_command
 from orchestrator.cli.init import init_command
 from orchestrator.cli.llm_check import llm_check_command
+from orchestrator.cli.metrics import metrics_command
 from orchestrator.cli.plugin_wheel import plugin_wheel_command
+from orchestrator.cli.plugins import plugins_command
 from orchestrator.cli.report import report_command
 from orchestrator.cli.trace import trace
 from orchestrator.errors import FbenchError, Interrupted
@@ -72,6 +74,8 @@ cli.add_command(report_command)
 cli.add_command(plugin_wheel_command)
 cli.add_command(cases)
 cli.add_command(init_command)
+cli.add_command(plugins_command)
+cli.add_command(metrics_command)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from orchestrator.errors import UsageError
+from orchestrator.pipeline.registry import registry
 
 
 def _gpu_ids(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
@@ -70,7 +71,11 @@ def _gpu_ids(ctx: click.Context, param: click.Parameter, value: str | None) -> t
     "--debug", "debug", default="", help='Stage controls, e.g. "end=scanner, scanner=False".'
 )
 @click.option(
-    "--backend", type=click.Choice(["local", "docker"]), default="local", show_default=True
+    "--backend",
+    type=click.Choice(registry("environments").types()),
+    default="local",
+    show_default=True,
+    help="Overrides each spec's env_manager; local (uv) defers to it.",
 )
 @click.option(
     "--jobs",

@@ -7,12 +7,15 @@ from pathlib import Path
 import click
 
 from orchestrator.cli.options import cases_option
-from orchestrator.grading.exports import FORMATS, P2P_MODES, export_cases
+from orchestrator.grading.exports import P2P_MODES, export_cases
+from orchestrator.pipeline.registry import registry
 
 
 @click.command("export")
 @cases_option
-@click.option("--format", "format_", type=click.Choice(FORMATS), required=True)
+@click.option(
+    "--format", "format_", type=click.Choice(registry("exporters").types()), required=True
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),

@@ -1,4 +1,4 @@
-"""Where a repository's tests run: one protocol, a local and a Docker backend.
+"""Where a repository's tests run: one protocol, backends registered by ``type``.
 
 An environment is keyed by the fingerprint of what it is made of (the
 interpreter, the install commands, the commit, the plugin). ``create`` makes
@@ -70,14 +70,30 @@ class Environment(Protocol):
     def remove(self) -> None:
         """Delete the environment."""
 
+    def check_availability(self) -> bool:
+        """Whether the tool that makes this kind of environment is installed here."""
+
+    def install_py_deps(self, deps: Path | str | Sequence[str], log: Path) -> None:
+        """Install a requirements file, a list of requirements, or a library's directory."""
+
+    def run_cmd(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        timeout: float | None = None,
+        log: Path | None = None,
+        network: bool = False,
+    ) -> CommandResult:
+        """Run ``argv`` in this environment, in ``cwd`` (the environment's own root by default)."""
+
 
 def make_environment(ctx: RunContext, key: str, spec: RepoSpec) -> Environment:
-    """The backend chosen with ``--backend``, for one environment key."""
-    if ctx.backend == "docker":
-        # Imported here: the docker SDK is needed only by runs that ask for it.
-        from orchestrator.environments.docker import DockerEnvironment
+    """The ``environments`` component: ``--backend``, else the spec's ``env_manager``."""
+    from orchestrator.pipeline.registry import registry
 
-        return DockerEnvironment(key, spec, ctx)
-    from orchestrator.environments.local import LocalEnvironment
-
-    return LocalEnvironment(key, spec, ctx.cache_dir, ctx.run_env, sandboxed=ctx.sandbox)
+    # "local" is --backend's default, so it defers to a spec that names its manager.
+    name = spec.env_manager if ctx.backend == "local" and spec.env_manager else ctx.backend
+    factory = registry("environments").get(name)
+    environment: Environment = factory(key, spec, ctx)
+    return environment

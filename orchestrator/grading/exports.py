@@ -38,6 +38,7 @@ from typing import Any
 from orchestrator.errors import UsageError
 from orchestrator.grading import harness
 from orchestrator.grading.eval_inputs import Case, gold_patch, load_cases
+from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.storage import write_atomic
 
 FORMATS = ("swebench-jsonl", "hf-dataset", "parquet", "swebench-task-repo")
@@ -144,22 +145,40 @@ def _timestamp(value: Any) -> str:
 
 def export_cases(run: Path, format: str, out: Path, p2p: str = "same-file") -> int:
     """Write the run's cases to ``out`` in ``format``; returns the number of rows."""
-    if format not in FORMATS:
-        raise UsageError(f"--format {format}: unknown; use one of {', '.join(FORMATS)}")
+    exporter = registry("exporters").get(format)  # the formats are exporters by type
     if p2p not in P2P_MODES:
         raise UsageError(f"--p2p {p2p}: unknown; use one of {', '.join(P2P_MODES)}")
-    cases = sorted(load_cases(run).items())
-    rows = [case_row(case, p2p) for _, case in cases]
-    if format == "swebench-jsonl":
-        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        write_atomic(out, text.encode())
-    elif format == "swebench-task-repo":
-        from orchestrator.grading.task_repo import write_task_repo
-
-        write_task_repo(rows, dict(cases), out)
-    else:
-        _save_dataset(rows, out, parquet=format == "parquet")
+    cases = dict(sorted(load_cases(run).items()))
+    rows = [case_row(case, p2p) for case in cases.values()]
+    exporter(rows, out, cases)
     return len(rows)
+
+
+# Exporters, registered by type (``featurebench.exporters``): rows, where, and the cases.
+Cases = dict[str, Case]
+
+
+def write_jsonl(rows: list[dict[str, Any]], out: Path, cases: Cases) -> None:
+    """swebench-jsonl: one row per line."""
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    write_atomic(out, text.encode())
+
+
+def save_dataset(rows: list[dict[str, Any]], out: Path, cases: Cases) -> None:
+    """hf-dataset: a ``DatasetDict`` with one ``test`` split, for ``load_from_disk``."""
+    _save_dataset(rows, out, parquet=False)
+
+
+def save_parquet(rows: list[dict[str, Any]], out: Path, cases: Cases) -> None:
+    """parquet: ``OUT/test.parquet``."""
+    _save_dataset(rows, out, parquet=True)
+
+
+def write_task_repo(rows: list[dict[str, Any]], out: Path, cases: Cases) -> None:
+    """swebench-task-repo: SWE-bench 5's task repository."""
+    from orchestrator.grading.task_repo import write_task_repo as write
+
+    write(rows, cases, out)
 
 
 def _datasets() -> Any:

@@ -21,6 +21,7 @@ from typing import Any, Literal, get_type_hints
 import msgspec
 
 from orchestrator.errors import SpecError
+from orchestrator.pipeline.registry import registry
 
 
 class RunArgs(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -52,6 +53,7 @@ class RepoSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     pre_install: list[str] = []
     install: str = "pip install -e ."
     pip_packages: list[str] = []
+    env_manager: str | None = None  # an environments type (uv, venv, conda, docker); --backend wins
     docker_specs: DockerSpecs = msgspec.field(default_factory=DockerSpecs)
     # test discovery
     test_scanner_cmd: list[str] = msgspec.field(
@@ -231,6 +233,9 @@ def _check_source(spec: RepoSpec, base: Path) -> Iterator[Problem]:
         yield "start_time", "a date YYYY-MM-DD", spec.start_time
     if not spec.test_cmd:
         yield "test_cmd", "a command list such as ['pytest', '-q']", spec.test_cmd
+    managers = registry("environments").types()
+    if spec.env_manager is not None and spec.env_manager not in managers:
+        yield "env_manager", f"one of {', '.join(managers)}", spec.env_manager
 
 
 def _check_limits(spec: RepoSpec) -> Iterator[Problem]:

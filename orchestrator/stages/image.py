@@ -31,6 +31,8 @@ class ImageStage:
             "pip_packages": spec.pip_packages,
             "plugin": plugin_digest(),
         }
+        if spec.env_manager:  # only when set, so keys made before the option stay valid
+            inputs["env_manager"] = spec.env_manager
         if ctx.backend == "docker":
             from orchestrator.environments.docker import template_digest
 
