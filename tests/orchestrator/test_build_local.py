@@ -243,7 +243,8 @@ def test_top_picks_objects_specific_to_each_f2p_file(
     }
     circle = reasons["tests/test_circle.py"]
     assert circle["status"] == "ok"
-    assert circle["top_objects"] == [
+    assert [u["unit"] for u in circle["units"]] == ["file"]  # the whole file is the unit
+    assert circle["units"][0]["top_objects"] == [
         {
             "kind": "class",
             "path": "shapes/__init__.py",
@@ -252,7 +253,7 @@ def test_top_picks_objects_specific_to_each_f2p_file(
         }
     ]
     square = reasons["tests/test_square.py"]
-    assert {o["qualname"] for o in square["top_objects"]} == {"Square", "total_area"}
+    assert {o["qualname"] for o in square["units"][0]["top_objects"]} == {"Square", "total_area"}
     verdicts = {c["qualname"]: c for c in square["candidates"]}
     assert verdicts["total_area"]["specificity"] == 1.0
     assert verdicts["total_area"]["reason"].startswith("specific (100%) at depth 1")
