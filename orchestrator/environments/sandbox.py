@@ -129,7 +129,7 @@ def confined(view: View, cpu_seconds: float | None) -> Iterator[list[str]]:
             prefix = ["bwrap", *_bwrap_args(view), "--"]
         else:
             plan = json.dumps({**view.plan(), "root": str(root)})
-            prefix = [*_unshare_args(view), sys.executable, "-I", str(_INIT), plan, "--"]
+            prefix = [*_unshare_args(view), sys.executable, "-I", "-S", str(_INIT), plan, "--"]
         yield [*limit, *prefix, *limits_prefix(cpu_seconds)]
 
 

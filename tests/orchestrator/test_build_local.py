@@ -17,7 +17,8 @@ from tests.support.gitrepos import commit_files
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     root = tmp_path_factory.mktemp("small")
-    commits = make_small_project(root / "shapes", marker=root / "flaky-marker")
+    # Relative: in the work tree, the one place outside its private /tmp a sandboxed run keeps.
+    commits = make_small_project(root / "shapes", marker=Path("flaky-marker"))
     return root / "shapes", commits
 
 
