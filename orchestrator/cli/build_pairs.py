@@ -8,7 +8,6 @@ import click
 
 from orchestrator.cli.build_cases import build_cases_command
 from orchestrator.errors import UsageError
-from orchestrator.pairs.run import PairsOptions, build_pairs
 
 _SHARED = (
     "config_path", "global_config_path", "output_dir", "resume", "seed", "debug_repo",
@@ -35,6 +34,8 @@ def build_pairs_command(ctx: click.Context, /, **options: Any) -> None:
         raise UsageError("give --cache-dir or --no-cache, not both")
     options["debug_repos"] = options.pop("debug_repo")
     options["debug_samples"] = options.pop("debug_sample")
+    from orchestrator.pairs.run import PairsOptions, build_pairs  # heavy: imported when run
+
     root, run = build_pairs(PairsOptions(**options))
     click.echo(f"pairs: {root / 'final_dataset' / 'instruction_dataset.jsonl'}")
     if run.errors:  # infrastructure failures: the dataset may be short of what it should be

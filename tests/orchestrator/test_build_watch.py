@@ -56,11 +56,14 @@ def test_context_infos_and_metrics_survive_a_kill_and_answer_across_runs(tmp_pat
     process.wait()
     wait_for_no_process_using(cache)
     run = run_dir(out)
-    assert [job["meta_name"] for job in infos(run)] == ["repo", "image", "scanner"]
+    # Every stage that ended before the kill is there, in order (the runner may have
+    # stored its last result just before the kill, or not).
+    done = [job["meta_name"] for job in infos(run)]
+    assert done in (["repo", "image", "scanner"], ["repo", "image", "scanner", "runner"])
     (made,) = (cache / "envs").glob("*/venv/pyvenv.cfg")
     assert "uv =" not in made.read_text()  # made by the standard library's venv, as the spec asks
     logged = (run / "metadata_outputs" / "metrics.jsonl").read_text().splitlines()
-    assert {json.loads(line)["stage"] for line in logged} == {"repo", "image", "scanner"}
+    assert {json.loads(line)["stage"] for line in logged} == set(done)
 
     resumed = start(specs, out, cache, "--resume", str(run))
     assert resumed.wait(timeout=900) == 0, (tmp_path / "stderr.txt").read_text()

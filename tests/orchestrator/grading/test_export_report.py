@@ -111,9 +111,11 @@ def test_swebench_jsonl_loads_with_datasets(run: Path, tmp_path: Path, datasets:
 
 def test_level_2_rows_carry_the_gold_patch_that_eval_resolves_with(run: Path) -> None:
     """A level 2 row's patch is the level 1 patch plus an agent_code package."""
-    rows = level_rows([case_row(case) for case in load_cases(run).values()])
-    assert rows[2]["patch"].startswith(rows[1]["patch"])
-    added = rows[2]["patch"].removeprefix(rows[1]["patch"])
+    rows = {row["instance_id"]: row for row in map(case_row, load_cases(run).values())}
+    (lv2,) = [row for iid, row in rows.items() if iid.endswith(".lv2")]
+    lv1 = rows[lv2["instance_id"].removesuffix(".lv2") + ".lv1"]  # the same case's level 1
+    assert lv2["patch"].startswith(lv1["patch"])
+    added = lv2["patch"].removeprefix(lv1["patch"])
     assert added.startswith("diff --git a/agent_code/__init__.py b/agent_code/__init__.py\n")
     assert "from geom." in added
 
@@ -190,7 +192,8 @@ def test_eval_sh_graded_by_swebench_resolves_gold_only(
     from swebench.harness.utils import make_test_spec
     from swebench.task.repo import load_task
 
-    (task,) = task_repo.glob(f"tasks/*.lv{level}")
+    both = {path.name.removesuffix(".lv2") for path in task_repo.glob("tasks/*.lv2")}
+    (task,) = [p for p in task_repo.glob(f"tasks/*.lv{level}") if p.name[:-4] in both]
     instance = load_task(task)
     testbed = tmp_path / "testbed"
     subprocess.run(["git", "clone", "-q", str(task / "repo.bundle"), str(testbed)], check=True)

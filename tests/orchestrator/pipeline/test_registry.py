@@ -48,7 +48,7 @@ def test_fbench_plugins_lists_every_kind_with_its_origin() -> None:
     found = {(row["kind"], row["type"]) for row in rows}
     assert {("environments", "venv"), ("stages", "p2p"), ("exporters", "swebench-jsonl")} <= found
     assert {("top_selectors", "offline"), ("top_selectors", "llm")} <= found
-    assert {row["origin"].split()[0] for row in rows} == {"featurebench"}
+    assert {row["origin"].split()[0] for row in rows} == {"pytest-featurebench"}
 
 
 def test_export_rejects_an_unknown_format_in_one_line(tmp_path: Path) -> None:
@@ -56,7 +56,10 @@ def test_export_rejects_an_unknown_format_in_one_line(tmp_path: Path) -> None:
         cli, ["export", "--cases", str(tmp_path), "--format", "csv", "--out", "x"]
     )
     assert result.exit_code == 2
-    assert "'csv' is not one of 'hf-dataset', 'swebench-jsonl'" in result.output
+    assert (
+        "'csv' is not one of 'hf-dataset', 'parquet', 'swebench-jsonl', 'swebench-task-repo'"
+        in result.output
+    )
 
 
 def test_a_spec_naming_an_unknown_env_manager_is_refused_up_front(tmp_path: Path) -> None:
