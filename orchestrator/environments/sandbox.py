@@ -147,7 +147,9 @@ def _bwrap_args(view: View) -> list[str]:
         args += ["--ro-bind", str(path), str(path)]
     for path in (view.repo, *view.writable):
         args += ["--bind", str(path), str(path)]
-    return [*args, "--chdir", str(view.repo)]
+    # The root's own directories (made for mount points, such as /root for an
+    # interpreter under /root/.pyenv) are read-only too; the mounts keep their modes.
+    return [*args, "--remount-ro", "/", "--chdir", str(view.repo)]
 
 
 def _unshare_args(view: View) -> list[str]:

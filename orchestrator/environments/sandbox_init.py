@@ -60,6 +60,9 @@ def build_root(root: str, plan: dict[str, Any]) -> None:
         bind(path, root + path, readonly=True)
     for path in plan["writable"]:
         bind(path, root + path, readonly=False)
+    # Last, the root itself: the directories made above for mount points (/root for an
+    # interpreter under /root/.pyenv, say) must not be a place the code can write to.
+    mount("none", root, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
 def make_dev(dev: str) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from orchestrator.extract.worktrees import apply_patch
 from orchestrator.grading.eval_inputs import Case
-from pytest_featurebench.scope import ProjectScope, default_test_globs
 
 # Files that decide how pytest or Python runs: an agent's version of them never counts.
 PROTECTED = (
@@ -48,9 +47,16 @@ _SUSPICIOUS = (
 )
 
 
+# The plugin's rule for test code (pytest_featurebench/scope.py) with pytest's default
+# python_files, restated: the orchestrator shares only the records module with the plugin.
+_TEST_DIRS = frozenset(("tests", "test", "testing"))
+_TEST_FILES = ("test_*.py", "*_test.py", "conftest.py")
+
+
 def is_test_file(relative: str) -> bool:
     """A test module, a conftest or anything in a tests directory, as the plugin decides."""
-    return ProjectScope("/", [], default_test_globs([])).is_test_path(relative)
+    *dirs, name = relative.split("/")
+    return bool(_TEST_DIRS.intersection(dirs)) or any(fnmatch(name, g) for g in _TEST_FILES)
 
 
 def restore_tests(tree: Path, case: Case, log: Path) -> None:

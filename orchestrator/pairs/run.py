@@ -13,6 +13,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.build import (
     BuildOptions,
@@ -23,7 +24,6 @@ from orchestrator.build import (
     _load,
     _log_to,
     _probe_llm,
-    _recorded_run,
     _select,
     _specs_dir,
     _write_metadata,
@@ -85,7 +85,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
     root = _run_root(options)
     with (
         _log_to(root / "pipeline.log", options.log_level),
-        _cache_dir(options, _recorded_run(options.resume)) as cache_dir,
+        _cache_dir(options, _recorded(options)) as cache_dir,
         stage_progress() as progress,
     ):
         ctx = _context(options, root, cache_dir, debug, run_env)
@@ -109,6 +109,12 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
         write_summary(ctx, states)
         write_pairs_report(ctx, states)
     return root, ctx
+
+
+def _recorded(options: PairsOptions) -> dict[str, Any]:
+    """What a resumed run recorded about itself: its cache directory, say."""
+    metadata = options.resume / "metadata_outputs" / "metadata.json" if options.resume else None
+    return dict(read_json(metadata)) if metadata is not None and metadata.is_file() else {}
 
 
 def _pairs_config(options: PairsOptions) -> PairsConfig:

@@ -38,6 +38,8 @@ MEANINGS = {
     "docker_specs.run_args.cap_add": "Docker: Linux capabilities added to the containers",
     "docker_specs.custom_docker_args": "Docker: `-e NAME=VALUE` and `-v HOST:CONTAINER`"
     " arguments for the containers",
+    "env_manager": "the environment manager (uv, venv, conda, docker, or a plugin's type);"
+    " --backend overrides it",
     "test_scanner_cmd": "the command that collects the tests (the plugin adds its options)",
     "timeout_scanner": "seconds for the collection",
     "scan_cache": "reuse the scanner's cached result",
@@ -50,12 +52,17 @@ MEANINGS = {
     "timeout_one": "seconds for one test (`--fb-timeout`); none: no limit per test",
     "test_cache": "reuse the runner's cached results",
     "rerun_failed": "how many times failing test files are run again to name flaky tests",
+    "stability_runs": "a case's tests run this many more times on its gold tree, the last run"
+    " in reverse order; a test whose outcome changes drops the case (0: off)",
     "test_dynamic_cmd": "extra arguments for the traced runs",
     "timeout_dynamic": "seconds for one traced test file",
     "dynamic_cache": "reuse the dynamic stage's cached traces",
     "llm_cache": "reuse cached top selections and model answers",
     "batchsize_top": "LLM mode: candidate objects per request",
     "max_depth_top": "candidates are project objects reached within this call depth",
+    "case_unit": "what one case's fail-to-pass tests are: a whole test file, a test class,"
+    " a group of tests sharing their objects, or auto (the file, else classes, else groups)",
+    "max_top_objects": "the most objects one case takes out",
     "p2p_cache": "reuse the p2p stage's cached draw",
     "min_p2p_files": "the fewest pass-to-pass files a case has",
     "max_p2p_files": "the most pass-to-pass files a case has",

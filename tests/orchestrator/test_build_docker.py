@@ -96,8 +96,10 @@ def test_the_records_come_out_of_the_container(first_run: Path) -> None:
     }
     logs = first_run / "logs"
     assert (logs / "test_scanner" / "SPECS_ONE.jsonl").stat().st_size > 0
-    assert "featurebench/instance:" in (logs / "instance" / "SPECS_ONE.log").read_text()
-    assert list((logs / "base").glob("3.11-*.log"))
+    instance_log = (logs / "instance" / "SPECS_ONE.log").read_text()
+    assert "featurebench/instance:" in instance_log
+    # The base image may come from an earlier test of this session's engine.
+    assert "# base image featurebench/base:3.11-" in instance_log
 
 
 @pytest.mark.network
