@@ -70,7 +70,10 @@ def test_dependencies_install_from_each_of_the_three_sources(
     env.install_py_deps(work / "requirements.txt", work / "deps.log")
     env.install_py_deps([str(library(work / "src", "beta"))], work / "deps.log")
     env.install_py_deps(library(work / "src", "gamma"), work / "deps.log")
-    done = env.run_cmd(["python", "-c", "import alpha, beta, gamma, tiny; print(gamma.NAME)"])
+    # Run in the project's tree: the sandbox shows a command its work tree and the
+    # environment, and the project's editable install points into that tree.
+    check = "import alpha, beta, gamma, tiny; print(gamma.NAME)"
+    done = env.run_cmd(["python", "-c", check], cwd=work / "tiny")
     assert done.ok, done.output
     assert done.output.strip() == "gamma"
 
