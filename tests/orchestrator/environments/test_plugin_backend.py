@@ -67,6 +67,9 @@ print(type(env).__module__, (env.root / "made-by-scratch").read_text())
 
 def test_a_plugin_backend_is_listed_and_used(tmp_path: Path) -> None:
     ctx = scratch_context(tmp_path, "uv")
+    # The outer environment runs featurebench itself (our code, not a project's) from a
+    # source tree or site-packages that the sandbox would rightly hide from a project.
+    ctx.sandbox = False
     outer = make_environment(ctx, "outer", RepoSpec(repository="x"))
     outer.create(tmp_path / "create.log")
     package = tmp_path / "fbench-scratch"
