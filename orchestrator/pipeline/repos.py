@@ -99,14 +99,23 @@ def _clone_or_fetch(source: str, path: Path) -> Repo:
         repo = Repo(str(path))
     except NotGitRepository:
         if path.exists():
-            shutil.rmtree(path)  # a clone cut short by a kill: start again
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            return porcelain.clone(source, str(path), checkout=False, errstream=io.BytesIO())
-        except Exception as exc:  # dulwich raises many kinds; all mean "cannot get it"
-            shutil.rmtree(path, ignore_errors=True)
-            raise StageError(f"cannot clone {source}: {exc}") from None
+            shutil.rmtree(path)  # not a repository: something else left it; start again
+        return _clone(source, path)
     return repo
+
+
+def _clone(source: str, path: Path) -> Repo:
+    """Clone beside ``path`` and rename it into place: a kill leaves no half-made clone."""
+    staging = path.with_name(path.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)  # a clone cut short by a kill
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        porcelain.clone(source, str(staging), checkout=False, errstream=io.BytesIO()).close()
+    except Exception as exc:  # dulwich raises many kinds; all mean "cannot get it"
+        shutil.rmtree(staging, ignore_errors=True)
+        raise StageError(f"cannot clone {source}: {exc}") from None
+    os.replace(staging, path)
+    return Repo(str(path))
 
 
 def _resolve(repo: Repo, wanted: str | None, source: str) -> str:
