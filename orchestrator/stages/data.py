@@ -46,6 +46,7 @@ from orchestrator.extract.worktrees import (
 from orchestrator.llm import cases as llm_cases
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
 from orchestrator.pipeline.repos import Checkout, file_commit_times
+from orchestrator.pipeline.specs import pypi_requirement
 from orchestrator.pipeline.storage import file_slug, fingerprint, write_atomic
 from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
 from orchestrator.stages.data_fairness import check_statement_faithful
@@ -71,9 +72,11 @@ _INPUT_KEYS = (
 
 class DataStage:
     name = "data"
-    version = 9  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
+    version = (
+        10  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
+    )
     # 7: total_ordering dunders emptied, classes named by import-time calls kept; 8: units;
-    # 9: statement-faithful gold, level 2 from copies, stability reruns
+    # 9: statement-faithful gold, level 2 from copies, stability reruns; 10: sdists' names
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 
@@ -327,7 +330,8 @@ def _case(
         "test_files": [base["test_file"], *base["p2p_files"]],
         "timeout_run": spec.timeout_run,
     }
-    library = spec.library_name or base["repo"]
+    pypi = pypi_requirement(base["repo"])  # an sdist's statement names the library, not the spec
+    library = spec.library_name or (pypi[0] if pypi else base["repo"])
     statement = case_files.render_problem_statement(
         level, library, spec.black_links, texts.stubs, texts.task
     )
