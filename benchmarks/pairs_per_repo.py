@@ -36,7 +36,7 @@ def build(specs: Path, work: Path, num_samples: int) -> tuple[float, float, Path
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, sorted((work / "out").glob("*/*"))[-1]
+    return wall, cpu, sorted((work / "out").glob("[0-9]*/[0-9]*"))[-1]
 
 
 def funnel(run: Path) -> dict[str, dict[str, int]]:
