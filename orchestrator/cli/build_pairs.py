@@ -27,6 +27,11 @@ _SHARED = (
     "--delay", type=click.FloatRange(min=0), default=0.0, show_default=True,
     help="Seconds between LLM batches.",
 )  # fmt: skip
+@click.option(
+    "--source", metavar="KIND:WHERE",
+    help="Seeds from a column of Python files instead of specs: hf:NAME (streamed),"
+    " jsonl:PATH or parquet:PATH; validated by self-tests.",
+)  # fmt: skip
 @click.pass_context
 def build_pairs_command(ctx: click.Context, /, **options: Any) -> None:
     """Instruction/response pairs validated by the repositories' own tests."""

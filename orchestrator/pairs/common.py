@@ -15,6 +15,8 @@ from orchestrator.pipeline.storage import write_atomic
 from orchestrator.stages.data import _project_paths, import_roots
 from orchestrator.stages.data_checks import Runner
 
+REPO_TESTS = "repo-tests"  # validated by the repository's guarding tests
+SELF_TESTS = "self-tests"  # validated by tests written for the instruction (--source)
 FUNNEL = ("functions", "seeds", "concepts", "instructions", "responses", "validated", "final")
 _json = msgspec.json.Encoder(order="sorted")
 

@@ -37,6 +37,13 @@ class PairsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_on
     min_type_hint_coverage: float = 0.0
     max_docstring_issues: int = 3
     required_checks: tuple[str, ...] = ("alignment",)  # quality checks a validated pair must pass
+    # --source (files without repository tests): where the code is, and the self-tests' limits.
+    source_column: str = "content"  # the column holding a Python file's text
+    source_path_column: str = "path"  # the column naming the file, when the source has one
+    source_split: str = "train"  # the split streamed from an hf: dataset
+    source_max_rows: int = 10_000  # rows read at most (a streamed dataset has no end)
+    timeout_self_tests: int = 20  # seconds for a response's own tests; past it, it fails
+    self_tests_memory_mb: int = 1024  # address space of the process running them
 
 
 _BOUNDS: dict[str, tuple[float, float]] = {
@@ -51,6 +58,9 @@ _BOUNDS: dict[str, tuple[float, float]] = {
     "max_pep8_issues": (0, 10_000),
     "min_type_hint_coverage": (0.0, 1.0),
     "max_docstring_issues": (0, 10_000),
+    "source_max_rows": (1, 100_000_000),
+    "timeout_self_tests": (1, 86_400),
+    "self_tests_memory_mb": (64, 1_048_576),
 }
 
 
@@ -82,6 +92,9 @@ def _check_values(config: PairsConfig, where: str) -> None:
             raise UsageError(f"{where}: [pairs] {key}: expected {low} to {high}, got {value}")
     if config.min_lines > config.max_lines:
         raise UsageError(f"{where}: [pairs] min_lines: {config.min_lines} is above max_lines")
+    for key in ("source_column", "source_path_column", "source_split"):
+        if not getattr(config, key).strip():
+            raise UsageError(f"{where}: [pairs] {key}: must not be empty")
     for name in config.required_checks:
         if name not in QUALITY_CHECKS:
             raise UsageError(

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.pairs.common import count, spec_rows, write_jsonl
+from orchestrator.pairs.common import REPO_TESTS, SELF_TESTS, count, spec_rows, write_jsonl
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.storage import write_json
-
-REPO_TESTS = "repo-tests"
 
 
 class DatasetStage:
@@ -64,7 +62,8 @@ def dataset_row(
         "metrics": {name: metric["value"] for name, metric in result["metrics"].items()},
         "checks": {name: metric["passed"] for name, metric in result["metrics"].items()},
         "model": generated["model"],
-        "validation": REPO_TESTS,
+        "validation": seed.get("validation", REPO_TESTS),
+        "self_tests": generated.get("tests"),  # None for repo-tests: the guarding tests say it
     }
 
 
@@ -73,5 +72,8 @@ def dataset_stats(rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {
         "pairs": len(every),
         "per_spec": {name: len(found) for name, found in sorted(rows.items())},
-        "by_validation": {REPO_TESTS: sum(1 for r in every if r["validation"] == REPO_TESTS)},
+        "by_validation": {
+            kind: sum(1 for r in every if r["validation"] == kind)
+            for kind in (REPO_TESTS, SELF_TESTS)
+        },
     }

@@ -17,8 +17,16 @@ from typing import Any
 
 from orchestrator.llm.client import LLM, LLMError
 from orchestrator.llm.prompts import load_prompt
-from orchestrator.pairs.common import count, drop, project_files, spec_rows, write_jsonl
+from orchestrator.pairs.common import (
+    SELF_TESTS,
+    count,
+    drop,
+    project_files,
+    spec_rows,
+    write_jsonl,
+)
 from orchestrator.pairs.functions import extract_function, module_context
+from orchestrator.pairs.selftests import write_tests
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 
 OFFLINE_MODEL = "offline (the seed itself)"
@@ -37,13 +45,14 @@ class InstructStage:
         self.batch_size = batch_size
         self.delay = delay
         self.rows: dict[str, dict[str, list[dict[str, Any]]]] = {step: {} for step in STEPS}
+        self.tests: dict[str, list[dict[str, Any]]] = {}
 
     def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
         seeds = state.values.get("pairs_seeds", [])
         return [WorkItem("seeds", {"seeds": [s["key"] for s in seeds]})] if seeds else []
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
-        files = project_files(state)
+        files = project_files(state) if "checkout" in state.values else {}  # none: --source
         seeds = state.values["pairs_seeds"]
         results: dict[str, dict[str, Any]] = {}
         for start in range(0, len(seeds), self.batch_size):
@@ -66,6 +75,13 @@ class InstructStage:
             count(state, step, len(rows))
             self.rows[step][state.name] = rows
             write_jsonl(ctx.root / "self_oss_output" / f"{step}.jsonl", spec_rows(self.rows[step]))
+        if any("tests" in result for result in results.values()):  # self-tests: what was written
+            self.tests[state.name] = [
+                {"spec": state.name, "key": key, **{k: v for k, v in r.items() if "tests" in k}}
+                for key, r in sorted(results.items())
+                if "tests" in r
+            ]
+            write_jsonl(ctx.root / "self_oss_output" / "tests.jsonl", spec_rows(self.tests))
         for key, result in sorted(results.items()):
             if result.get("reason"):
                 drop(state, result["step"], key, result["reason"])
@@ -75,8 +91,21 @@ class InstructStage:
 
 
 def generate(llm: LLM | None, seed: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
-    """Concept, instruction and response for one seed; ``step`` and ``reason`` when dropped."""
-    context = module_context(files.get(seed["path"], ""), seed["path"], seed["qualname"])
+    """Concept, instruction and response for one seed; ``step`` and ``reason`` when dropped.
+
+    A ``--source`` seed (``validation = "self-tests"``) also gets the tests of its
+    instruction: see :mod:`orchestrator.pairs.selftests`.
+    """
+    result = _generate(llm, seed, files)
+    if seed.get("validation") == SELF_TESTS and result.get("response") is not None:
+        result.update(write_tests(llm, seed, result["instruction"]))
+    return result
+
+
+def _generate(llm: LLM | None, seed: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:
+    context = seed.get("context") or module_context(
+        files.get(seed["path"], ""), seed["path"], seed["qualname"]
+    )
     name = seed["qualname"].rsplit(".", 1)[-1]
     values = {
         "name": name,

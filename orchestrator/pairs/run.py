@@ -30,6 +30,7 @@ from orchestrator.build import (
     global_config,
     parse_debug,
 )
+from orchestrator.environments.sandbox import sandbox_mode
 from orchestrator.errors import UsageError
 from orchestrator.pairs import PAIRS_STAGE_NAMES
 from orchestrator.pairs.config import PairsConfig, load_pairs_config, parse_pairs
@@ -37,9 +38,13 @@ from orchestrator.pairs.dataset import DatasetStage
 from orchestrator.pairs.instruct import InstructStage
 from orchestrator.pairs.report import write_pairs_report
 from orchestrator.pairs.seeds import SeedsStage
+from orchestrator.pairs.self_validate import SelfTestsStage
+from orchestrator.pairs.source import Source, check_source, parse_source
+from orchestrator.pairs.source_seeds import SourceSeedsStage
 from orchestrator.pairs.validate import ValidateStage
 from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
 from orchestrator.pipeline.progress import stage_progress
+from orchestrator.pipeline.specs import RepoSpec, Spec
 from orchestrator.pipeline.storage import is_run_dir, new_run_dir, read_json, write_json
 from orchestrator.pipeline.summary import write_summary
 from orchestrator.stages.dynamic import DynamicStage
@@ -54,6 +59,8 @@ SHARED_STAGES = ("repo", "image", "scanner", "runner", "dynamic")
 STAGES = (*SHARED_STAGES, *PAIRS_STAGE_NAMES)
 CACHED = ("scanner", "runner", "dynamic", "seeds", "validate")
 PAIRS_CONFIG = "pairs_config.json"
+SOURCE_FILE = "pairs_source.json"  # a --source run's source, which --resume reads back
+SOURCE_SPEC = "source"
 RUN_SUBDIRS = (
     "seed_output",
     "self_oss_output",
@@ -70,14 +77,16 @@ class PairsOptions(BuildOptions):
     clean: bool = False
     batch_size: int = 8
     delay: float = 0.0
+    source: str | None = None  # hf:NAME, jsonl:PATH or parquet:PATH instead of specs
 
 
 def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
     """Run the pairs pipeline; returns the run directory and the run's context."""
-    debug = parse_debug(options.debug, STAGES, CACHED)
-    specs = _select(_load(options), options.debug_repos)
-    _check_gpus(specs, options.gpu_ids)
     config = _pairs_config(options)
+    source = _source(options, config)  # checked now: a bad one leaves no run directory
+    debug = parse_debug(options.debug, PAIRS_STAGE_NAMES if source else STAGES, CACHED)
+    specs = [source_spec(source)] if source else _select(_load(options), options.debug_repos)
+    _check_gpus(specs, options.gpu_ids)
     run_env, llm_config = global_config(options.global_config_path)
     models = _probe_llm(llm_config)
     if options.clean and options.resume is None:
@@ -93,15 +102,12 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
         ctx.progress = progress
         ctx.llm = _llm_client(llm_config, models, ctx)
         states = [SpecState(spec) for spec in specs]
-        stages: list[Stage] = [
-            *_shared_stages(options),
-            SeedsStage(config, options.num_samples),
-            InstructStage(options.batch_size, options.delay),
-            ValidateStage(config),
-            DatasetStage(),
-        ]
+        stages = _stages(options, config, source)
         started = dt.datetime.now(dt.UTC)
-        for stage in stages[: STAGES.index(debug.end) + 1]:
+        if source is not None:  # no repo stage to wait for: the run's metadata is known now
+            write_json(ctx.metadata / SOURCE_FILE, {"source": str(source)})
+            _write_metadata(ctx, options, states, started, Path(_specs_dir(options)))
+        for stage in stages[: [s.name for s in stages].index(debug.end) + 1]:
             log.info("stage %s", stage.name)
             run_stage(ctx, stage, states)
             if stage.name == "repo":
@@ -109,6 +115,45 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
         write_summary(ctx, states)
         write_pairs_report(ctx, states)
     return root, ctx
+
+
+def _stages(options: PairsOptions, config: PairsConfig, source: Source | None) -> list[Stage]:
+    seeds: Stage = (
+        SeedsStage(config, options.num_samples)
+        if source is None
+        else SourceSeedsStage(source, config, options.num_samples)
+    )
+    return [
+        *(_shared_stages(options) if source is None else []),
+        seeds,
+        InstructStage(options.batch_size, options.delay),
+        ValidateStage(config) if source is None else SelfTestsStage(config),
+        DatasetStage(),
+    ]
+
+
+def _source(options: PairsOptions, config: PairsConfig) -> Source | None:
+    """``--source``, or the one the run being resumed read; None: the specs' repositories."""
+    if options.config_path is not None and options.source is not None:
+        raise UsageError(
+            "give --source or --config-path, not both: a run reads functions from one of them"
+            " ([pairs] of a --source run goes in config.toml)"
+        )
+    text = options.source
+    recorded = options.resume / "metadata_outputs" / SOURCE_FILE if options.resume else None
+    if text is None and recorded is not None and recorded.is_file():
+        text = str(read_json(recorded)["source"])
+    if text is None:
+        return None
+    source = parse_source(text)
+    check_source(source, config)
+    sandbox_mode()  # the self-tests run confined: a machine that cannot, refuses now
+    return source
+
+
+def source_spec(source: Source) -> Spec:
+    """The one spec of a --source run: it names the source; nothing of it is built."""
+    return Spec(SOURCE_SPEC, RepoSpec(repository=str(source)))
 
 
 def _recorded(options: PairsOptions) -> dict[str, Any]:

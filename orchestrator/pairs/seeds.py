@@ -49,10 +49,11 @@ class Candidate:
     qualname: str
     facts: FunctionFacts
     tests: dict[str, int] = field(default_factory=dict)  # guarding test -> depth
+    origin: str = ""  # a --source row's ``<index>:``, as two rows may share a path
 
     @property
     def key(self) -> str:
-        return f"{self.path}::{self.qualname}"
+        return f"{self.origin}{self.path}::{self.qualname}"
 
 
 class SeedsStage:
@@ -144,7 +145,7 @@ class SeedsStage:
             guarding = dict(sorted(tests.items(), key=lambda t: (t[1], t[0])))
             limited = dict(list(guarding.items())[: self.config.max_guarding_tests])
             kept.append(Candidate(path, qualname, facts, limited))
-        return self._sample(ctx, state, _deduplicate(state, kept, self.config))
+        return self._sample(ctx, state, deduplicate(state, kept, self.config))
 
     def _filter(
         self,
@@ -155,40 +156,48 @@ class SeedsStage:
         at_import: bool,
     ) -> str | None:
         """The first filter ``qualname`` fails, as a drop reason; None when it passes them all."""
-        config = self.config
-        if min(tests.values()) > config.max_depth:
-            return f"too deep: no passing test reaches it within {config.max_depth} calls"
+        if min(tests.values()) > self.config.max_depth:
+            return f"too deep: no passing test reaches it within {self.config.max_depth} calls"
         if facts is None:
             return "not a function: nested, a lambda or not in the module's source"
-        checks = (
-            (config.exclude_test_helpers and is_test_helper(path, qualname), "test helper"),
-            (config.exclude_import_time and at_import, "run at import time"),
-            (config.require_docstring and not facts.docstring, "no docstring"),
-            (config.require_return and not facts.returns, "no return or yield"),
-            (
-                not config.min_lines <= facts.lines <= config.max_lines,
-                f"line bounds: {facts.lines} lines, not {config.min_lines}..{config.max_lines}",
-            ),
-            (
-                facts.complexity > config.max_complexity,
-                f"complexity: {facts.complexity} above {config.max_complexity}",
-            ),
-        )
-        return next((why for failed, why in checks if failed), None)
+        return filter_reason(self.config, path, qualname, facts, at_import)
 
     def _sample(self, ctx: RunContext, state: SpecState, kept: list[Candidate]) -> list[Candidate]:
-        if self.num_samples is None or len(kept) <= self.num_samples:
-            return kept
-        chosen = random.Random(f"{ctx.seed}:{state.name}").sample(kept, self.num_samples)
-        for candidate in kept:
-            if candidate not in chosen:
-                drop(
-                    state,
-                    "seeds",
-                    candidate.key,
-                    f"num samples: over --num-samples {self.num_samples}",
-                )
-        return sorted(chosen, key=lambda c: c.key)
+        return sample(ctx, state, kept, self.num_samples)
+
+
+def filter_reason(
+    config: PairsConfig, path: str, qualname: str, facts: FunctionFacts, at_import: bool
+) -> str | None:
+    """The first of the seed filters ``qualname`` fails, as a drop reason; None if none."""
+    checks = (
+        (config.exclude_test_helpers and is_test_helper(path, qualname), "test helper"),
+        (config.exclude_import_time and at_import, "run at import time"),
+        (config.require_docstring and not facts.docstring, "no docstring"),
+        (config.require_return and not facts.returns, "no return or yield"),
+        (
+            not config.min_lines <= facts.lines <= config.max_lines,
+            f"line bounds: {facts.lines} lines, not {config.min_lines}..{config.max_lines}",
+        ),
+        (
+            facts.complexity > config.max_complexity,
+            f"complexity: {facts.complexity} above {config.max_complexity}",
+        ),
+    )
+    return next((why for failed, why in checks if failed), None)
+
+
+def sample(
+    ctx: RunContext, state: SpecState, kept: list[Candidate], num_samples: int | None
+) -> list[Candidate]:
+    """At most ``num_samples`` candidates, drawn with ``--seed``; the others dropped with why."""
+    if num_samples is None or len(kept) <= num_samples:
+        return kept
+    chosen = random.Random(f"{ctx.seed}:{state.name}").sample(kept, num_samples)
+    for candidate in kept:
+        if candidate not in chosen:
+            drop(state, "seeds", candidate.key, f"num samples: over --num-samples {num_samples}")
+    return sorted(chosen, key=lambda c: c.key)
 
 
 def _reached(traces: dict[str, FileTrace]) -> dict[tuple[str, str], dict[str, int]]:
@@ -204,7 +213,7 @@ def _reached(traces: dict[str, FileTrace]) -> dict[tuple[str, str], dict[str, in
     return reached
 
 
-def _deduplicate(state: SpecState, kept: list[Candidate], config: PairsConfig) -> list[Candidate]:
+def deduplicate(state: SpecState, kept: list[Candidate], config: PairsConfig) -> list[Candidate]:
     """Drop exact duplicates (normalised syntax tree), then near ones (token n-grams)."""
     hashes: dict[str, str] = {}
     grams: list[tuple[str, frozenset[tuple[str, ...]]]] = []
