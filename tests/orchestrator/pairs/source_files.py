@@ -121,3 +121,65 @@ class SourceRun:
         assert result.exit_code == code, result.output
         runs = sorted((self.root / out).glob("[0-9]*/[0-9]*"))
         return runs[-1] if runs else self.root / out
+
+
+def hostile_module(outside: Path, port: int) -> str:
+    """Functions whose docstring examples, once run, misbehave; and one that behaves."""
+    return f'''\
+import os
+import socket
+import time
+
+
+def escape(path):
+    """Write outside the scratch tree.
+
+    >>> escape({str(outside)!r})
+    'written'
+    """
+    with open(path, "w") as stream:
+        stream.write("escaped")
+    return "written"
+
+
+def phone_home(port):
+    """Reach the machine's loopback.
+
+    >>> phone_home({port})
+    'sent'
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as connection:
+        connection.sendall(b"GET /hostile HTTP/1.0\\r\\n\\r\\n")
+    return "sent"
+
+
+def fork_bomb(n):
+    """Fork without end.
+
+    >>> fork_bomb(1)
+    1
+    """
+    while True:
+        os.fork()
+    return n
+
+
+def sleep_forever(n):
+    """Never return.
+
+    >>> sleep_forever(1)
+    1
+    """
+    time.sleep(10**6)
+    return n
+
+
+def add(a, b):
+    """The sum of ``a`` and ``b``.
+
+    >>> add(2, 3)
+    5
+    """
+    total = a + b
+    return total
+'''

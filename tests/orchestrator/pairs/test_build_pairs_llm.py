@@ -119,8 +119,10 @@ def test_llm_mode_funnel_cache_and_key(
 def test_hostile_responses_are_contained_and_fail(
     textkit: Project, server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A response that phones home finds no network; one that sleeps forever is cut off."""
+    """Responses that phone home, sleep forever, write outside their scratch tree and fork
+    without end each fail with their reason; the one correct response still passes."""
     port = server.url.split(":")[2].split("/")[0]
+    outside = tmp_path / "outside.txt"
     server.answer = scripted(
         {
             "initials": (
@@ -130,6 +132,16 @@ def test_hostile_responses_are_contained_and_fail(
                 "    return ''.join(w[0].upper() for w in name.split())\n"
             ),
             "count_words": "def count_words(text):\n    import time\n    time.sleep(10**6)\n",
+            "title_case": (
+                "def title_case(text):\n"
+                f"    with open({str(outside)!r}, 'w') as stream:\n"
+                "        stream.write('escaped')\n"
+                "    return ' '.join(w.capitalize() for w in text.split())\n"
+            ),
+            "same_slug": "def same_slug(text, separator='-'):\n    import os\n    while True:\n        os.fork()\n",
+            "feed": RESPONSES["feed"].replace(
+                "return 0", "self.total += count_words(text)\n    return self.total"
+            ),
         }
     )
     monkeypatch.setenv(KEY_VARIABLE, KEY)
@@ -140,11 +152,17 @@ def test_hostile_responses_are_contained_and_fail(
     results = {
         r["key"].split("::")[1]: r for r in jsonl(run / "validation_output" / "results.jsonl")
     }
-    assert results["initials"]["status"] == "failed"
-    assert results["count_words"]["status"] == "failed"
-    assert "timed out" in results["count_words"]["reason"]
+    assert results["Counter.feed"]["status"] == "ok"  # the run went on
+    reasons = {name: r["reason"] for name, r in results.items() if name != "Counter.feed"}
+    assert all(results[name]["status"] == "failed" for name in reasons)
+    assert reasons["initials"] == "guarding tests fail: tests/test_core.py::test_initials"
     assert not any(r["path"] == "/hostile" for r in server.requests)
-    assert (run / "final_dataset" / "instruction_dataset.jsonl").read_text() == ""
+    assert "timed out" in reasons["count_words"]
+    assert reasons["title_case"] == "guarding tests fail: tests/test_core.py::test_title_case"
+    assert not outside.exists()
+    assert reasons["same_slug"].startswith("guarding tests fail")
+    rows = jsonl(run / "final_dataset" / "instruction_dataset.jsonl")
+    assert [row["seed"]["qualname"] for row in rows] == ["Counter.feed"]
 
 
 def test_an_endpoint_that_fails_stops_seeds_at_their_step_and_the_exit_status_says_so(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +17,12 @@ from tests.orchestrator.pairs.source_files import (
     SEED_DROPS,
     VALIDATED,
     SourceRun,
+    hostile_module,
     write_jsonl,
     write_parquet,
 )
 from tests.orchestrator.pairs.text_project import jsonl
+from tests.support.llm_server import serve
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +175,44 @@ def test_an_unreachable_hub_is_one_line(tmp_path: Path) -> None:
     assert "--source hf:some-org/some-code: cannot stream split 'train'" in error[0]
     assert "Hugging Face hub is reachable" in error[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_hostile_responses_are_contained_and_fail_while_the_run_goes_on(tmp_path: Path) -> None:
+    """Offline the response is the seed: functions that write outside, phone home, fork
+    without end and sleep forever each fail with their reason, and a sound one passes."""
+    outside = tmp_path / "outside.txt"
+    config = tmp_path / "config.toml"
+    memory_mb = 333  # also marks this test's harness processes
+    config.write_text(f"[pairs]\ntimeout_self_tests = 5\nself_tests_memory_mb = {memory_mb}\n")
+    with serve() as server:
+        port = int(server.url.split(":")[2].split("/")[0])
+        rows = [{"path": "hostile.py", "content": hostile_module(outside, port)}]
+        source = write_jsonl(tmp_path / "hostile.jsonl", rows)
+        run = SourceRun(tmp_path).build(
+            f"jsonl:{source}", "out", "--global-config-path", str(config)
+        )
+        assert not any(r["path"] == "/hostile" for r in server.requests)
+    results = {
+        r["key"].split("::")[1]: r for r in jsonl(run / "validation_output" / "results.jsonl")
+    }
+    assert results["add"]["status"] == "ok"
+    reasons = {name: r["reason"] for name, r in results.items() if name != "add"}
+    assert all(r["status"] == "failed" for n, r in results.items() if n != "add")
+    assert "FileNotFoundError" in reasons["escape"]
+    assert not outside.exists()
+    assert "ConnectionRefusedError" in reasons["phone_home"]
+    assert re.search(r"timed out after 5 s|BlockingIOError", reasons["fork_bomb"])
+    assert reasons["sleep_forever"] == "self-tests fail: timed out after 5 s"
+    marker = str(memory_mb * 1024**2)
+    left = [p for p in Path("/proc").glob("[0-9]*/cmdline") if marker in _read(p)]
+    assert not left  # no fork of the bomb outlived its run
+    assert [
+        r["seed"]["qualname"] for r in jsonl(run / "final_dataset" / "instruction_dataset.jsonl")
+    ] == ["add"]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode(errors="replace")
+    except OSError:  # the process ended meanwhile
+        return ""
