@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from orchestrator.cli import cli
 from tests.orchestrator.pairs.source_files import (
     FAILED,
     ROWS,
@@ -141,10 +143,6 @@ def test_a_bad_source_is_one_line_and_leaves_no_run(
 
 def test_the_error_text_names_the_source_and_the_fix(tmp_path: Path) -> None:
     (tmp_path / "bad.jsonl").write_text('{"text": "x"}\n')
-    from click.testing import CliRunner
-
-    from orchestrator.cli import cli
-
     argv = ["build-pairs", "--source", f"jsonl:{tmp_path}/bad.jsonl", "--output-dir", str(tmp_path)]
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 2
@@ -216,3 +214,16 @@ def _read(path: Path) -> str:
         return path.read_bytes().decode(errors="replace")
     except OSError:  # the process ended meanwhile
         return ""
+
+
+def test_a_source_run_resumes_without_being_told_its_source(tmp_path: Path) -> None:
+    """A run stopped after seeds continues with --resume alone: it recorded its source."""
+    runner = SourceRun(tmp_path)
+    source = write_jsonl(tmp_path / "files.jsonl", ROWS)
+    run = runner.build(f"jsonl:{source}", "out", "--debug", "end=seeds")
+    assert not (run / "final_dataset" / "instruction_dataset.jsonl").exists()
+    argv = ["--resume", str(run), "--global-config-path", str(tmp_path / "none.toml")]
+    result = CliRunner().invoke(cli, ["build-pairs", *argv], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    rows = jsonl(run / "final_dataset" / "instruction_dataset.jsonl")
+    assert {row["seed"]["qualname"] for row in rows} == VALIDATED
