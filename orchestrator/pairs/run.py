@@ -101,13 +101,11 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
         write_json(ctx.metadata / PAIRS_CONFIG, config)  # what --resume reads back
         ctx.progress = progress
         ctx.llm = _llm_client(llm_config, models, ctx)
+        _record_source(ctx, options, specs, source)
         states = [SpecState(spec) for spec in specs]
-        stages = _stages(options, config, source)
+        stages = _stages(options, config, source, debug.end)
         started = dt.datetime.now(dt.UTC)
-        if source is not None:  # no repo stage to wait for: the run's metadata is known now
-            write_json(ctx.metadata / SOURCE_FILE, {"source": str(source)})
-            _write_metadata(ctx, options, states, started, Path(_specs_dir(options)))
-        for stage in stages[: [s.name for s in stages].index(debug.end) + 1]:
+        for stage in stages[: STAGES.index(debug.end) + 1]:
             log.info("stage %s", stage.name)
             run_stage(ctx, stage, states)
             if stage.name == "repo":
@@ -117,19 +115,35 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
     return root, ctx
 
 
-def _stages(options: PairsOptions, config: PairsConfig, source: Source | None) -> list[Stage]:
+def _stages(
+    options: PairsOptions, config: PairsConfig, source: Source | None, end: str
+) -> list[Stage]:
+    """The run's stages up to ``end``: the specs' repositories' eight, or a source's four."""
     seeds: Stage = (
         SeedsStage(config, options.num_samples)
         if source is None
         else SourceSeedsStage(source, config, options.num_samples)
     )
-    return [
+    stages = [
         *(_shared_stages(options) if source is None else []),
         seeds,
         InstructStage(options.batch_size, options.delay),
         ValidateStage(config) if source is None else SelfTestsStage(config),
         DatasetStage(),
     ]
+    return stages[: [stage.name for stage in stages].index(end) + 1]
+
+
+def _record_source(
+    ctx: RunContext, options: PairsOptions, specs: list[Spec], source: Source | None
+) -> None:
+    """A source run has no repo stage to wait for: what --resume reads is known now."""
+    if source is None:
+        return
+    write_json(ctx.metadata / SOURCE_FILE, {"source": str(source)})
+    states = [SpecState(spec) for spec in specs]
+    started = dt.datetime.now(dt.UTC)
+    _write_metadata(ctx, options, states, started, Path(_specs_dir(options)))
 
 
 def _source(options: PairsOptions, config: PairsConfig) -> Source | None:
