@@ -5,38 +5,56 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import pprint
 import shutil
-import tempfile
-import tomllib
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
-from orchestrator import __version__
 from orchestrator.environments.sandbox import sandbox_mode
 from orchestrator.errors import Interrupted, RunFailed, UsageError
-from orchestrator.llm.client import LLM
-from orchestrator.llm.config import LLMConfig, api_key, parse_llm_config
-from orchestrator.pipeline.context_infos import kept
+from orchestrator.llm.config import LLMConfig
 from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
 from orchestrator.pipeline.progress import stage_progress
 from orchestrator.pipeline.registry import registry
-from orchestrator.pipeline.repos import Checkout
-from orchestrator.pipeline.specs import Spec, load_specs
+from orchestrator.pipeline.run_setup import (
+    check_gpus as _check_gpus,
+)
+from orchestrator.pipeline.run_setup import (
+    global_config,
+)
+from orchestrator.pipeline.run_setup import (
+    llm_client as _llm_client,
+)
+from orchestrator.pipeline.run_setup import (
+    load_run_specs as _load,
+)
+from orchestrator.pipeline.run_setup import (
+    log_to as _log_to,
+)
+from orchestrator.pipeline.run_setup import (
+    probe_llm as _probe_llm,
+)
+from orchestrator.pipeline.run_setup import (
+    run_cache_dir as _cache_dir,
+)
+from orchestrator.pipeline.run_setup import (
+    run_context as _context,
+)
+from orchestrator.pipeline.run_setup import (
+    select_specs as _select,
+)
+from orchestrator.pipeline.run_setup import (
+    specs_dir as _specs_dir,
+)
+from orchestrator.pipeline.run_setup import (
+    write_run_metadata as _write_metadata,
+)
+from orchestrator.pipeline.specs import Spec
 from orchestrator.pipeline.storage import (
-    ResultCache,
-    default_cache_dir,
     is_run_dir,
     new_run_dir,
     read_json,
-    usable_cache_dir,
-    write_atomic,
-    write_json,
 )
 from orchestrator.pipeline.summary import write_summary
 from orchestrator.report.pipeline_report import write_pipeline_report
@@ -235,76 +253,6 @@ def _recorded_run(resume: Path | None) -> dict[str, Any]:
     return dict(read_json(metadata)) if metadata.is_file() else {}
 
 
-def _load(options: BuildOptions) -> list[Spec]:
-    if options.config_path is not None:
-        return load_specs(options.config_path)
-    if options.resume is not None:
-        backup = options.resume / "metadata_outputs" / "config_backup.py"
-        if not backup.is_file():
-            raise UsageError(
-                f"--resume {options.resume}: {backup.name} is missing (the run stopped before"
-                " writing it); give --config-path with the run's specs file too"
-            )
-        return load_specs(backup)
-    raise UsageError(
-        "--config-path is required (a .py or .toml specs file), unless --resume is given"
-    )
-
-
-def _select(specs: list[Spec], wanted: tuple[str, ...]) -> list[Spec]:
-    if not wanted:
-        return specs
-    names = {spec.name for spec in specs}
-    unknown = [name for name in wanted if name not in names]
-    if unknown:
-        raise UsageError(
-            f"--debug-repo {', '.join(unknown)}: no such spec; specs are {', '.join(sorted(names))}"
-        )
-    return [spec for spec in specs if spec.name in wanted]
-
-
-def _check_gpus(specs: list[Spec], gpu_ids: tuple[int, ...]) -> None:
-    for spec in specs:
-        wanted = spec.settings.docker_specs.run_args.cuda_visible_num
-        if wanted is not None and not gpu_ids:
-            raise UsageError(
-                f"{spec.name} sets docker_specs.run_args.cuda_visible_num: give --gpu-ids, e.g. 0,1"
-            )
-
-
-def global_config(path: Path) -> tuple[dict[str, str], LLMConfig | None]:
-    """The ``[env]`` table of config.toml (applied now) and its ``[llm]``; the file is optional."""
-    if not path.is_file():
-        return {}, None
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}") from None
-    table = config.get("env", {})
-    if not isinstance(table, dict) or not all(
-        isinstance(v, str | int | float | bool) for v in table.values()
-    ):
-        raise UsageError(f"{path}: [env] must map variable names to plain values")
-    env = {str(k): str(v) for k, v in table.items()}
-    os.environ.update(env)
-    return env, parse_llm_config(config.get("llm"), path)
-
-
-def _probe_llm(config: LLMConfig | None) -> list[str]:
-    """The endpoint's models; raises with the variable or the URL when unusable."""
-    return [] if config is None else LLM(config, api_key(config), None, None).models()
-
-
-def _llm_client(config: LLMConfig | None, models: list[str], ctx: RunContext) -> LLM | None:
-    """The run's LLM client, caching in the run's cache; None means offline."""
-    if config is None:
-        return None
-    if models and config.model not in models:
-        ctx.warn(f"[llm] model {config.model!r} is not among the endpoint's models")
-    log.info("LLM mode: %s at %s", config.model, config.base_url)
-    return LLM(config, api_key(config), ResultCache(ctx.cache_dir), ctx.logs_dir)
-
-
 def _run_root(options: BuildOptions) -> Path:
     if options.resume is not None:
         return options.resume.resolve()
@@ -315,43 +263,6 @@ def _run_root(options: BuildOptions) -> Path:
             f"--output-dir {options.output_dir}: cannot make a run directory there"
             f" ({exc.strerror}); give a writable directory"
         ) from None
-
-
-@contextmanager
-def _cache_dir(options: BuildOptions, recorded: dict[str, Any]) -> Iterator[Path]:
-    if options.no_cache:
-        with tempfile.TemporaryDirectory(prefix="fbench-cache-") as temporary:
-            yield Path(temporary)
-        return
-    # A resumed run keeps its own cache unless told otherwise.
-    chosen = options.cache_dir or recorded.get("cache_dir") or default_cache_dir()
-    yield usable_cache_dir(Path(chosen))
-
-
-def _context(
-    options: BuildOptions, root: Path, cache_dir: Path, debug: DebugOptions, run_env: dict[str, str]
-) -> RunContext:
-    return RunContext(
-        root=root,
-        cache=ResultCache(cache_dir),
-        journal=ResultCache(root / "metadata_outputs" / "journal"),
-        jobs=options.jobs,
-        seed=options.seed,
-        logs_dir=(options.logs_dir or root / "logs").resolve(),
-        repos_dir=(options.repos_dir or cache_dir / "repos").resolve(),
-        cache_dir=cache_dir,
-        backend=options.backend,
-        cache_overrides=debug.cache,
-        debug_samples=options.debug_samples,
-        gpu_ids=options.gpu_ids,
-        run_env=run_env,
-        sandbox=not options.no_sandbox,
-    )
-
-
-def _specs_dir(options: BuildOptions) -> str:
-    """Where relative local repository paths are read from: beside the specs file."""
-    return str((options.config_path.parent if options.config_path else Path.cwd()).resolve())
 
 
 def _stages(specs_dir: Path, end: str, ctx: RunContext) -> list[Stage]:
@@ -365,56 +276,3 @@ def _stages(specs_dir: Path, end: str, ctx: RunContext) -> list[Stage]:
             f" the run stops after {BUILT_STAGES[-1]}"
         )
     return wanted
-
-
-def _write_metadata(
-    ctx: RunContext,
-    options: BuildOptions,
-    states: list[SpecState],
-    started: dt.datetime,
-    specs_dir: Path,
-) -> None:
-    resolved: dict[str, dict[str, Any]] = {}
-    for state in states:
-        settings = msgspec.to_builtins(state.spec.settings)
-        checkout: Checkout | None = state.values.get("checkout")
-        if checkout is not None:
-            settings["commit"] = checkout.commit
-        resolved[state.name] = settings
-    text = "# Specs of this run, with every commit resolved.\n" + "".join(
-        f"\n{name} = {pprint.pformat(settings, sort_dicts=True)}\n"
-        for name, settings in resolved.items()
-    )
-    write_json(
-        ctx.metadata / "metadata.json",
-        {
-            **kept(ctx.metadata / "metadata.json"),  # a resumed run's earlier entries
-            "featurebench": __version__,
-            "started": started.isoformat(timespec="seconds"),
-            "backend": options.backend,
-            "seed": options.seed,
-            "cache_dir": None if options.no_cache else str(ctx.cache_dir),
-            "specs_dir": str(specs_dir),
-            "specs": {
-                name: {"repository": s["repository"], "commit": s.get("commit")}
-                for name, s in resolved.items()
-            },
-        },
-    )
-    # Last: with it, --resume has the specs, and metadata.json (the cache) is there already.
-    write_atomic(ctx.metadata / "config_backup.py", text.encode())
-
-
-@contextmanager
-def _log_to(path: Path, level: str) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("fbench")
-    logger.addHandler(handler)
-    logger.setLevel(level)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        handler.close()

@@ -19,8 +19,8 @@ from orchestrator.errors import UsageError
 )
 def llm_check_command(global_config_path: Path) -> None:
     """List the endpoint's models and run one tiny completion, uncached."""
-    from orchestrator.build import global_config  # heavy (openai): imported when run
     from orchestrator.llm.check import check
+    from orchestrator.pipeline.run_setup import global_config  # heavy (openai): when run
 
     _, config = global_config(global_config_path)
     if config is None:

@@ -15,21 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.build import (
-    BuildOptions,
-    _cache_dir,
-    _check_gpus,
-    _context,
-    _llm_client,
-    _load,
-    _log_to,
-    _probe_llm,
-    _select,
-    _specs_dir,
-    _write_metadata,
-    global_config,
-    parse_debug,
-)
+from orchestrator.build import BuildOptions, parse_debug
 from orchestrator.environments.sandbox import sandbox_mode
 from orchestrator.errors import UsageError
 from orchestrator.pairs import PAIRS_STAGE_NAMES
@@ -44,6 +30,19 @@ from orchestrator.pairs.source_seeds import SourceSeedsStage
 from orchestrator.pairs.validate import ValidateStage
 from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
 from orchestrator.pipeline.progress import stage_progress
+from orchestrator.pipeline.run_setup import (
+    check_gpus,
+    global_config,
+    llm_client,
+    load_run_specs,
+    log_to,
+    probe_llm,
+    run_cache_dir,
+    run_context,
+    select_specs,
+    specs_dir,
+    write_run_metadata,
+)
 from orchestrator.pipeline.specs import RepoSpec, Spec
 from orchestrator.pipeline.storage import is_run_dir, new_run_dir, read_json, write_json
 from orchestrator.pipeline.summary import write_summary
@@ -85,22 +84,26 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
     config = _pairs_config(options)
     source = _source(options, config)  # checked now: a bad one leaves no run directory
     debug = parse_debug(options.debug, PAIRS_STAGE_NAMES if source else STAGES, CACHED)
-    specs = [source_spec(source)] if source else _select(_load(options), options.debug_repos)
-    _check_gpus(specs, options.gpu_ids)
+    specs = (
+        [source_spec(source)]
+        if source
+        else select_specs(load_run_specs(options), options.debug_repos)
+    )
+    check_gpus(specs, options.gpu_ids)
     run_env, llm_config = global_config(options.global_config_path)
-    models = _probe_llm(llm_config)
+    models = probe_llm(llm_config)
     if options.clean and options.resume is None:
         clean_output(options.output_dir)
     root = _run_root(options)
     with (
-        _log_to(root / "pipeline.log", options.log_level),
-        _cache_dir(options, _recorded(options)) as cache_dir,
+        log_to(root / "pipeline.log", options.log_level),
+        run_cache_dir(options, _recorded(options)) as cache_dir,
         stage_progress() as progress,
     ):
-        ctx = _context(options, root, cache_dir, debug, run_env)
+        ctx = run_context(options, root, cache_dir, debug, run_env)
         write_json(ctx.metadata / PAIRS_CONFIG, config)  # what --resume reads back
         ctx.progress = progress
-        ctx.llm = _llm_client(llm_config, models, ctx)
+        ctx.llm = llm_client(llm_config, models, ctx)
         _record_source(ctx, options, specs, source)
         states = [SpecState(spec) for spec in specs]
         stages = _stages(options, config, source, debug.end)
@@ -109,7 +112,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
             log.info("stage %s", stage.name)
             run_stage(ctx, stage, states)
             if stage.name == "repo":
-                _write_metadata(ctx, options, states, started, Path(_specs_dir(options)))
+                write_run_metadata(ctx, options, states, started, Path(specs_dir(options)))
         write_summary(ctx, states)
         write_pairs_report(ctx, states)
     return root, ctx
@@ -143,7 +146,7 @@ def _record_source(
     write_json(ctx.metadata / SOURCE_FILE, {"source": str(source)})
     states = [SpecState(spec) for spec in specs]
     started = dt.datetime.now(dt.UTC)
-    _write_metadata(ctx, options, states, started, Path(_specs_dir(options)))
+    write_run_metadata(ctx, options, states, started, Path(specs_dir(options)))
 
 
 def _source(options: PairsOptions, config: PairsConfig) -> Source | None:
