@@ -174,6 +174,16 @@ def sleep_forever(n):
     return n
 
 
+def hoard(n):
+    """Take more memory than the limit allows.
+
+    >>> len(hoard(1))
+    1
+    """
+    held = bytearray(2 * 1024**3)
+    return held[:n]
+
+
 def add(a, b):
     """The sum of ``a`` and ``b``.
 

@@ -177,7 +177,8 @@ def test_an_unreachable_hub_is_one_line(tmp_path: Path) -> None:
 
 def test_hostile_responses_are_contained_and_fail_while_the_run_goes_on(tmp_path: Path) -> None:
     """Offline the response is the seed: functions that write outside, phone home, fork
-    without end and sleep forever each fail with their reason, and a sound one passes."""
+    without end, sleep forever and hoard memory each fail with their reason, and a sound
+    one passes."""
     outside = tmp_path / "outside.txt"
     config = tmp_path / "config.toml"
     memory_mb = 333  # also marks this test's harness processes
@@ -201,6 +202,7 @@ def test_hostile_responses_are_contained_and_fail_while_the_run_goes_on(tmp_path
     assert "ConnectionRefusedError" in reasons["phone_home"]
     assert re.search(r"timed out after 5 s|BlockingIOError", reasons["fork_bomb"])
     assert reasons["sleep_forever"] == "self-tests fail: timed out after 5 s"
+    assert "MemoryError" in reasons["hoard"]  # 2 GiB asked for, 333 MiB allowed
     marker = str(memory_mb * 1024**2)
     left = [p for p in Path("/proc").glob("[0-9]*/cmdline") if marker in _read(p)]
     assert not left  # no fork of the bomb outlived its run
