@@ -44,6 +44,9 @@ def test_a_toml_specs_file_holds_a_pairs_table(tmp_path: Path) -> None:
         ("max_depth = 0", r"config.toml: \[pairs\] max_depth: expected 1 to 50, got 0"),
         ("min_lines = 9\nmax_lines = 4", r"\[pairs\] min_lines: 9 is above max_lines"),
         ('required_checks = ["speed"]', r"required_checks: unknown check 'speed'; choose from"),
+        ('source_column = " "', r"config.toml: \[pairs\] source_column: must not be empty"),
+        ("source_max_rows = 0", r"\[pairs\] source_max_rows: expected 1 to 100000000, got 0"),
+        ("self_tests_memory_mb = 1", r"\[pairs\] self_tests_memory_mb: expected 64 to"),
     ],
 )
 def test_mistakes_are_one_line_errors(tmp_path: Path, table: str, message: str) -> None:
