@@ -156,7 +156,13 @@ def _hf_rows(source: Source, config: PairsConfig) -> Rows:
     if first is None:
         return
     yield _checked(first, source, config, "row 0")
-    yield from rows
+    try:
+        yield from rows
+    except Exception as exc:  # the connection dropped mid-stream: the spec stops, and says why
+        raise UsageError(
+            f"--source {source}: the stream broke ({type(exc).__name__}: {_first_line(exc)});"
+            " rerun with --resume once the hub is reachable"
+        ) from None
 
 
 def _checked(row: Any, source: Source, config: PairsConfig, where: str) -> dict[str, Any]:
