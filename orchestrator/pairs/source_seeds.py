@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from orchestrator.errors import FbenchError
 from orchestrator.pairs.common import SELF_TESTS, count, drop, spec_rows, write_jsonl
 from orchestrator.pairs.config import PairsConfig
 from orchestrator.pairs.functions import function_facts, module_context
@@ -43,19 +44,15 @@ class SourceSeedsStage:
         raise AssertionError("the source seeds stage has no items")
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
-        kept: list[Candidate] = []
-        files: dict[str, SourceFile] = {}
-        rows = functions = 0
-        for file in source_files(self.source, self.config):
-            rows += 1
-            for candidate in self._candidates(state, file):
-                functions += 1
-                if candidate is not None:
-                    kept.append(candidate)
-                    files[candidate.key] = file
+        try:
+            files, rows, functions = self._read(state)
+        except FbenchError as exc:  # the source broke after its first row: the exit status says so
+            ctx.error(f"{state.name}: {exc}")
+            raise
+        kept = [candidate for candidate, _ in files.values()]
         count(state, "functions", functions)
         chosen = sample(ctx, state, deduplicate(state, kept, self.config), self.num_samples)
-        seeds = [self._row(state, c, files[c.key]) for c in chosen]
+        seeds = [self._row(state, c, files[c.key][1]) for c in chosen]
         state.values["pairs_seeds"] = seeds
         count(state, "seeds", len(seeds))
         write_jsonl(ctx.root / "seed_output" / "filtered_functions.jsonl", spec_rows({"": seeds}))
@@ -67,6 +64,18 @@ class SourceSeedsStage:
             "dropped": state.values.get("pairs_drops", {}).get("seeds", {}),
         }
         write_json(ctx.root / "seed_output" / "stats.json", {state.name: stats})
+
+    def _read(self, state: SpecState) -> tuple[dict[str, tuple[Candidate, SourceFile]], int, int]:
+        """The candidates kept, by key, with their files; how many rows and functions were read."""
+        kept: dict[str, tuple[Candidate, SourceFile]] = {}
+        rows = functions = 0
+        for file in source_files(self.source, self.config):
+            rows += 1
+            for candidate in self._candidates(state, file):
+                functions += 1
+                if candidate is not None:
+                    kept[candidate.key] = (candidate, file)
+        return kept, rows, functions
 
     def _candidates(self, state: SpecState, file: SourceFile) -> list[Candidate | None]:
         """Every function and method of ``file``; None for each one a filter dropped."""

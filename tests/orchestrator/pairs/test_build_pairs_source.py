@@ -229,3 +229,14 @@ def test_a_source_run_resumes_without_being_told_its_source(tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
     rows = jsonl(run / "final_dataset" / "instruction_dataset.jsonl")
     assert {row["seed"]["qualname"] for row in rows} == VALIDATED
+
+
+def test_a_source_that_breaks_after_its_first_row_stops_the_run_with_exit_1(
+    tmp_path: Path,
+) -> None:
+    """Line 2 is not JSON: found only once the run reads it; the run says so and exits 1."""
+    source = write_jsonl(tmp_path / "files.jsonl", ROWS[:1])
+    source.write_text(source.read_text() + "{not json\n")
+    run = SourceRun(tmp_path).build(f"jsonl:{source}", "out", code=1)
+    report = (run / "pipeline_report.md").read_text()
+    assert f"source stopped: seeds: {source}: line 2 is not JSON" in report
