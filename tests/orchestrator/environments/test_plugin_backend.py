@@ -1,8 +1,9 @@
-"""A third-party package adds an environment backend by declaring one entry point.
+"""A third-party package adds an environment backend and a hook, one entry point each.
 
 The package is built and installed for real into a fresh virtualenv that sees
-featurebench; there, ``fbench plugins`` lists the backend and a spec that names
-it in ``env_manager`` gets it from ``make_environment``.
+featurebench; there, ``fbench plugins`` lists both, a spec that names the
+backend in ``env_manager`` gets it from ``make_environment``, and a job list of
+``fbench sandbox`` runs the hook twice, the second job taking the first's output.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import sysconfig
 from pathlib import Path
+from typing import Any
 
 from orchestrator.environments import make_environment
 from orchestrator.pipeline.specs import RepoSpec
@@ -30,10 +32,30 @@ name = "fbench_scratch"
 
 [project.entry-points."featurebench.environments"]
 scratch = "fbench_scratch:ScratchEnvironment"
+
+[project.entry-points."featurebench.hooks"]
+count_words = "fbench_scratch:CountWords"
 """
 
 MODULE = """\
+import msgspec
+
 from orchestrator.environments.uv import UvEnvironment
+
+
+class CountArgs(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    times: int = 1
+
+
+class CountWords:
+    Args = CountArgs
+    outputs = ("words",)
+
+    def run(self, args, ctx):
+        ctx.folder.mkdir(parents=True, exist_ok=True)
+        (ctx.folder / "seen.txt").write_text(args.text)
+        return {"words": len(args.text.split()) * args.times}
 
 
 class ScratchEnvironment(UvEnvironment):
@@ -64,8 +86,15 @@ env.create(work / "create.log")
 print(type(env).__module__, (env.root / "made-by-scratch").read_text())
 """
 
+JOBS = """\
+probe_jobs:
+  - {type: count_words, meta_name: first, text: "one two three"}
+evaluation_jobs:
+  - {type: count_words, meta_name: second, text: "x y", times: "${first.words}"}
+"""
 
-def test_a_plugin_backend_is_listed_and_used(tmp_path: Path) -> None:
+
+def test_a_plugin_backend_and_hook_are_listed_and_used(tmp_path: Path) -> None:
     ctx = scratch_context(tmp_path, "uv")
     # The outer environment runs featurebench itself (our code, not a project's) from a
     # source tree or site-packages that the sandbox would rightly hide from a project.
@@ -88,6 +117,13 @@ def test_a_plugin_backend_is_listed_and_used(tmp_path: Path) -> None:
         "target": "fbench_scratch:ScratchEnvironment",
         "origin": "fbench-scratch 1.2",
     } in rows
+    assert {
+        "kind": "hooks",
+        "type": "count_words",
+        "target": "fbench_scratch:CountWords",
+        "origin": "fbench-scratch 1.2",
+    } in rows
+    _run_plugin_hook(outer, tmp_path)
     (tmp_path / "use.py").write_text(USE)
     used = outer.run_cmd(
         ["python", str(tmp_path / "use.py"), str(tmp_path / "inner"), str(ctx.cache_dir)],
@@ -96,6 +132,20 @@ def test_a_plugin_backend_is_listed_and_used(tmp_path: Path) -> None:
     )
     assert used.ok, used.output
     assert used.output.split()[-2:] == ["fbench_scratch", "yes"]
+
+
+def _run_plugin_hook(env: Any, tmp_path: Path) -> None:
+    (tmp_path / "jobs.yaml").write_text(JOBS)
+    fbench = ["python", "-c", "from orchestrator.cli import main; main()", "sandbox"]
+    ran = env.run_cmd(
+        [*fbench, "--config", str(tmp_path / "jobs.yaml"), "--output-dir", str(tmp_path / "out")]
+    )
+    assert ran.ok, ran.output
+    run = Path(ran.output.strip().splitlines()[-1])
+    infos = json.loads((run / "metadata_outputs" / "metadata.json").read_text())["context_infos"]
+    assert [(e["meta_name"], e["words"]) for e in infos["probe_jobs"]] == [("first", 3)]
+    assert [(e["meta_name"], e["words"]) for e in infos["evaluation_jobs"]] == [("second", 6)]
+    assert (run / "jobs" / "second" / "seen.txt").read_text() == "x y"
 
 
 def _see_featurebench(env: object) -> None:
