@@ -108,21 +108,22 @@ def _spec_figures(root: Path, spec: str, files: dict[str, Any]) -> dict[str, flo
         read_json(p)
         for p in sorted((root / "metadata_outputs" / "dynamic_trace" / spec).glob("*.json"))
     ]
+    traced = {trace["file"] for trace in traces}
     functions = {
         (row[0], row[1])
         for trace in traces
         for test in trace["tests"].values()
         for row in test["calls"]
     }
-    candidates = sum(1 for info in files.values() if info.get("f2p_candidate"))
+    candidates = {path for path, info in files.items() if info.get("f2p_candidate")}
     return {
         "test_files": len(files),
         "tests": sum(info.get("tests", 0) for info in files.values()),
         "pass_rate": sum(r.get("status") == "ok" for r in ran) / len(ran) if ran else 0.0,
         "traced_functions": len(functions),
-        "candidate_files": candidates,
+        "candidate_files": len(candidates),
         # The share of test files likely to give a case: candidates whose tracing succeeded.
-        "estimated_yield": len(traces) / len(files) if files else 0.0,
+        "estimated_yield": len(candidates & traced) / len(files) if files else 0.0,
     }
 
 

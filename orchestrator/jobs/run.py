@@ -45,7 +45,7 @@ class SandboxOptions:
 def run_sandbox(options: SandboxOptions) -> Path:
     """Run every job not finished yet; returns the run directory, or raises naming it."""
     job_list = _job_list(options)
-    root = options.resume.resolve() if options.resume else _new_root(options.output_dir)
+    root = (options.resume or _new_root(options.output_dir)).resolve()
     metadata = root / "metadata_outputs" / "metadata.json"
     if options.resume is None:
         _start(root, metadata, job_list)
