@@ -11,6 +11,7 @@ entry is there; ``--resume`` skips finished jobs and runs the rest.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -21,6 +22,7 @@ from typing import Any
 import msgspec
 
 from orchestrator import __version__
+from orchestrator.build import _log_to
 from orchestrator.errors import FbenchError, RunFailed, UsageError
 from orchestrator.jobs.config import Job, JobList, check_jobs, load_job_list, resolve
 from orchestrator.jobs.hooks import JobContext, JobDefaults
@@ -29,6 +31,7 @@ from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.storage import new_run_dir, read_json, write_json
 from orchestrator.watch import Watcher
 
+log = logging.getLogger("fbench")
 SUBDIRS = ("metadata_outputs", "logs", "jobs")
 SAVED = "job_list.json"
 
@@ -50,19 +53,28 @@ def run_sandbox(options: SandboxOptions) -> Path:
     if options.resume is None:
         _start(root, metadata, job_list)
     outputs = _finished(metadata)
-    with closing(Watcher(root, "sandbox", job_list.sinks)) as watcher:
+    with (
+        _log_to(root / "logs" / "fbench.log", "INFO"),  # the builds' own lines go here too
+        closing(Watcher(root, "sandbox", job_list.sinks)) as watcher,
+    ):
         for job in job_list.jobs:
             if job.meta_name in outputs:
-                options.progress(f"{job.pipeline} {job.meta_name}: finished in an earlier attempt")
+                _say(options, f"{job.pipeline} {job.meta_name}: finished in an earlier attempt")
                 continue
-            options.progress(f"{job.pipeline} {job.meta_name} ({job.type}) ...")
+            _say(options, f"{job.pipeline} {job.meta_name} ({job.type}) ...")
             outputs[job.meta_name] = _run_job(job, job_list, outputs, root, options.defaults)
-            options.progress(
-                f"{job.pipeline} {job.meta_name}: done in {outputs[job.meta_name]['seconds']:g}s"
-            )
             record(metadata, job.pipeline, outputs[job.meta_name])  # first: a kill keeps it
             _report(watcher, job, outputs[job.meta_name])
+            _say(
+                options,
+                f"{job.pipeline} {job.meta_name}: done in {outputs[job.meta_name]['seconds']:g}s",
+            )
     return root
+
+
+def _say(options: SandboxOptions, line: str) -> None:
+    log.info("%s", line)
+    options.progress(line)
 
 
 def _job_list(options: SandboxOptions) -> JobList:

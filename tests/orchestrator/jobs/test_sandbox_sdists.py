@@ -3,7 +3,8 @@
 probe -> refine -> build_cases -> evaluate_cases. The run is SIGKILLed once
 the probe's entry is in ``context_infos`` and continued with ``--resume``: the
 probe is not run again, the refined spec differs exactly as its rule says,
-gold resolves every case and the empty patch none, and ``fbench metrics``
+gold resolves every case and the empty patch none, the export has a row per
+case, and ``fbench metrics``
 answers one query across the sandbox run and the build run it made.
 """
 
@@ -59,6 +60,7 @@ execution_jobs:
   - {type: build_cases, meta_name: build, specs: "${refine.specs}"}
 evaluation_jobs:
   - {type: evaluate_cases, meta_name: grade, cases: "${build.run_dir}"}
+  - {type: export, meta_name: rows, cases: "${build.run_dir}", format: swebench-jsonl}
 """
 FBENCH = [sys.executable, "-c", "from orchestrator.cli import main; main()"]
 
@@ -85,6 +87,10 @@ def test_job_list_on_two_sdists_survives_a_sigkill(tmp_path: Path) -> None:
     models = infos["evaluation_jobs"][0]["models"]
     assert models["gold"]["resolved_rate"] == 1.0
     assert models["empty"]["resolved_rate"] == 0.0
+    rows = infos["evaluation_jobs"][1]
+    assert rows["rows"] == build["cases"]
+    assert len(Path(rows["out"]).read_text().splitlines()) == build["cases"]
+    assert (run / "logs" / "fbench.log").read_text().count("rows (export) ...") == 1
     _assert_metrics_across(run, Path(build["run_dir"]))
 
 
