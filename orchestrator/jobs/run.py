@@ -10,6 +10,7 @@ entry is there; ``--resume`` skips finished jobs and runs the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -47,11 +48,13 @@ class SandboxOptions:
 
 def run_sandbox(options: SandboxOptions) -> Path:
     """Run every job not finished yet; returns the run directory, or raises naming it."""
-    job_list = _job_list(options)
+    job_list, recorded = _job_list(options)
     root = (options.resume or _new_root(options.output_dir)).resolve()
     metadata = root / "metadata_outputs" / "metadata.json"
     if options.resume is None:
-        _start(root, metadata, job_list)
+        _start(root, metadata, job_list, options.defaults)
+    elif options.defaults.cache_dir is None and recorded:  # a resumed run keeps its cache
+        options.defaults = dataclasses.replace(options.defaults, cache_dir=Path(recorded))
     outputs = _finished(metadata)
     with (
         _log_to(root / "logs" / "fbench.log", "INFO"),  # the builds' own lines go here too
@@ -77,13 +80,14 @@ def _say(options: SandboxOptions, line: str) -> None:
     options.progress(line)
 
 
-def _job_list(options: SandboxOptions) -> JobList:
+def _job_list(options: SandboxOptions) -> tuple[JobList, str | None]:
+    """The job list, and the cache directory the run to resume used."""
     if options.resume is None:
         if options.config is None:
             raise UsageError(
                 "--config is required (a YAML or TOML job list) unless --resume is given"
             )
-        return load_job_list(options.config)
+        return load_job_list(options.config), None
     saved = options.resume / "metadata_outputs" / SAVED
     if not saved.is_file():
         raise UsageError(
@@ -93,7 +97,7 @@ def _job_list(options: SandboxOptions) -> JobList:
     data = read_json(saved)
     jobs = tuple(Job(**job) for job in data["jobs"])
     check_jobs(jobs)  # a plugin uninstalled since: one line, before anything runs
-    return JobList(Path(data["path"]), jobs, tuple(data["sinks"]))
+    return JobList(Path(data["path"]), jobs, tuple(data["sinks"])), data.get("cache_dir")
 
 
 def _new_root(output_dir: Path) -> Path:
@@ -106,22 +110,17 @@ def _new_root(output_dir: Path) -> Path:
         ) from None
 
 
-def _start(root: Path, metadata: Path, job_list: JobList) -> None:
+def _start(root: Path, metadata: Path, job_list: JobList, defaults: JobDefaults) -> None:
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    about = {"featurebench": __version__, "job_list": str(job_list.path), "started": started}
+    write_json(metadata, {**about, "context_infos": {}})
     saved = {
         "path": str(job_list.path),
         "jobs": [vars(job) for job in job_list.jobs],
         "sinks": list(job_list.sinks),
+        "cache_dir": str(defaults.cache_dir.resolve()) if defaults.cache_dir else None,
     }
-    write_json(root / "metadata_outputs" / SAVED, saved)
-    write_json(
-        metadata,
-        {
-            "featurebench": __version__,
-            "job_list": str(job_list.path),
-            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "context_infos": {},
-        },
-    )
+    write_json(root / "metadata_outputs" / SAVED, saved)  # last: with it, --resume works
 
 
 def _finished(metadata: Path) -> dict[str, dict[str, Any]]:
@@ -147,6 +146,8 @@ def _run_job(
     started = time.monotonic()
     try:
         produced = hook().run(args, ctx)
+    except UsageError as exc:  # a bad input the checks up front could not see: still exit 2
+        raise UsageError(f"{job.where}: {exc}", run_dir=root) from exc
     except FbenchError as exc:
         raise RunFailed(
             f"{job.where}: {job.type} failed: {exc}; after fixing the cause,"

@@ -100,7 +100,7 @@ def _killed_after_probe(tmp_path: Path, common: list[str]) -> Path:
     deadline = time.monotonic() + 1500
     try:
         while time.monotonic() < deadline and process.poll() is None:
-            found = list((tmp_path / "out").glob("*/*/metadata_outputs/metadata.json"))
+            found = list((tmp_path / "out").glob("[0-9]*/*/metadata_outputs/metadata.json"))
             if found and "probe_jobs" in json.loads(found[0].read_text())["context_infos"]:
                 os.kill(process.pid, signal.SIGKILL)
                 break
@@ -109,7 +109,7 @@ def _killed_after_probe(tmp_path: Path, common: list[str]) -> Path:
         process.kill()
         process.wait()
     assert process.returncode == -signal.SIGKILL, "the run ended before the probe was recorded"
-    (run,) = (tmp_path / "out").glob("*/*")
+    (run,) = (tmp_path / "out").glob("[0-9]*/*")
     return run
 
 
