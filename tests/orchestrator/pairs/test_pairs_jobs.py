@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from orchestrator.pairs.run import STAGES
 from tests.orchestrator.pairs.text_project import SEEDS, Project, jsonl
 
 JOBS = """\
@@ -34,3 +35,13 @@ def test_pairs_are_built_and_their_quality_summed_up(textkit: Project, tmp_path:
     assert quality["quality"]["complexity"] == sum(complexity) / len(complexity)
     assert set(quality["quality"]) == {"pep8", "docstring", "type_hints", "complexity"}
     assert quality["funnel"]["validated"] == len(rows)
+    _assert_stages_recorded(Path(pairs["run_dir"]))
+
+
+def _assert_stages_recorded(run: Path) -> None:
+    """build-pairs fills its own context_infos and metrics, one entry per stage."""
+    metadata = json.loads((run / "metadata_outputs" / "metadata.json").read_text())
+    stages = [entry["meta_name"] for entry in metadata["context_infos"]["build_pairs"]]
+    assert stages == list(STAGES)
+    result = CliRunner().invoke(cli, ["metrics", str(run), "--query", "ok", "--json"])
+    assert {json.loads(line)["stage"] for line in result.output.splitlines()} == set(STAGES)
