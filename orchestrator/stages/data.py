@@ -89,9 +89,7 @@ class DataStage:
         spec = state.spec.settings
         common: dict[str, Any] = {key: getattr(spec, key) for key in _INPUT_KEYS}
         common["seed"] = ctx.seed
-        if (
-            spec.statement_writer != "template"
-        ):  # the default leaves earlier cache keys as they were
+        if spec.statement_writer != "template":  # the default keeps earlier cache keys
             common["statement_writer"] = spec.statement_writer
         if ctx.llm is not None and spec.llm_prompt_for_case:  # the LLM writes part of the case
             common["llm"] = llm_cases.identities(ctx.llm)
