@@ -4,8 +4,9 @@ The run directory holds ``metadata_outputs/metadata.json`` (``context_infos``:
 list name -> ``[{meta_name, type, seconds, ...outputs}]``, rewritten atomically
 after every job), the watcher's ``metrics.jsonl`` and ``metrics.sqlite``, the
 job list as read (``job_list.json``, what ``--resume`` runs), ``logs/`` and
-``jobs/<meta_name>/`` with each job's own outputs. A job is finished when its
-entry is there; ``--resume`` skips finished jobs and runs the rest.
+``jobs/<meta_name>/`` with each job's own outputs, and at the end ``report.md``.
+A job is finished when its entry is there; ``--resume`` skips finished jobs and
+runs the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from orchestrator.build import _log_to
 from orchestrator.errors import FbenchError, RunFailed, UsageError
 from orchestrator.jobs.config import Job, JobList, check_jobs, load_job_list, resolve
 from orchestrator.jobs.hooks import JobContext, JobDefaults
+from orchestrator.jobs.report import write_report
 from orchestrator.pipeline.context_infos import record
 from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.storage import new_run_dir, read_json, write_json
@@ -72,6 +74,7 @@ def run_sandbox(options: SandboxOptions) -> Path:
                 options,
                 f"{job.pipeline} {job.meta_name}: done in {outputs[job.meta_name]['seconds']:g}s",
             )
+    write_report(root, read_json(metadata)["context_infos"])
     return root
 
 

@@ -53,6 +53,9 @@ def test_a_failed_job_is_run_again_by_resume_and_a_finished_one_is_not(tmp_path:
     assert entries[0] == first  # the same entry: not run again
     assert [e["meta_name"] for e in entries] == ["first", "second"]
     assert entries[1]["changes"][0]["spec"] == "SPECS_B"  # type: ignore[index]
+    report = (run / "report.md").read_text()
+    assert "| first | refine_spec |" in report
+    assert "| second | refine_spec |" in report
     again = CliRunner().invoke(cli, ["sandbox", "--resume", str(run)])
     assert again.exit_code == 0
     assert _infos(run)["refine_recipe_jobs"] == entries  # nothing left to run
