@@ -12,6 +12,7 @@ work free.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -50,9 +51,9 @@ class JobContext:
     def path(self, value: str) -> Path:
         return (self.base / value).resolve()
 
-    def previous_run(self) -> Path | None:
+    def previous_run(self, is_run: Callable[[Path], bool] = is_run_dir) -> Path | None:
         """The run this job started before a kill, to be continued rather than redone."""
-        found = sorted(p for p in self.folder.glob("*/*") if is_run_dir(p))
+        found = sorted(p for p in self.folder.glob("[0-9]*/*") if is_run(p))
         return found[-1] if found else None
 
     def build_options(self, specs: str, debug: str = "") -> Any:
@@ -165,10 +166,11 @@ class BuildPairs:
     outputs = ("run_dir", "pairs")
 
     def run(self, args: PairsArgs, ctx: JobContext) -> dict[str, Any]:
-        from orchestrator.pairs.run import PairsOptions, build_pairs
+        from orchestrator.pairs.run import PairsOptions, build_pairs, is_pairs_run
 
         base = ctx.build_options(args.specs, args.debug)
-        options = PairsOptions(**{**vars(base), "num_samples": args.num_samples})
+        resume = ctx.previous_run(is_pairs_run)
+        options = PairsOptions(**{**vars(base), "resume": resume, "num_samples": args.num_samples})
         root, run_ctx = build_pairs(options)
         if run_ctx.errors:
             raise RunFailed(
