@@ -1,9 +1,10 @@
-"""A third-party package adds an environment backend and a hook, one entry point each.
+"""A third-party package adds a backend, a hook and a pair check, one entry point each.
 
 The package is built and installed for real into a fresh virtualenv that sees
 featurebench; there, ``fbench plugins`` lists both, a spec that names the
 backend in ``env_manager`` gets it from ``make_environment``, and a job list of
-``fbench sandbox`` runs the hook twice, the second job taking the first's output.
+``fbench sandbox`` runs the hook twice, the second job taking the first's output,
+and a ``[pairs]`` config may require the plugin's pair check, which quality runs.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ scratch = "fbench_scratch:ScratchEnvironment"
 
 [project.entry-points."featurebench.hooks"]
 count_words = "fbench_scratch:CountWords"
+
+[project.entry-points."featurebench.pair_checks"]
+short = "fbench_scratch:short_check"
 """
 
 MODULE = """\
@@ -56,6 +60,11 @@ class CountWords:
         ctx.folder.mkdir(parents=True, exist_ok=True)
         (ctx.folder / "seen.txt").write_text(args.text)
         return {"words": len(args.text.split()) * args.times}
+
+
+def short_check(response, seed, config, instruction, llm):
+    lines = len(response.splitlines())
+    return {"value": lines, "threshold": 3, "passed": lines <= 3}
 
 
 class ScratchEnvironment(UvEnvironment):
@@ -94,7 +103,7 @@ evaluation_jobs:
 """
 
 
-def test_a_plugin_backend_and_hook_are_listed_and_used(tmp_path: Path) -> None:
+def test_a_plugin_backend_hook_and_pair_check_are_listed_and_used(tmp_path: Path) -> None:
     ctx = scratch_context(tmp_path, "uv")
     # The outer environment runs featurebench itself (our code, not a project's) from a
     # source tree or site-packages that the sandbox would rightly hide from a project.
@@ -124,6 +133,7 @@ def test_a_plugin_backend_and_hook_are_listed_and_used(tmp_path: Path) -> None:
         "origin": "fbench-scratch 1.2",
     } in rows
     _run_plugin_hook(outer, tmp_path)
+    _run_plugin_check(outer, tmp_path)
     (tmp_path / "use.py").write_text(USE)
     used = outer.run_cmd(
         ["python", str(tmp_path / "use.py"), str(tmp_path / "inner"), str(ctx.cache_dir)],
@@ -132,6 +142,27 @@ def test_a_plugin_backend_and_hook_are_listed_and_used(tmp_path: Path) -> None:
     )
     assert used.ok, used.output
     assert used.output.split()[-2:] == ["fbench_scratch", "yes"]
+
+
+# A pairs config may require the plugin's check, and the quality checks run it.
+CHECK = """\
+import json
+from orchestrator.pairs.config import parse_pairs
+from orchestrator.pairs.quality import quality
+
+config = parse_pairs({"required_checks": ["short"]}, "plugin")
+long = "def f(x):\\n    y = x\\n    z = y\\n    return z\\n"
+found = quality(long, {"signature": "def f(x):"}, config, "", None)
+print(json.dumps(found["short"]))
+"""
+
+
+def _run_plugin_check(env: Any, tmp_path: Path) -> None:
+    (tmp_path / "check.py").write_text(CHECK)
+    ran = env.run_cmd(["python", str(tmp_path / "check.py")])
+    assert ran.ok, ran.output
+    verdict = json.loads(ran.output.strip().splitlines()[-1])
+    assert verdict == {"value": 4, "threshold": 3, "passed": False}
 
 
 def _run_plugin_hook(env: Any, tmp_path: Path) -> None:
