@@ -4,7 +4,8 @@ Optional (``pip install 'pytest-featurebench[mlflow]'``, mlflow-skinny). Each
 featurebench run is one MLflow run, continued by ``--resume`` (its id is kept
 in ``metadata_outputs/mlflow_run_id``); a metric is ``STAGE/NAME`` for the
 whole run and ``STAGE/SPEC/NAME`` for one spec. Without ``MLFLOW_TRACKING_URI``
-the store is ``metadata_outputs/mlruns``, files only, no server and no network.
+the store is ``metadata_outputs/mlruns``, files only, no server and no network
+(MLflow's usage telemetry is off unless ``MLFLOW_DISABLE_TELEMETRY`` says otherwise).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def _key(event: Event) -> str:
 
 
 def _client(metadata: Path) -> Any:
+    # MLflow 3 reports usage to its makers unless told not to; a run's metrics stay here.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
