@@ -85,6 +85,8 @@ def _say(options: SandboxOptions, line: str) -> None:
 
 def _job_list(options: SandboxOptions) -> tuple[JobList, str | None]:
     """The job list, and the cache directory the run to resume used."""
+    if options.resume is not None and options.config is not None:
+        raise UsageError("--config and --resume: give one; a resumed run uses its saved job list")
     if options.resume is None:
         if options.config is None:
             raise UsageError(

@@ -95,3 +95,11 @@ def test_resume_of_a_directory_that_is_no_sandbox_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["sandbox", "--resume", str(tmp_path)])
     assert result.exit_code == 2
     assert "no metadata_outputs/job_list.json" in result.output
+
+
+def test_config_and_resume_together_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(GOOD)
+    result = CliRunner().invoke(cli, ["sandbox", "--config", str(path), "--resume", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--config and --resume: give one" in result.output
