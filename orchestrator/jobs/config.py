@@ -118,6 +118,11 @@ def check_jobs(jobs: tuple[Job, ...]) -> None:
             known = ", ".join(hooks.types())
             raise UsageError(f"{job.where}: type: unknown hook {job.type!r}; known: {known}")
         hook = hooks.get(job.type)
+        if not all(hasattr(hook, name) for name in ("Args", "outputs", "run")):
+            raise UsageError(
+                f"{job.where}: type: {job.type!r} is no hook (it needs Args, outputs and run);"
+                " fix or uninstall the plugin that declares it (see fbench plugins)"
+            )
         _check_args(job, hook, seen)
         seen[job.meta_name] = hook
 
