@@ -27,6 +27,7 @@ from orchestrator.cli.metrics import metrics_command
 from orchestrator.cli.plugin_wheel import plugin_wheel_command
 from orchestrator.cli.plugins import plugins_command
 from orchestrator.cli.report import report_command
+from orchestrator.cli.sandbox import sandbox_command
 from orchestrator.cli.trace import trace
 from orchestrator.errors import FbenchError, Interrupted
 
@@ -76,6 +77,7 @@ cli.add_command(cases)
 cli.add_command(init_command)
 cli.add_command(plugins_command)
 cli.add_command(metrics_command)
+cli.add_command(sandbox_command)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -43,6 +43,7 @@ from orchestrator.grading.tamper import restore_tests, suspicious_changes
 from orchestrator.pipeline.engine import RunContext
 from orchestrator.pipeline.process import run_command
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
+from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.specs import RepoSpec
 from orchestrator.pipeline.storage import (
     ResultCache,
@@ -228,7 +229,8 @@ def evaluate_case(
             run = _run_tests(environment, case, tree, logs)
         except FbenchError as exc:  # the engine failed (a Docker daemon gone): this case only
             return InstanceResult(case.instance_id, "error", str(exc))
-    result = grade(case.instance, run)
+    grader = registry("graders").get(case.instance["repo_settings"].get("grader", "strict"))
+    result: InstanceResult = grader(case.instance, run)
     result.seconds = round(time.monotonic() - started, 2)
     return result
 

@@ -14,8 +14,7 @@ from typing import Any
 import msgspec
 
 from orchestrator.errors import UsageError
-
-QUALITY_CHECKS = ("pep8", "type_hints", "docstring", "complexity", "alignment")
+from orchestrator.pipeline.registry import registry
 
 
 class PairsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -95,11 +94,12 @@ def _check_values(config: PairsConfig, where: str) -> None:
     for key in ("source_column", "source_path_column", "source_split"):
         if not getattr(config, key).strip():
             raise UsageError(f"{where}: [pairs] {key}: must not be empty")
+    checks = registry("pair_checks").types()  # the five built-ins and any plugin's
     for name in config.required_checks:
-        if name not in QUALITY_CHECKS:
+        if name not in checks:
             raise UsageError(
                 f"{where}: [pairs] required_checks: unknown check {name!r};"
-                f" choose from {', '.join(QUALITY_CHECKS)}"
+                f" choose from {', '.join(checks)}"
             )
 
 

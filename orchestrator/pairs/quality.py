@@ -13,6 +13,7 @@ import ast
 import json
 import sys
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from orchestrator.llm.prompts import load_prompt
 from orchestrator.pairs.config import PairsConfig
 from orchestrator.pairs.functions import complexity, parse_function
 from orchestrator.pipeline.process import run_command
+from orchestrator.pipeline.registry import registry
 
 # pycodestyle's default ignore list, as far as ruff knows the rules; 79 columns as PEP 8 says.
 _RUFF = ("--preview", "--select", "E,W,D", "--ignore", "D100,E226,E24", "--line-length", "79")
@@ -30,31 +32,48 @@ _PEP257 = ("--config", "lint.pydocstyle.convention = 'pep257'")
 def quality(
     response: str, seed: dict[str, Any], config: PairsConfig, instruction: str, llm: LLM | None
 ) -> dict[str, dict[str, Any]]:
-    """Every check's figure and verdict: ``{"pep8": {"value": 2, "passed": False, ...}}``."""
-    codes = ruff_codes(response)
-    pep8 = sum(1 for code in codes if code[0] in "EW")
-    docstring = sum(1 for code in codes if code[0] == "D")
+    """Every registered check's figure and verdict: ``{"pep8": {"value": 2, "passed": False}}``."""
+    checks = registry("pair_checks")  # featurebench.pair_checks: these five, and plugins'
+    return {
+        name: checks.get(name)(response, seed, config, instruction, llm) for name in checks.types()
+    }
+
+
+def pep8_check(response: str, seed: Any, config: PairsConfig, *_: Any) -> dict[str, Any]:
+    pep8 = sum(1 for code in ruff_codes(response) if code[0] in "EW")
+    return _check(pep8, pep8 <= config.max_pep8_issues, config.max_pep8_issues)
+
+
+def docstring_check(response: str, seed: Any, config: PairsConfig, *_: Any) -> dict[str, Any]:
+    found = sum(1 for code in ruff_codes(response) if code[0] == "D")
+    return _check(found, found <= config.max_docstring_issues, config.max_docstring_issues)
+
+
+def type_hints_check(response: str, seed: Any, config: PairsConfig, *_: Any) -> dict[str, Any]:
     node = parse_function(response)
     coverage = type_hint_coverage(node) if node is not None else 0.0
+    bound = config.min_type_hint_coverage
+    return _check(coverage, coverage >= bound, bound)
+
+
+def complexity_check(response: str, seed: Any, config: PairsConfig, *_: Any) -> dict[str, Any]:
+    node = parse_function(response)
     branches = complexity(node) if node is not None else 0
-    return {
-        "pep8": _check(pep8, pep8 <= config.max_pep8_issues, config.max_pep8_issues),
-        "docstring": _check(
-            docstring, docstring <= config.max_docstring_issues, config.max_docstring_issues
-        ),
-        "type_hints": _check(
-            coverage, coverage >= config.min_type_hint_coverage, config.min_type_hint_coverage
-        ),
-        "complexity": _check(branches, branches <= config.max_complexity, config.max_complexity),
-        "alignment": alignment(node, seed, instruction, response, llm),
-    }
+    return _check(branches, branches <= config.max_complexity, config.max_complexity)
+
+
+def alignment_check(
+    response: str, seed: dict[str, Any], config: PairsConfig, instruction: str, llm: LLM | None
+) -> dict[str, Any]:
+    return alignment(parse_function(response), seed, instruction, response, llm)
 
 
 def _check(value: float, passed: bool, threshold: float) -> dict[str, Any]:
     return {"value": value, "threshold": threshold, "passed": passed}
 
 
-def ruff_codes(source: str) -> list[str]:
+@lru_cache(maxsize=64)  # pep8 and docstring read the same findings: ruff runs once per response
+def ruff_codes(source: str) -> tuple[str, ...]:
     """The codes of ruff's E, W and D findings on ``source`` alone (no project config)."""
     with tempfile.TemporaryDirectory(prefix="fbench-ruff-") as temporary:
         folder = Path(temporary)
@@ -64,7 +83,7 @@ def ruff_codes(source: str) -> list[str]:
         run_command(argv, cwd=folder, timeout=60)
         found = folder / "found.json"
         rows = json.loads(found.read_text(encoding="utf-8")) if found.exists() else []
-    return [str(row["code"]) for row in rows if row.get("code")]
+    return tuple(str(row["code"]) for row in rows if row.get("code"))
 
 
 def type_hint_coverage(node: ast.FunctionDef | ast.AsyncFunctionDef) -> float:

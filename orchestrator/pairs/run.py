@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from orchestrator.stages.image import ImageStage
 from orchestrator.stages.repo import RepoStage
 from orchestrator.stages.runner import RunnerStage
 from orchestrator.stages.scanner import ScannerStage
+from orchestrator.watch import Watcher, stage_ended
 
 log = logging.getLogger("fbench")
 
@@ -99,6 +101,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
         log_to(root / "pipeline.log", options.log_level),
         run_cache_dir(options, _recorded(options)) as cache_dir,
         stage_progress() as progress,
+        closing(Watcher(root, "build_pairs")) as watcher,
     ):
         ctx = run_context(options, root, cache_dir, debug, run_env)
         write_json(ctx.metadata / PAIRS_CONFIG, config)  # what --resume reads back
@@ -113,6 +116,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
             run_stage(ctx, stage, states)
             if stage.name == "repo":
                 write_run_metadata(ctx, options, states, started, Path(specs_dir(options)))
+            stage_ended(ctx, watcher, stage.name, states)  # context_infos and metrics
         write_summary(ctx, states)
         write_pairs_report(ctx, states)
     return root, ctx

@@ -17,7 +17,8 @@ from typing import Any
 from orchestrator.errors import UsageError
 
 # The kinds featurebench knows; a group outside this list is never read.
-KINDS = ("environments", "stages", "exporters", "top_selectors", "sinks")
+KINDS: tuple[str, ...] = ("environments", "stages", "exporters", "top_selectors", "sinks")
+KINDS += ("hooks", "statement_writers", "graders", "pair_checks")  # job lists and their parts
 
 
 @dataclass(frozen=True)

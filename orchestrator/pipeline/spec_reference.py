@@ -75,6 +75,8 @@ MEANINGS = {
     "llm_prompt_for_case": "LLM mode: the model writes the task statement and missing docstrings",
     "library_name": "the library's name in problem statements (default: the repository's)",
     "black_links": "URLs the problem statement tells the agent not to visit",
+    "statement_writer": "what writes problem_statement.md: a statement_writers type",
+    "grader": "how fbench eval judges the cases: a graders type (see fbench plugins)",
 }
 
 

@@ -99,6 +99,8 @@ class RepoSpec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     # rendering
     library_name: str | None = None
     black_links: list[str] = []
+    statement_writer: str = "template"  # a statement_writers type: who writes problem_statement.md
+    grader: str = "strict"  # a graders type: how fbench eval judges this spec's cases
 
 
 class Spec(msgspec.Struct, frozen=True):
@@ -236,6 +238,14 @@ def _check_source(spec: RepoSpec, base: Path) -> Iterator[Problem]:
     managers = registry("environments").types()
     if spec.env_manager is not None and spec.env_manager not in managers:
         yield "env_manager", f"one of {', '.join(managers)}", spec.env_manager
+    yield from _check_types(spec)
+
+
+def _check_types(spec: RepoSpec) -> Iterator[Problem]:
+    for key, kind in (("statement_writer", "statement_writers"), ("grader", "graders")):
+        known = registry(kind).types()
+        if getattr(spec, key) not in known:
+            yield key, f"one of {', '.join(known)}", getattr(spec, key)
 
 
 def _check_limits(spec: RepoSpec) -> Iterator[Problem]:

@@ -45,6 +45,7 @@ from orchestrator.extract.worktrees import (
 )
 from orchestrator.llm import cases as llm_cases
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
+from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.repos import Checkout, file_commit_times
 from orchestrator.pipeline.specs import pypi_requirement
 from orchestrator.pipeline.storage import file_slug, fingerprint, write_atomic
@@ -88,6 +89,8 @@ class DataStage:
         spec = state.spec.settings
         common: dict[str, Any] = {key: getattr(spec, key) for key in _INPUT_KEYS}
         common["seed"] = ctx.seed
+        if spec.statement_writer != "template":  # the default keeps earlier cache keys
+            common["statement_writer"] = spec.statement_writer
         if ctx.llm is not None and spec.llm_prompt_for_case:  # the LLM writes part of the case
             common["llm"] = llm_cases.identities(ctx.llm)
         top = state.values.get("top", {})
@@ -332,7 +335,7 @@ def _case(
     }
     pypi = pypi_requirement(base["repo"])  # an sdist's statement names the library, not the spec
     library = spec.library_name or (pypi[0] if pypi else base["repo"])
-    statement = case_files.render_problem_statement(
+    statement = registry("statement_writers").get(spec.statement_writer)(
         level, library, spec.black_links, texts.stubs, texts.task
     )
     name = instance_id.rsplit(".", 4)[-4:]  # {test}.{unit}.{hash}.lv{level}

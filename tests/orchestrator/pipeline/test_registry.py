@@ -48,6 +48,9 @@ def test_fbench_plugins_lists_every_kind_with_its_origin() -> None:
     found = {(row["kind"], row["type"]) for row in rows}
     assert {("environments", "venv"), ("stages", "p2p"), ("exporters", "swebench-jsonl")} <= found
     assert {("top_selectors", "offline"), ("top_selectors", "llm")} <= found
+    assert {("hooks", "probe_repo"), ("hooks", "refine_spec"), ("hooks", "export")} <= found
+    assert {("statement_writers", "template"), ("graders", "strict")} <= found
+    assert {("pair_checks", name) for name in ("pep8", "docstring", "alignment")} <= found
     assert {row["origin"].split()[0] for row in rows} == {"pytest-featurebench"}
 
 
@@ -70,3 +73,17 @@ def test_a_spec_naming_an_unknown_env_manager_is_refused_up_front(tmp_path: Path
     assert str(raised.value) == (
         f"{specs}: S.env_manager: expected one of conda, docker, local, uv, venv, found 'pip'"
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"), [("grader", "graders"), ("statement_writer", "statement_writers")]
+)
+def test_a_spec_naming_an_unknown_grader_or_writer_is_refused_up_front(
+    tmp_path: Path, key: str, kind: str
+) -> None:
+    specs = tmp_path / "specs.toml"
+    specs.write_text(f'[S]\nrepository = "a/b"\n{key} = "lenient"\n')
+    with pytest.raises(SpecError) as raised:
+        load_specs(specs)
+    known = ", ".join(registry(kind).types())
+    assert str(raised.value) == f"{specs}: S.{key}: expected one of {known}, found 'lenient'"
