@@ -36,7 +36,7 @@ def assert_stopped(stderr: str, why: str) -> None:
 
 def test_a_test_cmd_that_is_not_pytest_exits_1(cache: Path, tmp_path: Path) -> None:
     repository = project(tmp_path / "tiny")
-    spec = {"repository": str(repository), "pip_packages": ["pytest"]}
+    spec: dict[str, object] = {"repository": str(repository), "pip_packages": ["pytest"]}
     spec["test_cmd"] = ["python", "-m", "unittest"]
     result = build(tmp_path, cache, spec, end="runner")
     assert result.exit_code == 1, result.stderr
@@ -45,7 +45,21 @@ def test_a_test_cmd_that_is_not_pytest_exits_1(cache: Path, tmp_path: Path) -> N
 
 def test_a_collection_that_crashes_exits_1(cache: Path, tmp_path: Path) -> None:
     repository = project(tmp_path / "tiny", **{"conftest.py": CRASHING_CONFTEST})
-    spec = {"repository": str(repository), "pip_packages": ["pytest"]}
+    spec: dict[str, object] = {"repository": str(repository), "pip_packages": ["pytest"]}
     result = build(tmp_path, cache, spec, end="runner")
     assert result.exit_code == 1, result.stderr
     assert "conftest blew up" in result.stderr
+
+
+@pytest.mark.network
+def test_a_pypi_release_that_does_not_exist_exits_1_and_leaves_no_run(
+    cache: Path, tmp_path: Path
+) -> None:
+    result = build(tmp_path, cache, {"repository": "pypi:cachetools==999.0.0"})
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.endswith(
+        "fbench: error: nothing was run:\n"
+        "  SPECS_TINY: repo: pypi:cachetools==999.0.0: PyPI has no sdist of that version\n"
+    ), result.stderr
+    assert not list((tmp_path / "out").glob("*/*"))
