@@ -40,15 +40,19 @@ main()
 # A stage item that takes a minute; the signal goes to the process while the main
 # thread waits for it. The items queued after it must not run.
 LONG_ITEM = """
-import sys, time
+import signal, sys, time
 from concurrent.futures import ThreadPoolExecutor
+import click
 from orchestrator.cli import cli, main
 from orchestrator.pipeline import interrupt
 
 @cli.command("probe")
-def probe():
+@click.argument("taken_by", default="main")
+def probe(taken_by):
     pool = ThreadPoolExecutor(1)
     futures = [pool.submit(time.sleep, 60) for _ in range(3)]
+    if taken_by == "worker":  # the kernel can only hand the signal to the worker
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     print("waiting", flush=True)
     try:
         for future in futures:
@@ -79,12 +83,14 @@ def test_an_interrupt_dropped_in_a_finalizer_still_exits_130() -> None:
     assert done.stderr.rstrip().endswith("fbench: interrupted")
 
 
+@pytest.mark.parametrize("taken_by", ["main", "worker"])
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupt_while_waiting_on_a_long_item_stops_without_running_the_queue(
-    signum: int,
+    signum: int, taken_by: str
 ) -> None:
+    """Taken by the worker thread, the signal does not wake the main thread's wait."""
     child = subprocess.Popen(
-        [sys.executable, "-c", LONG_ITEM, "probe"],
+        [sys.executable, "-c", LONG_ITEM, "probe", taken_by],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
