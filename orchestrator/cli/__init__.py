@@ -89,12 +89,16 @@ def main() -> None:
     except KeyboardInterrupt:  # raised past the group's boundary, as it returned
         code = Interrupted.exit_code
     try:
-        interrupt.mute()
-    except KeyboardInterrupt:  # one still pending when muting: it is recorded
+        interrupt.exit_on_signal(_interrupted)
+    except KeyboardInterrupt:  # one still pending as the handlers change: it is recorded
         pass
     # An interrupt lost on the way (raised inside a finalizer, say), or raised where
     # click turns it into "Aborted!" and exit 1: the run still was interrupted.
     if interrupt.requested():
-        click.echo("fbench: interrupted", err=True)
-        _exit_now(Interrupted.exit_code)
+        _interrupted()
     sys.exit(code)
+
+
+def _interrupted() -> None:
+    click.echo("fbench: interrupted", err=True)
+    _exit_now(Interrupted.exit_code)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_any
 from types import FrameType
@@ -40,15 +41,18 @@ def _record(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def _record_only(signum: int, frame: FrameType | None) -> None:
-    _requested.set()
+def exit_on_signal(stop: Callable[[], None]) -> None:
+    """From now on a signal calls ``stop``, which exits: the outcome is decided and the
+    process is ending, where a raised interrupt would be dropped (an ``atexit`` call, the
+    wait for threads at shutdown) and the exit status would stay 0."""
 
+    def late(signum: int, frame: FrameType | None) -> None:
+        _requested.set()
+        stop()
 
-def mute() -> None:
-    """From now on only record: the outcome is being decided, and exiting follows."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(signum) is _record:
-            signal.signal(signum, _record_only)
+            signal.signal(signum, late)
 
 
 def requested() -> bool:

@@ -37,6 +37,23 @@ def probe():
 main()
 """
 
+# The interrupt arrives as the process ends (an atexit call), where Python drops it too.
+AT_EXIT = """
+import atexit, os, signal, time
+from orchestrator.cli import cli, main
+
+def late():
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)
+
+@cli.command("probe")
+def probe():
+    atexit.register(late)
+    print("the command returned")
+
+main()
+"""
+
 # A stage item that takes a minute; the signal goes to the process while the main
 # thread waits for it. The items queued after it must not run.
 LONG_ITEM = """
@@ -78,6 +95,13 @@ def run_probe(code: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_an_interrupt_dropped_in_a_finalizer_still_exits_130() -> None:
     done = run_probe(LOST_IN_FINALIZER)
     assert "KeyboardInterrupt" in done.stderr  # Python did drop it ("Exception ignored")
+    assert "the command returned" in done.stdout
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.rstrip().endswith("fbench: interrupted")
+
+
+def test_an_interrupt_while_the_process_ends_still_exits_130() -> None:
+    done = run_probe(AT_EXIT)
     assert "the command returned" in done.stdout
     assert done.returncode == 130, done.stderr
     assert done.stderr.rstrip().endswith("fbench: interrupted")
