@@ -60,6 +60,8 @@ def test_ctrl_c_stops_eval_with_130_and_resume_finishes_it(run: Path, tmp_path: 
     assert resumed.wait(timeout=600) == 0, (tmp_path / "stderr.txt").read_text()
     data = json.loads((report / "gold" / "report.json").read_text())
     assert data["resolved_instances"] == data["total_instances"] == 7, data["instances"]
+    # No --cache-dir: the run's own cache had the environment, so none was built.
+    assert not (report / "logs" / "environments").exists()
     # The cases graded before the interrupt were reused, not graded again.
     for case, mtime in first.items():
         assert (report / "gold" / "logs" / case / "result.json").stat().st_mtime_ns == mtime
