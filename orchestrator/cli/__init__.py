@@ -3,13 +3,13 @@
 The group's ``invoke`` is the one error boundary: a :class:`FbenchError`
 becomes a one-line message on stderr and its exit code (a run directory kept
 despite the error goes to stdout, as on success); Ctrl-C exits 130 at once;
-anything else is a bug and keeps its traceback.
+anything else is a bug and keeps its traceback. An interrupted run never
+exits 0 (see :mod:`orchestrator.pipeline.interrupt`).
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import sys
 from typing import Any
 
@@ -30,6 +30,7 @@ from orchestrator.cli.report import report_command
 from orchestrator.cli.sandbox import sandbox_command
 from orchestrator.cli.trace import trace
 from orchestrator.errors import FbenchError, Interrupted
+from orchestrator.pipeline import interrupt
 
 
 class FbenchGroup(click.Group):
@@ -80,10 +81,26 @@ cli.add_command(metrics_command)
 cli.add_command(sandbox_command)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops a run as Ctrl-C does: promptly, resumable
-
-
 def main() -> None:
-    signal.signal(signal.SIGTERM, _interrupt)
-    cli(prog_name="fbench")
+    interrupt.install()  # Ctrl-C and SIGTERM: recorded, then raised; promptly, resumable
+    code: int | str | None = 0
+    try:
+        cli(prog_name="fbench")
+    except SystemExit as exc:
+        code = exc.code
+    except KeyboardInterrupt:  # raised past the group's boundary, as it returned
+        code = Interrupted.exit_code
+    try:
+        interrupt.exit_on_signal(_interrupted)
+    except KeyboardInterrupt:  # one still pending as the handlers change: it is recorded
+        pass
+    # An interrupt lost on the way (raised inside a finalizer, say), or raised where
+    # click turns it into "Aborted!" and exit 1: the run still was interrupted.
+    if interrupt.requested():
+        _interrupted()
+    sys.exit(code)
+
+
+def _interrupted() -> None:
+    click.echo("fbench: interrupted", err=True)
+    _exit_now(Interrupted.exit_code)

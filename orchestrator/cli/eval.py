@@ -52,6 +52,11 @@ from orchestrator.pipeline.storage import read_json
     is_flag=True,
     help="Run the tests unconfined (local backend): only for patches you trust.",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted eval into the same --report: reuse the cases it graded.",
+)
 def eval_command(
     cases: Path,
     predictions: str,
@@ -62,6 +67,7 @@ def eval_command(
     force: bool,
     patch_fuzz: bool,
     no_sandbox: bool,
+    resume: bool,
 ) -> None:
     """Apply each patch to its case, restore the tests, run them and grade strictly."""
     from orchestrator.grading.evaluate import EvalOptions, evaluate  # heavy: imported when run
@@ -69,6 +75,7 @@ def eval_command(
 
     options = EvalOptions(cases, predictions, jobs, backend, report, cache_dir, force=force)
     options.patch_fuzz, options.sandbox = patch_fuzz, not no_sandbox
+    options.resume = resume
     with stage_progress() as progress:
         written = evaluate(options, progress)
     for path in written:

@@ -35,11 +35,13 @@ import msgspec
 
 from orchestrator.environments import Environment, make_environment
 from orchestrator.environments.sandbox import sandbox_mode
-from orchestrator.errors import FbenchError, StageError
+from orchestrator.errors import FbenchError, Interrupted, StageError
 from orchestrator.extract.worktrees import apply_patch, scratch_dir
-from orchestrator.grading.eval_inputs import Case, load_cases, load_predictions
+from orchestrator.grading.eval_inputs import Case, Predictions, load_cases, load_predictions
+from orchestrator.grading.eval_journal import grade_key, keep, kept, resume_command
 from orchestrator.grading.eval_report import InstanceResult, refuse_overwrite, write_model_report
 from orchestrator.grading.tamper import restore_tests, suspicious_changes
+from orchestrator.pipeline import interrupt
 from orchestrator.pipeline.engine import RunContext
 from orchestrator.pipeline.process import run_command
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
@@ -68,6 +70,7 @@ class EvalOptions:
     force: bool = False  # replace a model's earlier report
     patch_fuzz: bool = False  # SWE-bench's chain: git apply, then --reject, then patch --fuzz
     sandbox: bool = True  # False only with --no-sandbox
+    resume: bool = False  # reuse the grades an interrupted eval of this --report kept
 
 
 def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
@@ -77,18 +80,33 @@ def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
     if options.sandbox and (options.backend or "local") == "local":
         sandbox_mode()  # a machine where nothing can confine the tests refuses up front
     out = (options.report or options.cases / "evaluations").resolve()
-    for model in () if options.force else predictions.models:
+    for model in () if options.force or options.resume else predictions.models:
         refuse_overwrite(out / file_slug(model), model)
+    options = dataclasses.replace(options, report=out)
+    try:
+        return _evaluate(options, cases, predictions, progress)
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted; the cases graded so far are kept in {out}; continue with:"
+            f" {resume_command(options)}",
+            run_dir=out,
+        ) from None
+
+
+def _evaluate(
+    options: EvalOptions, cases: dict[str, Case], predictions: Predictions, progress: Progress
+) -> list[Path]:
+    assert options.report is not None
     cache_dir = options.cache_dir or run_cache_dir(options.cases) or default_cache_dir()
-    ctx = _context(out, cache_dir.resolve(), options)
+    ctx = _context(options.report, cache_dir.resolve(), options)
     # Only the environments of cases with a prediction: another machine builds no more.
     predicted = {iid: cases[iid] for patches in predictions.models.values() for iid in patches}
     environments = _environments(ctx, predicted, options.backend)
     reports = []
     for model, submitted in predictions.models.items():
-        folder = out / file_slug(model)
+        folder = options.report / file_slug(model)
         jobs = [(cases[iid], patch, environments[iid]) for iid, patch in sorted(submitted.items())]
-        results = _run_all(jobs, folder / "logs", options.jobs, model, progress, options.patch_fuzz)
+        results = _run_all(jobs, folder / "logs", options, model, progress)
         reports.append(
             write_model_report(
                 folder,
@@ -105,20 +123,36 @@ def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
 
 
 def _run_all(
-    jobs: list[Job], logs: Path, workers: int, model: str, progress: Progress, fuzz: bool
+    jobs: list[Job], logs: Path, options: EvalOptions, model: str, progress: Progress
 ) -> list[InstanceResult]:
-    """Grade the cases on a thread pool (the work is in subprocesses), in order."""
+    """Grade the cases on a thread pool (the work is in subprocesses), in order.
+
+    Ctrl-C drops the queued cases instead of waiting for them; each case graded
+    is kept at once, for ``--resume``.
+    """
 
     def one(job: Job) -> InstanceResult:
         case, patch, environment = job
-        return evaluate_case(environment, case, patch, logs, fuzz=fuzz)
+        key = grade_key(case, patch, options)
+        found = kept(logs / case.instance_id, key) if options.resume else None
+        if found is not None:
+            return found
+        result = evaluate_case(environment, case, patch, logs, fuzz=options.patch_fuzz)
+        if result.status != "error":  # an infrastructure error is tried again
+            keep(logs / case.instance_id, key, result)
+        return result
 
     results: list[InstanceResult] = []
     progress(model, 0, len(jobs))
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for result in pool.map(one, jobs):
-            results.append(result)
+    pool = ThreadPoolExecutor(max_workers=max(1, options.jobs))
+    try:
+        for future in [pool.submit(one, job) for job in jobs]:
+            results.append(interrupt.wait(future))
             progress(model, len(results), len(jobs))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return results
 
 

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 import msgspec
 
 from orchestrator.errors import FbenchError
+from orchestrator.pipeline import interrupt
 from orchestrator.pipeline.specs import Spec
 from orchestrator.pipeline.storage import ResultCache, cache_lock, fingerprint
 
@@ -197,8 +198,9 @@ def _run_items(
 
     pool = ThreadPoolExecutor(max_workers=max(1, ctx.jobs))
     try:
-        for item, outcome in zip(pending, pool.map(one, pending), strict=True):
-            results.append((item, outcome))
+        futures = [pool.submit(one, item) for item in pending]
+        for item, future in zip(pending, futures, strict=True):
+            results.append((item, interrupt.wait(future)))
             done += 1
             ctx.progress(stage.name, done, total)
     except BaseException:

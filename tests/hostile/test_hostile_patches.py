@@ -17,7 +17,7 @@ import pytest
 from orchestrator.extract.cases import diff_files
 from orchestrator.grading.eval_inputs import Case
 from orchestrator.grading.eval_report import GRADING_RULE
-from orchestrator.grading.tamper import restore_tests
+from orchestrator.grading.tamper import PROTECTED, restore_tests, suspicious_changes
 from tests.orchestrator.grading.test_eval import build_feature_run, case_dir, fbench_eval
 from tests.support.caseutil import checked_out, instance
 
@@ -234,3 +234,42 @@ def test_a_library_module_collected_for_its_doctests_is_not_put_back(
     assert (tree / "geom/shapes.py").read_text() == edited["geom/shapes.py"]
     p2p = info["p2p_files"][0]
     assert (tree / p2p).read_text() == (case / "repo" / p2p).read_text()
+
+
+@pytest.mark.parametrize("name", PROTECTED, ids=lambda name: name.replace("*", "x"))
+def test_every_steering_file_is_put_back_or_deleted_wherever_the_patch_puts_it(
+    hostile_run: tuple[Path, Path], tmp_path: Path, name: str
+) -> None:
+    """At the root and in a package: the case's version comes back, an added one goes."""
+    run, _ = hostile_run
+    case = case_dir(run, "test_textutil", 1)
+    tree = shutil.copytree(case / "repo", tmp_path / "tree")
+    planted = [name.replace("*", "zz_hook"), f"geom/{name.replace('*', 'zz_hook')}"]
+    for relative in planted:
+        (tree / relative).write_text("import os  # the agent's version\n")
+    restore_tests(tree, Case(case, instance(case)), tmp_path / "apply.log")
+    for relative in planted:
+        original = case / "repo" / relative
+        if original.is_file():
+            assert (tree / relative).read_text() == original.read_text(), relative
+        else:
+            assert not (tree / relative).exists(), relative
+
+
+HOOKS = {
+    "touches sys.modules": "import sys\nsys.modules['geom.textutil'].slugify = None\n",
+    "touches builtins": "import builtins\nbuiltins.open = None\n",
+    "sets an interpreter hook": "import sys\nsys.meta_path.insert(0, object())\n",
+}
+
+
+@pytest.mark.parametrize("why", sorted(HOOKS))
+def test_library_code_reaching_for_the_interpreter_s_hooks_is_flagged(
+    hostile_run: tuple[Path, Path], tmp_path: Path, why: str
+) -> None:
+    run, _ = hostile_run
+    case = case_dir(run, "test_textutil", 1)
+    tree = shutil.copytree(case / "repo", tmp_path / "tree")
+    module = tree / "geom" / "textutil.py"
+    module.write_text(module.read_text() + HOOKS[why])
+    assert suspicious_changes(tree, Case(case, instance(case))) == [f"{why} (geom/textutil.py)"]
