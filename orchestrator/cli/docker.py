@@ -44,15 +44,14 @@ def base_command(python_version: str, template: str, cache_dir: Path | None, reb
 
     cache = (cache_dir or default_cache_dir()).resolve()
     with docker_engine.client() as engine:
-        _ensure_rootfs(engine, cache)
-        tag = docker_base.base_image(
-            engine, template, python_version, cache / "docker-logs", rebuild
-        )
+        rootfs = _ensure_rootfs(engine, cache)
+        logs = cache / "docker-logs"
+        tag = docker_base.base_image(engine, template, python_version, logs, rebuild, rootfs)
     click.echo(tag)
 
 
-def _ensure_rootfs(engine: object, cache: Path) -> None:
-    """The rootfs image in the engine: there, pulled, or made and imported."""
+def _ensure_rootfs(engine: object, cache: Path) -> str:
+    """The rootfs image in the engine (there, pulled, or made and imported); its name."""
     import docker.errors
 
     from orchestrator.environments import docker_base, docker_engine, docker_rootfs
@@ -60,11 +59,11 @@ def _ensure_rootfs(engine: object, cache: Path) -> None:
 
     name = docker_base.rootfs_name()
     if docker_engine.image_id(engine, name) is not None:
-        return
+        return name
     try:
         click.echo(f"pulling {name}", err=True)
         engine.images.pull(name)  # type: ignore[attr-defined]
-        return
+        return name
     except docker.errors.DockerException as exc:
         if os.environ.get("FBENCH_ROOTFS_IMAGE") not in (None, "", docker_rootfs.DEFAULT_TAG):
             raise CommandError(
@@ -74,8 +73,8 @@ def _ensure_rootfs(engine: object, cache: Path) -> None:
         click.echo(f"cannot pull {name}: making a root filesystem instead", err=True)
     tag = docker_rootfs.DEFAULT_TAG
     docker_rootfs.build_rootfs_image(engine, tag, cache / "rootfs")
-    os.environ["FBENCH_ROOTFS_IMAGE"] = tag  # for the base build below
     click.echo(f"imported {tag}; for later runs: export FBENCH_ROOTFS_IMAGE={tag}", err=True)
+    return tag
 
 
 @docker_group.command("prune")

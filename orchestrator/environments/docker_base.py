@@ -67,7 +67,7 @@ PACKAGE_VARIABLES = frozenset(
 _CA_SOURCES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "CURL_CA_BUNDLE")
 _SYSTEM_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 # Host paths (CA bundles, caches, config files) mean nothing inside an image.
-_HOST_PATH = re.compile(r"(_DIR|_FILE|_BUNDLE|_PATH|_HOME|_CERT|_LINKS|_CONFIG)$")
+_HOST_PATH = re.compile(r"(_DIR|_FILE|_BUNDLE|_PATH|_HOME|_CERT|_LINKS)$")
 
 # Several specs of one run may share a base image: build it once, not once per thread.
 _BASE_LOCK = threading.Lock()
@@ -107,9 +107,9 @@ def rootfs_name() -> str:
     return os.environ.get("FBENCH_ROOTFS_IMAGE") or DEFAULT_ROOTFS
 
 
-def rootfs_id(engine: Any) -> str:
+def rootfs_id(engine: Any, name: str | None = None) -> str:
     """The id of the rootfs image, pulled first when the engine does not have it."""
-    name = rootfs_name()
+    name = name or rootfs_name()
     try:
         return str(engine.images.get(name).id)
     except docker.errors.ImageNotFound:
@@ -136,19 +136,28 @@ def docker_inputs(spec: RepoSpec) -> dict[str, Any]:
 
 
 def base_image(
-    engine: Any, base: str, python_version: str, logs_dir: Path, rebuild: bool = False
+    engine: Any,
+    base: str,
+    python_version: str,
+    logs_dir: Path,
+    rebuild: bool = False,
+    rootfs: str | None = None,
 ) -> str:
-    """The tag of the base image for ``base`` and ``python_version``, built if missing."""
+    """The tag of the base image for ``base`` and ``python_version``, built if missing.
+
+    On ``rootfs`` (default: ``$FBENCH_ROOTFS_IMAGE``, else ``debian:bookworm``).
+    """
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", base):
         raise UsageError(f"base_image {base!r}: expected a template name such as 'base'")
+    rootfs = rootfs or rootfs_name()
     template = resource(f"{base}.Dockerfile").read_bytes()
-    digest = hashlib.sha256(template + rootfs_id(engine).encode()).hexdigest()[:12]
+    digest = hashlib.sha256(template + rootfs_id(engine, rootfs).encode()).hexdigest()[:12]
     tag = f"featurebench/base:{python_version}-{digest}"
     with _BASE_LOCK:
         rebuild = rebuild and tag not in _REBUILT_BASES
         if not rebuild and image_exists(engine, tag):
             return tag
-        args = {**build_args({}), "ROOTFS_IMAGE": rootfs_name(), "PYTHON_VERSION": python_version}
+        args = {**build_args({}), "ROOTFS_IMAGE": rootfs, "PYTHON_VERSION": python_version}
         ca = host_ca_bundle()
         if ca is not None:
             args.update(ca_variables(CA_IN_BASE))

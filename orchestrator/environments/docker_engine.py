@@ -1,9 +1,11 @@
 """Talking to the Docker engine: the client, builds, waits, labels and clean-up.
 
-Everything featurebench makes in an engine carries a label of :data:`OURS`, so
-that clean-up (after a replaced image, after a killed run, ``fbench docker
-prune``) touches nothing else. Containers also carry the host and process that
-made them: one whose process is gone is stale, whatever its state.
+Every image featurebench makes in an engine carries a label of :data:`OURS`, and
+every container the host and process that made it (:data:`OWNER_LABEL`), so that
+clean-up (after a replaced image, after a killed run, ``fbench docker prune``)
+touches nothing else: a container whose process is gone is stale, whatever its
+state. Labels pass on to images built ``FROM`` ours; only those tagged with our
+names are ours to remove.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ CASE_LABEL = "featurebench.case"  # per-case images: the instance id
 ROOTFS_LABEL = "featurebench.rootfs"  # imported root filesystems: their recipe
 OURS = (LABEL, BASE_LABEL, CASE_LABEL, ROOTFS_LABEL)
 OWNER_LABEL = "featurebench.owner"  # containers: "<host> <pid>" of the fbench that made them
+# The names of the images we tag (docker_case.py names each case's as SWE-bench does).
+_OUR_NAMES = ("featurebench/", "swebench/sweb.eval.")
 # Read timeout of every API call: a build step may print nothing for many minutes.
 _API_TIMEOUT = 3600
 _POLL_SECONDS = 1.0
@@ -114,9 +118,20 @@ def owner_labels() -> dict[str, str]:
 def failure(what: str, log: Path, tail: Sequence[str], lines: list[str]) -> CommandError:
     """One line: what failed, the root cause if the log has one, its last words, the log."""
     cause = next((line for line in lines if _ROOT_CAUSES.search(line)), None)
-    detail = " | ".join(list(tail)[-4:])
-    head = f"{what} failed: {one_line(cause)}" if cause else f"{what} failed"
+    detail = " | ".join([line for line in tail if line != cause][-4:])
+    head = f"{what} failed"
+    if cause is not None:
+        head += f": {_around(cause)}"
     return CommandError(f"{head} (log: {log}): {one_line(detail)}")
+
+
+def _around(line: str, width: int = 240) -> str:
+    """``line``, or the words around its root cause when it is long (pip's warnings are)."""
+    found = _ROOT_CAUSES.search(line)
+    if len(line) <= width or found is None:
+        return one_line(line)
+    start = line.rfind(" ", 0, max(found.start() - width // 2, 0)) + 1
+    return "..." + " ".join(line[start:].split())[:width] + "..."
 
 
 def build(engine: Any, log: Path, **options: Any) -> str:
@@ -255,19 +270,27 @@ def clean_stale_containers(engine: Any) -> list[str]:
 
 
 def our_containers(engine: Any) -> list[Any]:
-    found: dict[str, Any] = {}
-    for label in OURS:
-        for container in engine.containers.list(all=True, filters={"label": label}):
-            found[container.id] = container
-    return list(found.values())
+    """Containers an fbench made: only those carry the owner label (images pass theirs on)."""
+    return list(engine.containers.list(all=True, filters={"label": OWNER_LABEL}))
 
 
 def our_images(engine: Any) -> list[Any]:
+    """Images with a label of ours, which an image built ``FROM`` one of ours inherits."""
     found: dict[str, Any] = {}
     for label in OURS:
         for image in engine.images.list(all=True, filters={"label": label}):
             found[image.id] = image
     return list(found.values())
+
+
+def prunable(image: Any, everything: bool) -> bool:
+    """Untagged; or, with ``everything``, tagged only with names of ours.
+
+    A labelled image tagged otherwise was built by someone ``FROM`` one of ours.
+    """
+    if not image.tags:
+        return True
+    return everything and all(tag.startswith(_OUR_NAMES) for tag in image.tags)
 
 
 def _owner_alive(labels: dict[str, str]) -> bool:
@@ -298,7 +321,7 @@ def prune(engine: Any, everything: bool = False) -> tuple[list[str], int]:
             removed.append(f"container {container.name}")
     freed = 0
     for _ in range(3):  # a parent goes once its children are gone
-        left = [image for image in our_images(engine) if everything or not image.tags]
+        left = [image for image in our_images(engine) if prunable(image, everything)]
         went = [image for image in left if _remove_image(engine, image)]
         removed += [f"image {(image.tags or [image.short_id])[0]}" for image in went]
         freed += sum(int(image.attrs.get("Size") or 0) for image in went)

@@ -179,6 +179,29 @@ def test_task_repo_passes_swebench_dataset_check(run: Path, task_repo: Path) -> 
         assert found["FAIL_TO_PASS"] == json.loads(row["FAIL_TO_PASS"])
 
 
+def test_task_repo_compiles_with_swebench_dataset_build(
+    run: Path, task_repo: Path, tmp_path: Path
+) -> None:
+    """`swebench dataset build` (offline: it reads only the tree) writes the test split's
+    parquet, one row per case, with our image names and scripts."""
+    pandas = pytest.importorskip("pandas")
+    swebench = Path(sys.executable).parent / "swebench"
+    out = tmp_path / "parquets"
+    done = subprocess.run(
+        [str(swebench), "dataset", "build", str(task_repo), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = pandas.read_parquet(out / "featurebench" / "test.parquet")
+    rows = {row["instance_id"]: row for row in table.to_dict("records")}
+    expected = {row["instance_id"]: row for row in map(case_row, load_cases(run).values())}
+    assert set(rows) == set(expected)
+    for instance_id, row in expected.items():
+        for key in ("image", "eval_script", "base_commit", "patch", "test_patch"):
+            assert rows[instance_id][key] == row[key], key
+
+
 @pytest.mark.parametrize(("level", "patch"), [(1, "gold"), (2, "gold"), (1, "empty")])
 def test_eval_sh_graded_by_swebench_resolves_gold_only(
     task_repo: Path,
