@@ -63,7 +63,7 @@ def instances(run: Path) -> dict[str, dict[str, Any]]:
 def check_rows(rows: list[dict[str, Any]], columns: list[str], run: Path) -> None:
     """SWE-bench's fields first and in order; the rows say what the cases say."""
     assert columns[: len(SWEBENCH_FIELDS)] == list(SWEBENCH_FIELDS)
-    assert {"level", "environment", "top_objects", "image", "eval_script"} <= set(columns)
+    assert {"level", "environment", "top_objects", "image", "image_name"} <= set(columns)
     cases = instances(run)
     assert {row["instance_id"] for row in rows} == set(cases)
     for row in rows:
@@ -73,6 +73,8 @@ def check_rows(rows: list[dict[str, Any]], columns: list[str], run: Path) -> Non
         assert sorted(p2p) == sorted(info["PASS_TO_PASS"])
         assert json.loads(row["top_objects"]) == info["top_objects"]
         assert row["level"] == info["level"]
+        derived = row["instance_id"].replace("__", "_1776_").lower()  # as SWE-bench derives it
+        assert row["image"] == row["image_name"] == f"swebench/sweb.eval.x86_64.{derived}:latest"
         assert row["base_commit"] == info["base_commit"]
         assert row["repo"] == "local/geom"
         assert row["instance_id"].startswith("local__geom.")
