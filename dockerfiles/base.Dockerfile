@@ -1,15 +1,31 @@
 # The Docker backend's base image: a virtualenv at /opt/venv (on PATH) with pip and uv.
 #
-# orchestrator/environments/docker.py builds it with network_mode="host" and
+# orchestrator/environments/docker_base.py builds it with network_mode="host" and
 #   buildargs={"ROOTFS_IMAGE": <$FBENCH_ROOTFS_IMAGE or debian:bookworm>,
-#              "PYTHON_VERSION": <the spec's python_version>}
+#              "PYTHON_VERSION": <the spec's python_version>,
+#              the host's proxies and package indexes (PIP_INDEX_URL, UV_INDEX_URL, ...),
+#              and SSL_CERT_FILE and the like naming the host's CA bundle, which the
+#              build context holds as ca-bundle.crt (empty when the host has none)}
 # ROOTFS_IMAGE is an official Debian image or the registry-free bookworm rootfs that
-# tests/support/dockerd.py imports (build_rootfs_image), which already has python3.
+# `fbench docker base` imports, which already has python3.
 # The instance images (FROM this one) rely on /opt/venv and on WORKDIR /testbed.
 ARG ROOTFS_IMAGE=debian:bookworm
 FROM ${ROOTFS_IMAGE}
 
 ARG PYTHON_VERSION=3.11
+# For the RUN steps only: an ARG is not part of the image's configuration.
+ARG SSL_CERT_FILE
+ARG REQUESTS_CA_BUNDLE
+ARG PIP_CERT
+ARG CURL_CA_BUNDLE
+ARG GIT_SSL_CAINFO
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
+ARG UV_INDEX_URL
+ARG UV_EXTRA_INDEX_URL
+ARG UV_DEFAULT_INDEX
+COPY ca-bundle.crt /usr/local/share/featurebench/ca-bundle.crt
 
 # An official debian image has no Python at all; the imported rootfs has it, and apt
 # would need the network for nothing.

@@ -19,6 +19,7 @@ from orchestrator import __version__
 from orchestrator.cli.build_cases import build_cases_command
 from orchestrator.cli.build_pairs import build_pairs_command
 from orchestrator.cli.cases import cases
+from orchestrator.cli.docker import docker_group
 from orchestrator.cli.eval import eval_command
 from orchestrator.cli.export import export_command
 from orchestrator.cli.init import init_command
@@ -79,6 +80,7 @@ cli.add_command(init_command)
 cli.add_command(plugins_command)
 cli.add_command(metrics_command)
 cli.add_command(sandbox_command)
+cli.add_command(docker_group)
 
 
 def main() -> None:

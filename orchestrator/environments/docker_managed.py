@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.environments.docker import DockerEnvironment, _client
+from orchestrator.environments.docker import DockerEnvironment
+from orchestrator.environments.docker_engine import client as _client
 from orchestrator.environments.run_cmd import RunCmd
 from orchestrator.errors import CommandError, UsageError
 

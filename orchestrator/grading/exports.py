@@ -57,7 +57,7 @@ SWEBENCH_FIELDS = (
     "version",
 )
 # What SWE-bench 5's harness reads beside them (make_test_spec).
-HARNESS_FIELDS = ("image", "eval_script", "log_parser", "eval_type")
+HARNESS_FIELDS = ("image", "image_name", "eval_script", "log_parser", "eval_type")
 # featurebench's fields, after SWE-bench's: name -> instance.json key (None: computed).
 ADDED_FIELDS = {
     "hints_text": None,
@@ -98,7 +98,10 @@ def case_row(case: Case, p2p: str = "same-file") -> dict[str, Any]:
         "PASS_TO_PASS": json.dumps(passing),
         "environment_setup_commit": info["base_commit"],
         "version": info["environment"]["key"],
+        # The Docker backend's per-case image (docker_case.py); `image` for SWE-bench 5,
+        # `image_name` for the agents (mini-swe-agent, SWE-agent) that read that key.
         "image": harness.image_name(info["instance_id"]),
+        "image_name": harness.image_name(info["instance_id"]),
         "eval_script": harness.eval_script(case, test_patch, [*info["FAIL_TO_PASS"], *passing]),
         "log_parser": harness.LOG_PARSER,
         "eval_type": harness.EVAL_TYPE,

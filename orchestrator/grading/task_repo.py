@@ -8,6 +8,8 @@ Laid out as ``swebench.task.repo`` reads it::
         tests.json            FAIL_TO_PASS and PASS_TO_PASS, as lists
         problem_statement.md, gold.patch, test.patch, eval.sh
         Dockerfile            the case repository at /testbed, installed as the spec says
+                              (with the Docker backend: on the case's instance image, as
+                              the per-case image fbench built is)
         repo.bundle           the case repository (git bundle): the Dockerfile's source,
                               since a case repository exists on no public host
 
@@ -37,6 +39,7 @@ AS_FILE = {
     "problem_statement": "problem_statement.md",
 }
 TESTS = ("FAIL_TO_PASS", "PASS_TO_PASS")
+TESTBED = "/testbed"
 
 
 def write_task_repo(rows: list[dict[str, Any]], cases: dict[str, Case], out: Path) -> None:
@@ -78,6 +81,9 @@ def write_task(folder: Path, row: dict[str, Any], case: Case) -> None:
 
 def dockerfile(case: Case) -> str:
     """An image with the case repository at ``/testbed`` (with git) and its install done."""
+    environment = case.instance["environment"]
+    if environment.get("backend") == "docker":
+        return _on_instance_image(case, environment["key"])
     settings = case.instance["repo_settings"]
     python = case.instance["environment"].get("python_version", "3.11")
     packages = ["pytest", *settings.get("pip_packages", [])]
@@ -92,6 +98,19 @@ def dockerfile(case: Case) -> str:
         "WORKDIR /testbed",
         f"RUN pip install --no-cache-dir {shlex.join(packages)}",
         *(f"RUN {step}" for step in steps if step.strip()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _on_instance_image(case: Case, key: str) -> str:
+    """The Docker backend's per-case image: the case repository on the instance image."""
+    lines = [
+        f"FROM featurebench/instance:{key}",
+        "COPY repo.bundle /tmp/repo.bundle",
+        f"RUN git clone -q /tmp/repo.bundle {TESTBED} && git -C {TESTBED} checkout -q"
+        f" {case.instance['base_commit']} && rm /tmp/repo.bundle",
+        f"WORKDIR {TESTBED}",
         "",
     ]
     return "\n".join(lines)

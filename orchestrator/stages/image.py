@@ -34,10 +34,9 @@ class ImageStage:
         if spec.env_manager:  # only when set, so keys made before the option stay valid
             inputs["env_manager"] = spec.env_manager
         if ctx.backend == "docker":
-            from orchestrator.environments.docker import template_digest
+            from orchestrator.environments.docker_base import docker_inputs
 
-            inputs["custom_instance_image_build"] = spec.custom_instance_image_build
-            inputs["base_template"] = template_digest(spec.base_image)
+            inputs.update(docker_inputs(spec))
         return [WorkItem("environment", inputs)]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:

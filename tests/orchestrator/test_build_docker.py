@@ -20,6 +20,7 @@ from orchestrator.cli import cli
 from orchestrator.environments.docker import LABEL, DockerEnvironment
 from orchestrator.environments.docker_args import parse_docker_args
 from orchestrator.errors import CommandError, UsageError
+from orchestrator.pipeline.pytest_runs import run_pytest
 from orchestrator.pipeline.specs import DockerSpecs, RepoSpec, RunArgs
 from tests.orchestrator.small_project import assert_runner_verdicts, make_small_project
 from tests.support.contexts import scratch_context
@@ -164,15 +165,71 @@ def test_custom_docker_args_reach_the_container_and_secrets_do_not(tiny: DockerE
 
 
 @pytest.mark.network
-def test_the_work_tree_and_the_run_directory_are_mounted(tiny: DockerEnvironment) -> None:
-    """The host's repo is /testbed; the run directory is at its own absolute path."""
-    out = tiny.ctx.root / "from-container.txt"
-    code = f"import hello, pathlib; pathlib.Path({str(out)!r}).write_text(hello.GREETING)"
+def test_only_the_work_tree_and_the_writable_directories_are_mounted(
+    tiny: DockerEnvironment,
+) -> None:
+    """/testbed and the named directories are writable; the rest of the run is not there,
+    and the image itself, the environment included, is read-only."""
+    records = tiny.ctx.logs_dir / "private"
+    records.mkdir()
+    other = tiny.ctx.root / "evaluations" / "other-model"
+    other.mkdir(parents=True)
+    (other / "report.json").write_text("{}")
+    code = f"""
+import hello, os, pathlib
+pathlib.Path({str(records / "out.txt")!r}).write_text(hello.GREETING)
+print(os.path.exists({str(other)!r}), os.path.exists({str(tiny.ctx.root / "cases")!r}))
+for place in ("/testbed", "/tmp", "/root", "/opt/venv/lib", "/usr/lib", "/etc"):
+    try:
+        pathlib.Path(place, "probe").write_text("x")
+        print(place, "writable")
+    except OSError:
+        print(place, "read-only")
+"""
     log = tiny.ctx.logs_dir / "mounts.log"
-    python(tiny, code, log=log)
-    assert out.read_text() == "hi"
+    (tiny.ctx.root / "cases").mkdir()
+    assert python(tiny, code, log=log, writable=[records]).splitlines() == [
+        "False False",
+        "/testbed writable",
+        "/tmp writable",
+        "/root writable",
+        "/opt/venv/lib read-only",
+        "/usr/lib read-only",
+        "/etc read-only",
+    ]
+    assert (records / "out.txt").read_text() == "hi"
+    (tiny.ctx.cache_dir.parent / "repo" / "probe").unlink()
     assert log.read_text().startswith("$ /opt/venv/bin/python -c ")
     assert "# exit 0 after" in log.read_text()
+
+
+@pytest.mark.network
+def test_a_process_that_outlives_its_pytest_session_gets_a_grace_then_dies(
+    tiny: DockerEnvironment, tmp_path: Path
+) -> None:
+    """A thread still blocked after the session ended: killed after the grace, and the
+    session's own exit status stands (as with the local backend)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny.ctx.cache_dir.parent / "repo", repo, symlinks=True)
+    (repo / "test_hangs.py").write_text(
+        "import threading, time\n\n"
+        "def test_leaves_a_thread_behind():\n"
+        "    threading.Thread(target=time.sleep, args=(300,)).start()\n"
+    )
+    run = run_pytest(
+        tiny,
+        ["pytest", "-p", "no:cacheprovider", "test_hangs.py"],
+        repo=repo,
+        records=tmp_path / "records.jsonl",
+        timeout=240,
+        log=tmp_path / "pytest.log",
+    )
+    assert run.result.stopped_after_grace
+    assert run.result.returncode == 0
+    assert not run.result.timed_out
+    assert run.result.duration < 60
+    assert run.outcomes() == {"test_hangs.py::test_leaves_a_thread_behind": "passed"}
+    assert "killed: still running after its work was done" in (tmp_path / "pytest.log").read_text()
 
 
 @pytest.mark.network

@@ -2,8 +2,8 @@
 
 Nothing runs a Docker engine here by default and no registry is reachable, so the suite
 starts its own ``dockerd`` (Debian's ``docker.io``) as a child process with every piece of
-state in a directory of its own, and makes its images from a Debian bookworm root
-filesystem built by ``debootstrap`` from deb.debian.org and ``docker import``-ed.
+state in a directory of its own, and makes its images from the Debian bookworm root
+filesystem that ``fbench docker base`` makes (orchestrator/environments/docker_rootfs.py).
 
 Networking: the engine runs with ``--bridge=none``, so the default bridge network does not
 exist. Containers either share the host's network (``network_mode="host"``, for building
@@ -11,39 +11,26 @@ and installing from PyPI) or have none at all (``network_mode="none"``, for runn
 under test). ``docker build`` needs ``network_mode="host"`` for steps that download.
 
 TLS: this host's HTTPS goes through an egress proxy whose CA is installed locally (in
-``/usr/local/share/ca-certificates``). The rootfs gets the same extra CAs, so the image's
-``/etc/ssl/certs/ca-certificates.crt`` trusts everything the host trusts, and the image
-sets ``SSL_CERT_FILE``/``REQUESTS_CA_BUNDLE`` so that tools with their own CA lists (uv,
-requests with certifi) use that bundle too.
+``/usr/local/share/ca-certificates``); the rootfs gets the same extra CAs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
 import docker
 
-SUITE = "bookworm"
-MIRROR = "http://deb.debian.org/debian"
-ROOTFS_PACKAGES = ("python3", "python3-venv", "python3-pip", "ca-certificates", "git")
-HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
-CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-LABEL = "featurebench.rootfs"
-# Bump when _debootstrap changes what goes into the rootfs: the cached tarball is rebuilt.
-_RECIPE = 2
+from orchestrator.environments import docker_rootfs
+
 # Unix socket paths must fit in sun_path (108 bytes with the NUL); containerd puts its
 # own sockets a few levels below the exec-root, so keep that short as well.
 _MAX_RUNTIME_DIR = 40
@@ -305,172 +292,8 @@ def _unmount_below(root: Path) -> None:
             subprocess.run(["umount", "-l", str(point)], check=False)
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[IO[str]]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield handle
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _extra_cas() -> list[Path]:
-    if not HOST_EXTRA_CAS.is_dir():
-        return []
-    return sorted(p for p in HOST_EXTRA_CAS.rglob("*.crt") if p.is_file())
-
-
-def rootfs_key() -> str:
-    """What the cached rootfs depends on: recipe, suite, packages and the host's extra CAs."""
-    recipe = f"{_RECIPE} {SUITE} {MIRROR} {' '.join(ROOTFS_PACKAGES)}"
-    digest = hashlib.sha256(recipe.encode())
-    for ca in _extra_cas():
-        digest.update(ca.relative_to(HOST_EXTRA_CAS).as_posix().encode() + b"\0")
-        digest.update(ca.read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def _debootstrap(target: Path) -> None:
+def build_rootfs_image(client: docker.DockerClient, tag: str, cache_dir: Path) -> str:
+    """The package's registry-free rootfs (``fbench docker base``), debootstrap installed first."""
     if shutil.which("debootstrap") is None:
         _apt_install("debootstrap")
-    done = subprocess.run(
-        [
-            "debootstrap",
-            "--variant=minbase",
-            f"--include={','.join(ROOTFS_PACKAGES)}",
-            SUITE,
-            str(target),
-            MIRROR,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        log = target / "debootstrap" / "debootstrap.log"
-        raise RuntimeError(
-            f"debootstrap failed ({done.returncode}):\n{done.stderr[-3000:]}\n{_tail(log)}"
-        )
-    # The host's extra CAs (an egress proxy's, say), so HTTPS works as it does on the host.
-    cas = _extra_cas()
-    for ca in cas:
-        dest = target / "usr/local/share/ca-certificates" / ca.relative_to(HOST_EXTRA_CAS)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ca, dest)
-    if cas:
-        subprocess.run(
-            ["chroot", str(target), "update-ca-certificates"], check=True, capture_output=True
-        )
-    subprocess.run(["chroot", str(target), "apt-get", "clean"], check=True, capture_output=True)
-    # Like Docker's debian:*-slim images: no translations, manuals or docs (but the
-    # copyright files), now and for whatever apt installs later. Saves about 60 MB.
-    (target / "etc/dpkg/dpkg.cfg.d/featurebench-slim").write_text(
-        "path-exclude /usr/share/locale/*\n"
-        "path-exclude /usr/share/man/*\n"
-        "path-exclude /usr/share/info/*\n"
-        "path-exclude /usr/share/doc/*\n"
-        "path-include /usr/share/doc/*/copyright\n"
-    )
-    junk = ["var/lib/apt/lists", "var/cache/apt", "var/log", "tmp", "usr/share/locale"]
-    junk += ["usr/share/man", "usr/share/info"]
-    for directory in junk:
-        _empty(target, target / directory)
-    for package in _inside(target, target / "usr/share/doc"):
-        if package.is_dir() and not package.is_symlink():
-            for child in _inside(target, package):
-                if child.name != "copyright":
-                    _remove(child)
-    (target / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
-
-
-def _inside(root: Path, directory: Path) -> list[Path]:
-    """The entries of ``directory``, or none if a symlink takes it outside ``root``.
-
-    Symlinks in the rootfs may be absolute: followed from here, they point at the host.
-    """
-    if directory.is_symlink() or not directory.resolve().is_relative_to(root.resolve()):
-        return []
-    return sorted(directory.iterdir()) if directory.is_dir() else []
-
-
-def _empty(root: Path, directory: Path) -> None:
-    for child in _inside(root, directory):
-        _remove(child)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)  # does not follow symlinks inside
-    else:
-        path.unlink()
-
-
-def rootfs_tarball(cache_dir: Path) -> Path:
-    """The cached rootfs tarball under ``cache_dir``, made with debootstrap if missing (~1 min).
-
-    Safe to call from several processes at once: one builds, the others wait for it.
-    """
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tarball = cache_dir / f"{SUITE}-python3-{rootfs_key()}.tar"
-    if tarball.exists():
-        return tarball
-    with _locked(cache_dir / ".lock"):
-        if tarball.exists():
-            return tarball
-        work = Path(tempfile.mkdtemp(prefix=".rootfs-", dir=cache_dir))
-        try:
-            target = work / "rootfs"
-            _debootstrap(target)
-            partial = work / "rootfs.tar"
-            subprocess.run(
-                [
-                    "tar",
-                    "--numeric-owner",
-                    "--xattrs",
-                    "-C",
-                    str(target),
-                    "--exclude=./dev/*",
-                    "--exclude=./proc/*",
-                    "--exclude=./sys/*",
-                    "-cf",
-                    str(partial),
-                    ".",
-                ],
-                check=True,
-            )
-            os.replace(partial, tarball)
-        finally:
-            _unmount_below(work)
-            if not any(p.is_relative_to(work) for p in _mount_points()):
-                shutil.rmtree(work, ignore_errors=True)
-    return tarball
-
-
-def build_rootfs_image(client: docker.DockerClient, tag: str, cache_dir: Path) -> str:
-    """The id of a bookworm image with python3 (3.11), venv, pip, CA certificates and git.
-
-    Imports the cached rootfs tarball (built first if needed) as ``tag``, unless the engine
-    already has ``tag`` made from the same rootfs.
-    """
-    key = rootfs_key()
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        image = client.images.get(tag)
-        if (image.labels or {}).get(LABEL) == key:
-            return str(image.id)
-    tarball = rootfs_tarball(cache_dir)
-    repository, _, version = tag.rpartition(":")
-    if not repository or "/" in version:
-        repository, version = tag, "latest"
-    changes = [
-        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "ENV LANG=C.UTF-8",
-        f"ENV SSL_CERT_FILE={CA_BUNDLE}",
-        f"ENV REQUESTS_CA_BUNDLE={CA_BUNDLE}",
-        f"LABEL {LABEL}={key}",
-        'CMD ["bash"]',
-    ]
-    client.api.import_image_from_file(
-        str(tarball), repository=repository, tag=version, changes=changes
-    )
-    return str(client.images.get(tag).id)
+    return docker_rootfs.build_rootfs_image(client, tag, cache_dir)

@@ -63,7 +63,7 @@ def instances(run: Path) -> dict[str, dict[str, Any]]:
 def check_rows(rows: list[dict[str, Any]], columns: list[str], run: Path) -> None:
     """SWE-bench's fields first and in order; the rows say what the cases say."""
     assert columns[: len(SWEBENCH_FIELDS)] == list(SWEBENCH_FIELDS)
-    assert {"level", "environment", "top_objects", "image", "eval_script"} <= set(columns)
+    assert {"level", "environment", "top_objects", "image", "image_name"} <= set(columns)
     cases = instances(run)
     assert {row["instance_id"] for row in rows} == set(cases)
     for row in rows:
@@ -73,6 +73,8 @@ def check_rows(rows: list[dict[str, Any]], columns: list[str], run: Path) -> Non
         assert sorted(p2p) == sorted(info["PASS_TO_PASS"])
         assert json.loads(row["top_objects"]) == info["top_objects"]
         assert row["level"] == info["level"]
+        derived = row["instance_id"].replace("__", "_1776_").lower()  # as SWE-bench derives it
+        assert row["image"] == row["image_name"] == f"swebench/sweb.eval.x86_64.{derived}:latest"
         assert row["base_commit"] == info["base_commit"]
         assert row["repo"] == "local/geom"
         assert row["instance_id"].startswith("local__geom.")
@@ -177,6 +179,29 @@ def test_task_repo_passes_swebench_dataset_check(run: Path, task_repo: Path) -> 
         for key in ("patch", "test_patch", "eval_script", "image", "base_commit", "repo"):
             assert found[key] == row[key], key
         assert found["FAIL_TO_PASS"] == json.loads(row["FAIL_TO_PASS"])
+
+
+def test_task_repo_compiles_with_swebench_dataset_build(
+    run: Path, task_repo: Path, tmp_path: Path
+) -> None:
+    """`swebench dataset build` (offline: it reads only the tree) writes the test split's
+    parquet, one row per case, with our image names and scripts."""
+    pandas = pytest.importorskip("pandas")
+    swebench = Path(sys.executable).parent / "swebench"
+    out = tmp_path / "parquets"
+    done = subprocess.run(
+        [str(swebench), "dataset", "build", str(task_repo), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = pandas.read_parquet(out / "featurebench" / "test.parquet")
+    rows = {row["instance_id"]: row for row in table.to_dict("records")}
+    expected = {row["instance_id"]: row for row in map(case_row, load_cases(run).values())}
+    assert set(rows) == set(expected)
+    for instance_id, row in expected.items():
+        for key in ("image", "eval_script", "base_commit", "patch", "test_patch"):
+            assert rows[instance_id][key] == row[key], key
 
 
 @pytest.mark.parametrize(("level", "patch"), [(1, "gold"), (2, "gold"), (1, "empty")])

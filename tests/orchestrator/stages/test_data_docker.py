@@ -2,19 +2,27 @@
 
 The masking, the checks and the leak scan run in containers of the spec's one
 instance image; the exported cases are then checked in that image from the
-outside: gold passes, the test patch alone fails.
+outside (gold passes, the test patch alone fails), and so is each case's own
+image, as SWE-bench would use it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from orchestrator.environments.docker import DockerEnvironment
+from orchestrator.environments.docker_engine import CASE_LABEL, LABEL
+from orchestrator.grading.harness import image_name
 from orchestrator.pipeline.specs import RepoSpec
 from tests.orchestrator.feature_project import make_feature_project
 from tests.support.caseutil import checked_out, instance
@@ -61,6 +69,8 @@ def test_docker_backend_exports_cases_that_hold_in_their_image(
         bare = checked_out(case, tmp_path / f"{case.name}.bare", "test_patch.diff")
         failed = environment.run([*TEST_CMD, *info["FAIL_TO_PASS"]], repo=bare, timeout=300)
         assert failed.returncode != 0, failed.output
+    check_case_images(engine, cases)
+    check_swebench_uses_the_images(engine, run, tmp_path)
     # fbench eval grades in the same images: gold resolves all, empty none.
     for predictions, resolved in (("gold", status["cases"]), ("empty", 0)):
         report_dir = tmp_path / f"eval-{predictions}"
@@ -71,3 +81,69 @@ def test_docker_backend_exports_cases_that_hold_in_their_image(
         report = json.loads((report_dir / predictions / "report.json").read_text())
         assert report["total_instances"] == status["cases"]
         assert report["resolved_instances"] == resolved, report["instances"]
+
+
+def check_case_images(engine: Dockerd, cases: list[Path]) -> None:
+    """Each case's image, under the name SWE-bench derives, holds the case repository at
+    /testbed, with git, clean at base_commit."""
+    with contextlib.closing(engine.client()) as client:
+        for case in cases:
+            info = instance(case)
+            image = client.images.get(image_name(info["instance_id"]))
+            assert image.labels[CASE_LABEL] == info["instance_id"]
+            assert image.labels[LABEL] == info["environment"]["key"]
+            script = "cd /testbed && git rev-parse HEAD && git status --porcelain | wc -l"
+            head, dirty = in_image(client, image.id, script).split()
+            assert (head, dirty) == (info["base_commit"], "0")
+
+
+def in_image(
+    client: Any, image: str, script: str, environment: dict[str, str] | None = None
+) -> str:
+    """``script``'s output in a throwaway container of ``image``, without network."""
+    output = client.containers.run(
+        image,
+        ["/bin/bash", "-c", script],
+        environment=environment or {},
+        network_mode="none",
+        remove=True,
+        labels={LABEL: "test"},
+    )
+    return str(output.decode(errors="replace"))
+
+
+def check_swebench_uses_the_images(engine: Dockerd, run: Path, tmp_path: Path) -> None:
+    """SWE-bench 5 on the task repository export: its image builder finds every image
+    built; in each, the gold patch then eval.sh resolves by its grading, no patch does not."""
+    grading = pytest.importorskip("swebench.harness.grading")
+    from swebench.harness.utils import make_test_spec
+    from swebench.task.repo import load_task
+
+    tasks = tmp_path / "tasks"
+    command = ["export", "--cases", str(run), "--format", "swebench-task-repo", "--out", str(tasks)]
+    result = CliRunner().invoke(cli, [*command, "--p2p", "all"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    swebench = Path(sys.executable).parent / "swebench"
+    done = subprocess.run(
+        [str(swebench), "images", "build", "-n", "swebench", str(tasks)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "DOCKER_HOST": engine.base_url},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All images exist. Nothing left to build." in done.stdout
+    with contextlib.closing(engine.client()) as client:
+        for task in sorted(tasks.glob("tasks/*")):
+            row = load_task(task)
+            for patch in ("gold", "empty"):
+                model_patch = (task / "gold.patch").read_text() if patch == "gold" else ""
+                apply = 'git -C /testbed apply - <<< "$PATCH"; ' if model_patch else ""
+                script = apply + 'bash -c "$EVAL" 2>&1; true'
+                env = {"PATCH": model_patch, "EVAL": row["eval_script"]}
+                log = tmp_path / f"{task.name}.{patch}.log"
+                log.write_text(in_image(client, row["image"], script, env))
+                prediction = {"instance_id": task.name, "model_patch": model_patch}
+                prediction["model_name_or_path"] = "m"
+                report = grading.get_eval_report(make_test_spec(row), prediction, str(log), False)
+                assert report[task.name]["resolved"] is (patch == "gold"), log.read_text()
