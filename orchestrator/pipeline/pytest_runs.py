@@ -17,6 +17,7 @@ import msgspec
 
 from orchestrator.environments import Environment
 from orchestrator.pipeline.process import CommandResult
+from orchestrator.pipeline.warm_probes import pytest_args, warm_run
 from pytest_featurebench import records as rec
 
 # A test's outcome: the call phase decides unless setup or teardown went wrong.
@@ -84,6 +85,7 @@ def run_pytest(
     log: Path,
     extra: Sequence[str] = (),
     pythonpath: Sequence[str] = (),
+    warm: bool = False,
 ) -> PytestRun:
     """``command`` (``pytest ...``) with the plugin writing to ``records``.
 
@@ -100,16 +102,30 @@ def run_pytest(
     private.mkdir()
     written = private / "records.jsonl"
     try:
-        argv = [*command, "-p", "featurebench", "--fb-out", str(written), *extra]
-        result = environment.run(
-            argv,
-            repo=repo,
-            timeout=timeout,
-            log=log,
-            pythonpath=pythonpath,
-            writable=[private],
-            finished=lambda: session_ended(written),
-        )
+        args = pytest_args(command) if warm else None
+        result = None
+        if args is not None:  # the same session, forked from a warm interpreter
+            more = [*args, "-p", "featurebench", "--fb-out", "{records}", *extra]
+            result = warm_run(
+                environment,
+                more,
+                repo=repo,
+                timeout=timeout,
+                log=log,
+                pythonpath=pythonpath,
+                written=written,
+            )
+        if result is None:
+            argv = [*command, "-p", "featurebench", "--fb-out", str(written), *extra]
+            result = environment.run(
+                argv,
+                repo=repo,
+                timeout=timeout,
+                log=log,
+                pythonpath=pythonpath,
+                writable=[private],
+                finished=lambda: session_ended(written),
+            )
         if written.exists():
             written.replace(records)
     finally:
