@@ -1,13 +1,15 @@
-"""Probes run by a warm worker: one sandbox per scratch directory, a fresh fork per probe.
+"""Probes run by a warm worker: one sandbox per thread and run, a fresh fork per probe.
 
-A cold probe pays for a new interpreter and ``import pytest`` every time (about
-half the CPU of a small suite's run, nearly all of a collection). The data
-stage runs a dozen probes per candidate on the trees of one scratch directory,
-so a worker (:mod:`orchestrator.pipeline.warm_worker`) is started there, in the
-environment's own sandbox, through its ``run``: it imports pytest and the
-plugin once and forks a child per probe that narrows its view to a cold
-probe's before pytest starts. Requests and replies go through two FIFOs in an
-outbox directory the sandbox may write.
+A cold probe pays for a new interpreter and for importing pytest every time
+(about 40% of the CPU of the data stage's probes on a small suite, nearly all
+of a collection). The data stage runs a dozen probes per candidate, all on
+trees under the run's scratch root, so a worker
+(:mod:`orchestrator.pipeline.warm_worker`) is started there, in the
+environment's own sandbox, through its ``run``: it imports pytest, its
+built-in plugins and ours once, and forks a child per probe that narrows its
+view to a cold probe's before pytest starts. Requests and replies go through
+two FIFOs in an outbox directory the sandbox may write. Workers end with the
+process (or :func:`close_all`).
 
 Used only where the child can narrow its view (the local backend, sandboxed,
 with the privilege to make namespaces); anywhere else, or with
@@ -69,11 +71,21 @@ def warm_run(
     at ``written`` (``{records}`` in ``args`` stands for the file); None: run it cold."""
     if not _suitable(environment):
         return None
-    worker = _worker_for(environment, repo.resolve().parent, log)
+    worker = _worker_for(environment, scope(repo.resolve()), log)
     if worker is None:
         return None
     paths = [str((repo / d).resolve()) for d in pythonpath]  # as the environment's run
     return worker.probe(args, repo, paths, timeout, log, written)
+
+
+def scope(repo: Path) -> Path:
+    """The directory a worker is started in: the run's whole scratch root when ``repo`` is
+    in one (``<tmp>/featurebench/<run>/<scratch>/<tree>``, the data stage's), so that one
+    worker per thread serves every candidate; else the directory holding ``repo``."""
+    root = Path(tempfile.gettempdir()).resolve() / "featurebench"
+    if repo.is_relative_to(root) and len(repo.relative_to(root).parts) >= 3:
+        return root / repo.relative_to(root).parts[0]
+    return repo.parent
 
 
 def _suitable(environment: Environment) -> bool:

@@ -212,9 +212,18 @@ def serve(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def warm_up() -> None:
-    """What every probe imports first: pytest and our plugin; never the project."""
-    import pytest  # noqa: F401
+    """What every probe imports first: pytest, its built-in plugins and ours; never the
+    project, nor any plugin of the environment's (a ``-p no:NAME`` would not load it)."""
+    import importlib
 
+    import pytest  # noqa: F401
+    from _pytest import config
+
+    for name in getattr(config, "default_plugins", ()):
+        try:
+            importlib.import_module(f"_pytest.{name}")
+        except ImportError:  # a name of another pytest version
+            pass
     import pytest_featurebench.plugin  # noqa: F401
 
 
