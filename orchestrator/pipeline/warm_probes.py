@@ -81,11 +81,11 @@ def warm_run(
 def scope(repo: Path) -> Path:
     """The directory a worker is started in: the run's whole scratch root when ``repo`` is
     in one (``<tmp>/featurebench/<run>/<scratch>/<tree>``, the data stage's), so that one
-    worker per thread serves every candidate; else the directory holding ``repo``."""
+    worker per thread serves every candidate; else ``repo`` itself (a checkout)."""
     root = Path(tempfile.gettempdir()).resolve() / "featurebench"
     if repo.is_relative_to(root) and len(repo.relative_to(root).parts) >= 3:
         return root / repo.relative_to(root).parts[0]
-    return repo.parent
+    return repo
 
 
 def _suitable(environment: Environment) -> bool:

@@ -62,13 +62,14 @@ def narrow(request: dict[str, Any]) -> None:
         os.mkdir(f"/dev/shm/{index}")
         mount(path, f"/dev/shm/{index}", None, MS_BIND | MS_REC)
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV)
-    for hidden in request["hide"]:  # those not under /tmp
+    hide = [path for path in request["hide"] if path not in keep]  # those not under /tmp
+    for hidden in hide:
         mount("tmpfs", hidden, "tmpfs", MS_NOSUID | MS_NODEV)
     for index, path in enumerate(keep):
         os.makedirs(path, exist_ok=True)
         mount(f"/dev/shm/{index}", path, None, MS_MOVE)
         os.rmdir(f"/dev/shm/{index}")
-    for hidden in request["hide"]:
+    for hidden in hide:
         mount("none", hidden, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
     os.makedirs(request["home"], exist_ok=True)
     loopback_up()

@@ -9,6 +9,8 @@ tree); the second probe's tests look for each of them.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,12 +91,17 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> LocalEnvironment:
 
 
 @pytest.fixture
-def scratch(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "scratch"
+def scratch() -> Iterator[Path]:
+    """Trees where the data stage keeps its own, so that one worker serves them all."""
+    (base := Path(tempfile.gettempdir()) / "featurebench").mkdir(exist_ok=True)
+    run = Path(tempfile.mkdtemp(dir=base))
+    root = run / "data-scratch"
     for name, text in (("first", LEAVE), ("second", FIND), ("third", SLOW)):
         write_tree(root / name, {"test_it.py": text})
+    assert warm_probes.scope(root / "first") == warm_probes.scope(root / "second") == run
     yield root
     warm_probes.close_all()
+    shutil.rmtree(run)
 
 
 def probe(env: LocalEnvironment, tree: Path, logs: Path, timeout: float = 300) -> PytestRun:

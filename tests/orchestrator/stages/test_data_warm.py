@@ -1,9 +1,9 @@
-"""The data stage's probes forked from a warm worker give the cases cold probes give.
+"""Test runs forked from a warm worker give the cases that cold test runs give.
 
-The feature project is built twice on one cache: with warm probes (the default)
-and with ``FBENCH_WARM_PROBES=0``, the data stage's cache off the second time so
-that it runs again. Every file of every case must be byte-identical, and every
-candidate must end the same way.
+The feature project is built twice, each time from an empty cache: with warm
+probes (the default) and with ``FBENCH_WARM_PROBES=0``. Every file of every
+case must be byte-identical, every test file must have the same outcomes in the
+runner and every candidate must end the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tests.orchestrator.feature_project import make_feature_project
 SPEC = "SPECS_GEOM"
 
 
-def build(work: Path, out: str, *args: str) -> Path:
+def build(work: Path, out: str) -> Path:
     repository = work / "geom"
     if not repository.exists():
         make_feature_project(repository)
@@ -36,7 +36,7 @@ def build(work: Path, out: str, *args: str) -> Path:
     }
     (work / "specs.py").write_text(f"{SPEC} = {spec!r}\n")
     command = ["build-cases", "--config-path", str(work / "specs.py")]
-    command += ["--output-dir", str(work / out), "--cache-dir", str(work / "cache"), *args]
+    command += ["--output-dir", str(work / out), "--cache-dir", str(work / f"{out}-cache")]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return sorted((work / out).glob("[0-9]*/*"))[-1]
@@ -57,6 +57,11 @@ def endings(run: Path) -> dict[str, Any]:
     }
 
 
+def runner_outcomes(run: Path) -> dict[str, Any]:
+    status = json.loads((run / "metadata_outputs" / "files_status.json").read_text())[SPEC]
+    return {path: (e.get("runner"), e.get("tests")) for path, e in status["files"].items()}
+
+
 def probe_logs(run: Path) -> str:
     return "".join(p.read_text() for p in (run / "logs" / "f2p_validate").rglob("*.log"))
 
@@ -68,10 +73,12 @@ def test_warm_and_cold_probes_give_byte_identical_cases(
     warm = build(tmp_path, "warm")
     warm_probes.close_all()
     monkeypatch.setenv(warm_probes.SWITCH, "0")
-    cold = build(tmp_path, "cold", "--debug", "data=False")
+    cold = build(tmp_path, "cold")
     assert "$ warm-probe " in probe_logs(warm)  # each path really ran
+    assert "$ warm-probe " in "".join(p.read_text() for p in warm.glob("logs/test_runner/*/*"))
     assert "$ warm-probe " not in probe_logs(cold)
     warm_cases = case_files(warm)
     assert any(name.endswith("patch.diff") for name in warm_cases)  # there are cases
     assert warm_cases == case_files(cold)
     assert endings(warm) == endings(cold)
+    assert runner_outcomes(warm) == runner_outcomes(cold)
