@@ -67,7 +67,7 @@ def warm_run(
     pythonpath: Sequence[str],
     written: Path,
 ) -> CommandResult | None:
-    """``pytest args`` in ``repo`` by the warm worker of ``repo``'s directory, its records
+    """``pytest args`` in ``repo`` by this thread's warm worker for its scope, its records
     at ``written`` (``{records}`` in ``args`` stands for the file); None: run it cold."""
     if not _suitable(environment):
         return None
@@ -105,6 +105,10 @@ def _worker_for(environment: Environment, scratch: Path, log: Path) -> WarmWorke
     if current is not None:
         current.close()
     _local.worker = None
+    with _lock:
+        orphans = [w for w in _live if not w.owner.is_alive()]  # a stage's pool has ended
+    for orphan in orphans:
+        orphan.close()
     worker = WarmWorker(environment, scratch, log.with_name("warm_worker.log"))
     why = worker.start()
     if why is not None:
@@ -123,6 +127,7 @@ class WarmWorker:
         self.environment = environment
         self.scratch = scratch
         self.log = log
+        self.owner = threading.current_thread()
         self.outbox = Path(tempfile.mkdtemp(prefix="fbench-warm-"))
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
@@ -257,6 +262,12 @@ class WarmWorker:
 
 def _under_tmp(path: Path) -> bool:
     return path.resolve().is_relative_to("/tmp")
+
+
+def running() -> list[WarmWorker]:
+    """The workers still there."""
+    with _lock:
+        return list(_live)
 
 
 @atexit.register

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,3 +149,16 @@ def test_switched_off_every_probe_starts_cold(
     run = probe(environment, scratch / "second", tmp_path / "logs")
     assert "$ warm-probe " not in (tmp_path / "logs" / "second.log").read_text()
     assert set(run.outcomes().values()) == {"passed"}, run.result.output
+
+
+def test_a_worker_whose_thread_ended_stops_at_the_next_start(
+    environment: LocalEnvironment, scratch: Path, tmp_path: Path
+) -> None:
+    thread = threading.Thread(target=probe, args=(environment, scratch / "second", tmp_path))
+    thread.start()
+    thread.join()
+    (orphan,) = warm_probes.running()
+    assert orphan.outbox.exists()
+    probe(environment, scratch / "second", tmp_path / "logs")
+    assert orphan not in warm_probes.running()
+    assert not orphan.outbox.exists()
