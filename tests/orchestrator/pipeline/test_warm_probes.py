@@ -65,6 +65,13 @@ def test_no_state_left():
     assert not hasattr(pytest, "left_behind")
     assert "left_behind" not in sys.modules
 
+def test_the_worker_and_the_cache_are_out_of_sight():
+    for pid in os.listdir("/proc"):  # a fork shows the worker's command line as its own
+        if pid.isdigit() and int(pid) != os.getpid():
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                assert b"fbench-warm-" not in handle.read()
+    assert not os.path.exists(HIDDEN)
+
 def test_nothing_from_the_first_tree():
     assert not os.path.exists(os.path.join(os.path.dirname(os.getcwd()), "first"))
     assert not os.path.exists("written-here")
@@ -92,12 +99,14 @@ def environment(tmp_path_factory: pytest.TempPathFactory) -> LocalEnvironment:
 
 
 @pytest.fixture
-def scratch() -> Iterator[Path]:
+def scratch(environment: LocalEnvironment) -> Iterator[Path]:
     """Trees where the data stage keeps its own, so that one worker serves them all."""
     (base := Path(tempfile.gettempdir()) / "featurebench").mkdir(exist_ok=True)
     run = Path(tempfile.mkdtemp(dir=base))
     root = run / "data-scratch"
-    for name, text in (("first", LEAVE), ("second", FIND), ("third", SLOW)):
+    find = f"{FIND}\nHIDDEN = {str(environment.wheels)!r}\n"  # the cache's plugin wheels
+    assert environment.wheels.is_dir()
+    for name, text in (("first", LEAVE), ("second", find), ("third", SLOW)):
         write_tree(root / name, {"test_it.py": text})
     assert warm_probes.scope(root / "first") == warm_probes.scope(root / "second") == run
     yield root
@@ -127,7 +136,7 @@ def test_nothing_a_probe_does_reaches_the_next(
     assert (scratch / "first" / "written-here").read_text() == "mine"  # its own tree: kept
     second = probe(environment, scratch / "second", tmp_path / "logs")
     assert "$ warm-probe " in (tmp_path / "logs" / "second.log").read_text()
-    assert len(second.outcomes()) == 6
+    assert len(second.outcomes()) == 7
     assert set(second.outcomes().values()) == {"passed"}, second.result.output
     assert not (scratch / "second" / "written-here").exists()
 
