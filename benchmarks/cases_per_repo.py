@@ -15,6 +15,9 @@ The last line sums them, beside the targets: yield at least 60% overall, and a
 valid case from every library with 100 or more passing tests.
 
     python benchmarks/cases_per_repo.py [--specs specs/yield_specs.toml] [--only NAME ...]
+
+With ``--profile`` and/or ``--baseline-rev REV``, CPU per valid case side by
+side instead, and where the data stage's CPU goes (see ``probe_profile.py``).
 """
 
 from __future__ import annotations
@@ -118,8 +121,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--specs", type=Path, default=ROOT / "specs" / "yield_specs.toml")
     parser.add_argument("--only", nargs="*", default=[], help="spec names to run")
+    parser.add_argument("--profile", action="store_true", help="pytest processes per candidate")
+    parser.add_argument("--baseline-rev", help="git revision to compare CPU per valid case with")
     options = parser.parse_args()
     tables = tomllib.loads(options.specs.read_text())
+    if options.profile or options.baseline_rev:
+        import probe_profile
+
+        probe_profile.main(tables, options.only, options.profile, options.baseline_rev)
+        return
     print(
         f"{'library':<16} {'pass':>5} {'files':>5} {'units':>5} {'vfile':>5} {'vunit':>5}"
         f" {'lv1':>4} {'lv2':>4} {'yield':>6} {'cpu s/c':>8}",

@@ -13,6 +13,7 @@ import glob
 import os
 import platform
 from time import perf_counter as _perf_counter  # bound at import: suites mock time
+from time import process_time as _process_time
 from typing import IO, Any, Dict, Generator, List  # noqa: UP035 - Python 3.9+
 
 import pytest
@@ -38,6 +39,7 @@ class Recorder:
         self._written = 0  # records in the output, the workers' parts included
         self._traced_nodeid: str | None = None  # the test whose unit is open
         self._started = _perf_counter()
+        self._cpu: List[float] = []  # noqa: UP006 - CPU seconds at start, collected, end
 
     def write(self, record: rec.Record) -> None:
         record.worker = self.worker
@@ -55,6 +57,7 @@ class Recorder:
     # -- session ------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._cpu = [round(_process_time(), 4)]  # interpreter, imports, plugins, config
         self.controller = self.config.pluginmanager.getplugin("dsession") is not None
         if self.controller:
             for stale in glob.glob(glob.escape(self.main_path) + ".gw*"):
@@ -74,8 +77,11 @@ class Recorder:
         if self.controller:
             self._append_worker_parts()
         duration = round(_perf_counter() - self._started, 6)
+        cpu = [*self._cpu, round(_process_time(), 4)]
         self.write(
-            rec.SessionEnd(exitstatus=int(exitstatus), counts=self._counts, duration=duration)
+            rec.SessionEnd(
+                exitstatus=int(exitstatus), counts=self._counts, duration=duration, cpu=cpu
+            )
         )
         self._file.close()
 
@@ -123,6 +129,8 @@ class Recorder:
             )
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if len(self._cpu) == 1:
+            self._cpu.append(round(_process_time(), 4))
         for item in session.items:
             self.write(_item_record(item))
 

@@ -107,6 +107,8 @@ class SessionEnd(Record, tag="session_end"):
     exitstatus: int
     counts: dict[str, int] = {}
     duration: float = 0.0
+    # The process's CPU seconds at session start, after collection and at the end.
+    cpu: list[float] = []
 
 
 AnyRecord = Union[

@@ -17,6 +17,7 @@ import msgspec
 
 from orchestrator.environments import Environment
 from orchestrator.pipeline.process import CommandResult
+from orchestrator.pipeline.warm_probes import pytest_args, warm_run
 from pytest_featurebench import records as rec
 
 # A test's outcome: the call phase decides unless setup or teardown went wrong.
@@ -84,6 +85,7 @@ def run_pytest(
     log: Path,
     extra: Sequence[str] = (),
     pythonpath: Sequence[str] = (),
+    warm: bool = False,
 ) -> PytestRun:
     """``command`` (``pytest ...``) with the plugin writing to ``records``.
 
@@ -91,7 +93,8 @@ def run_pytest(
     the work tree the tests may write; its file is moved to ``records`` after.
     Once the session-end record is there the process gets a few seconds
     to exit (a thread blocked on a socket can hold it), then its tree is killed
-    and the session's own exit status stands.
+    and the session's own exit status stands. ``warm``: the session may be forked
+    from a warm worker (:mod:`orchestrator.pipeline.warm_probes`), same records.
     """
     records.parent.mkdir(parents=True, exist_ok=True)
     records.unlink(missing_ok=True)
@@ -100,15 +103,8 @@ def run_pytest(
     private.mkdir()
     written = private / "records.jsonl"
     try:
-        argv = [*command, "-p", "featurebench", "--fb-out", str(written), *extra]
-        result = environment.run(
-            argv,
-            repo=repo,
-            timeout=timeout,
-            log=log,
-            pythonpath=pythonpath,
-            writable=[private],
-            finished=lambda: session_ended(written),
+        result = _execute(
+            environment, command, extra, repo, timeout, log, pythonpath, written, warm
         )
         if written.exists():
             written.replace(records)
@@ -123,6 +119,42 @@ def run_pytest(
     if result.stopped_after_grace and end is not None:
         run.result = dataclasses.replace(result, returncode=end.exitstatus)
     return run
+
+
+def _execute(
+    environment: Environment,
+    command: Sequence[str],
+    extra: Sequence[str],
+    repo: Path,
+    timeout: float | None,
+    log: Path,
+    pythonpath: Sequence[str],
+    written: Path,
+    warm: bool,
+) -> CommandResult:
+    """The session, forked from a warm worker when asked and possible, else a process."""
+    args = pytest_args(command) if warm else None
+    if args is not None:
+        result = warm_run(
+            environment,
+            [*args, "-p", "featurebench", "--fb-out", "{records}", *extra],
+            repo=repo,
+            timeout=timeout,
+            log=log,
+            pythonpath=pythonpath,
+            written=written,
+        )
+        if result is not None:
+            return result
+    return environment.run(
+        [*command, "-p", "featurebench", "--fb-out", str(written), *extra],
+        repo=repo,
+        timeout=timeout,
+        log=log,
+        pythonpath=pythonpath,
+        writable=[written.parent],
+        finished=lambda: session_ended(written),
+    )
 
 
 def session_ended(records: Path) -> bool:

@@ -79,6 +79,7 @@ class Runner:
             log=base.with_name(f"{base.name}.log"),
             pythonpath=self.pythonpath,
             extra=["--fb-timeout", str(self.spec.timeout_one)] if self.spec.timeout_one else [],
+            warm=True,  # forked from a warm worker where the sandbox allows; same outcomes
         )
         if not run.complete:  # a timeout or a crash: retried next run, like the runner's
             raise StageError(f"{kind} {step}: pytest {run.why_incomplete()}")

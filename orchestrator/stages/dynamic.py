@@ -52,6 +52,7 @@ class DynamicStage:
             environment,
             [*spec.test_cmd, *spec.test_dynamic_cmd, item.key],
             repo=checkout.path,
+            warm=True,  # forked from a warm worker where the sandbox allows
             # tests.py and tests.md share a stem: suffixes are added, never replaced
             records=base.with_name(f"{base.name}.jsonl"),
             timeout=seconds(spec.timeout_dynamic),

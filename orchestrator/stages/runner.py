@@ -91,6 +91,7 @@ class RunnerStage:
             environment,
             [*spec.test_cmd, *targets],
             repo=checkout.path,
+            warm=True,  # forked from a warm worker where the sandbox allows
             records=base.with_name(f"{base.name}.jsonl"),
             timeout=seconds(spec.timeout_run),
             log=base.with_name(f"{base.name}.log"),

@@ -48,6 +48,7 @@ class ScannerStage:
             environment,
             spec.test_scanner_cmd,
             repo=checkout.path,
+            warm=True,  # forked from a warm worker where the sandbox allows
             records=ctx.logs_dir / "test_scanner" / f"{state.name}.jsonl",
             timeout=seconds(spec.timeout_scanner),
             log=ctx.logs_dir / "test_scanner" / f"{state.name}.log",

@@ -95,6 +95,22 @@ def test_session_records_frame_the_run(project: pytest.Pytester, inner311: Inner
     }
 
 
+def test_session_end_carries_the_process_cpu_at_start_collection_and_end(
+    pytester: pytest.Pytester, inner311: Inner
+) -> None:
+    """The profile's split: a test that burns CPU shows between collection and the end."""
+    pytester.makepyfile(
+        test_burn="import time\n\ndef test_burn():\n"
+        "    end = time.process_time() + 0.3\n    while time.process_time() < end:\n        pass\n"
+    )
+    done = inner311.run(pytester.path)
+    end = done.records[-1]
+    assert isinstance(end, rec.SessionEnd)
+    started, collected, ended = end.cpu
+    assert 0 < started <= collected
+    assert ended - collected >= 0.3
+
+
 def test_collect_only_records_items_with_markers_and_params(
     project: pytest.Pytester, inner311: Inner
 ) -> None:
