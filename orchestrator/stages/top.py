@@ -148,8 +148,9 @@ def _reasons(path: str, outcome: Outcome) -> dict[str, Any]:
 def _valid_units(state: SpecState, outcomes: dict[str, Outcome]) -> dict[str, dict[str, Any]]:
     """unit key -> its choice, newest file first, at most ``max_f2p_num`` units.
 
-    The failed units of files that gave a valid one are noted as dropped; the
-    units past the cap as capped (never tried: not counted as candidates).
+    The failed units of files that gave a valid one are noted as dropped; every
+    unit after the cap is reached, failed or valid, as capped (never a candidate:
+    a failed one past the cap counts no more than a valid one does).
     """
     limit = state.spec.settings.max_f2p_num
     dropped = state.values.setdefault("dropped", {})
@@ -159,11 +160,13 @@ def _valid_units(state: SpecState, outcomes: dict[str, Outcome]) -> dict[str, di
         if outcome.status != "ok":
             continue
         for unit in outcome.data["units"]:
-            if unit["status"] != "ok":
-                dropped[unit["key"]] = _dropped("top", unit["reason"])
-            elif limit != -1 and len(units) >= limit:
+            if limit != -1 and len(units) >= limit:
                 why = f"over max_f2p_num ({limit} units); raise max_f2p_num"
+                if unit["status"] != "ok":
+                    why += f" (top would drop it: {unit['reason']})"
                 dropped[unit["key"]] = {**_dropped("top", why), "status": "capped"}
+            elif unit["status"] != "ok":
+                dropped[unit["key"]] = _dropped("top", unit["reason"])
             else:
                 units[unit["key"]] = unit
     return units
