@@ -15,9 +15,16 @@ The last line sums them, beside the targets: yield at least 60% overall, and a
 valid case from every library with 100 or more passing tests.
 
     python benchmarks/cases_per_repo.py [--specs specs/yield_specs.toml] [--only NAME ...]
+        [--work DIR]
 
 With ``--profile`` and/or ``--baseline-rev REV``, CPU per valid case side by
 side instead, and where the data stage's CPU goes (see ``probe_profile.py``).
+
+With ``--work DIR`` each spec runs in ``DIR/<name>`` and keeps it: the run's
+drop reasons stay readable, and a rerun reuses the cache of the stages before
+top (download, environment, scan, run, trace) while top, p2p and data run
+afresh, so a change to the selection is measured without repeating the runs.
+The CPU figure of such a rerun is then not a cold one.
 """
 
 from __future__ import annotations
@@ -62,13 +69,15 @@ def build(name: str, table: dict[str, Any], work: Path) -> tuple[Path, float]:
     fbench = Path(sys.executable).parent / "fbench"
     command = [str(fbench), "build-cases", "--config-path", str(specs)]
     command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache")]
+    command += ["--debug", "top=False, p2p=False, data=False"]  # the stages measured: never stale
     before = children_cpu()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     cpu = children_cpu() - before
-    runs = sorted((work / "out").glob("*/*"))
-    if not runs:
+    printed = done.stdout.strip().splitlines()  # fbench prints the run directory on stdout
+    run = Path(printed[-1]) if printed else None
+    if run is None or not run.is_dir():
         raise SystemExit(f"{name}: fbench exited {done.returncode}: {done.stderr[-2000:]}")
-    return runs[-1], cpu
+    return run, cpu
 
 
 def _toml(name: str, table: dict[str, Any]) -> str:
@@ -123,6 +132,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=[], help="spec names to run")
     parser.add_argument("--profile", action="store_true", help="pytest processes per candidate")
     parser.add_argument("--baseline-rev", help="git revision to compare CPU per valid case with")
+    parser.add_argument("--work", type=Path, help="keep each spec's run and cache in DIR/<name>")
     options = parser.parse_args()
     tables = tomllib.loads(options.specs.read_text())
     if options.profile or options.baseline_rev:
@@ -141,7 +151,9 @@ def main() -> None:
         if options.only and name not in options.only:
             continue
         with tempfile.TemporaryDirectory(prefix="fb-cases-per-repo-") as tmp:
-            run, cpu = build(name, table, Path(tmp))
+            work = options.work / name if options.work else Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            run, cpu = build(name, table, work)
             row = measure(run, name, cpu)
             why = stopped(run, name)
         print(line(name.removeprefix("SPECS_").lower(), row), flush=True)

@@ -48,6 +48,13 @@ class Classification:
         """The top objects the agent writes, removed or emptied."""
         return [*self.top, *self.stubs]
 
+    def empty(self, target: Target) -> None:
+        """Empty ``target`` instead of removing it: it stays, a feature, its body gone."""
+        for group in (self.top, self.helpers):
+            if target in group:
+                group.remove(target)
+        self.stubs.append(target)
+
     def keep(self, target: Target, why: str) -> None:
         """Stop removing or emptying ``target``."""
         for group in (self.top, self.helpers, self.stubs):

@@ -137,6 +137,19 @@ def _scan_objects(repo: Path, marks: dict[str, list[str]]) -> list[str]:
     return found
 
 
+def leak_hint(leak: str) -> str:
+    """For a leak in an installed third-party package (setuptools vendors a copy of
+    more-itertools, say), the way out the spec has: that package out of the environment."""
+    _, found, rest = leak.partition("/site-packages/")
+    package = rest.split("/", 1)[0]
+    if not found or not package or package.endswith((".py", ".pth")):
+        return ""
+    return (
+        f"; {package} is installed with a copy: if the tests do not need it, end the spec's"
+        f" install with '&& pip uninstall -y {package}'"
+    )
+
+
 def third_party_marks(marks: dict[str, list[str]]) -> dict[str, list[str]]:
     """The objects long and distinctive enough that finding them in another package means
     a copy, not two projects writing the same few generic lines."""

@@ -35,7 +35,12 @@ from orchestrator.extract.classify import (
     classify,
     reached_by_tests,
 )
-from orchestrator.extract.leaks import distinctive_lines, scan_environment, scan_repository
+from orchestrator.extract.leaks import (
+    distinctive_lines,
+    leak_hint,
+    scan_environment,
+    scan_repository,
+)
 from orchestrator.extract.masking import Masked, MaskError, Removed, module_name, removed_lines
 from orchestrator.extract.worktrees import (
     copy_scratch,
@@ -75,10 +80,11 @@ _INPUT_KEYS = (
 class DataStage:
     name = "data"
     version = (
-        10  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
+        11  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
     )
     # 7: total_ordering dunders emptied, classes named by import-time calls kept; 8: units;
-    # 9: statement-faithful gold, level 2 from copies, stability reruns; 10: sdists' names
+    # 9: statement-faithful gold, level 2 from copies, stability reruns; 10: sdists' names;
+    # 11: what the file's other tests need is kept back, or emptied when that is enough
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 
@@ -289,7 +295,7 @@ def _scan_for_leaks(runner: Runner, repo: Path, files: dict[str, str], masked: M
     leaks += scan_environment(runner.environment, repo, marks, log)
     if leaks:
         more = f" (and {len(leaks) - 1} more)" if len(leaks) > 1 else ""
-        raise Dropped("leak", f"removed code found: {leaks[0]}{more}")
+        raise Dropped("leak", f"removed code found: {leaks[0]}{more}{leak_hint(leaks[0])}")
 
 
 def _gold_check(

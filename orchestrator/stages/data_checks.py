@@ -30,7 +30,7 @@ from pathlib import Path
 from orchestrator.environments import Environment
 from orchestrator.errors import StageError
 from orchestrator.extract.classify import Classification
-from orchestrator.extract.masking import Masked, Target
+from orchestrator.extract.masking import Masked, MaskError, Target
 from orchestrator.extract.stubbing import mask_with_stubs
 from orchestrator.extract.worktrees import apply_patch, write_files
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
@@ -138,7 +138,10 @@ def check_masked(
     for round_ in range(MAX_ROUNDS):
         masked = work.put(classification.targets, classification.stubs)
         _probe(runner, work.tree, p2p_files, round_)
-        failing, passing, rate = _fail_to_pass(runner, work.tree, unit, others, round_)
+        failing, passing, rate, own = _fail_to_pass(runner, work.tree, unit, others, round_)
+        if own:  # the file's tests outside the unit need something removed: find it
+            notes.append(_keep_for_own_tests(runner, work, classification, own, round_))
+            continue
         broken, flaky = _pass_to_pass(runner, work.tree, p2p_files, expected, round_)
         for path in flaky:
             notes.append(f"{path}: flaky after masking, left out")
@@ -157,7 +160,8 @@ def check_masked(
                 rate,
                 notes,
             )
-        kept = _keep_back(runner, work, classification, broken, expected, round_)
+        still = _files_failing(broken, expected)
+        kept = _keep_back(runner, work, classification, (broken, still), round_)
         if kept is None:  # they fail in a copy of the checkout, masked or not
             notes += [
                 f"{path}: fails in a copy of the checkout even unmasked, left out"
@@ -165,8 +169,34 @@ def check_masked(
             ]
             p2p_files = [path for path in p2p_files if path not in broken]
             continue
-        notes.append(f"kept {kept.path}::{kept.qualname}: {', '.join(broken)} need it")
+        notes.append(f"{kept}: {', '.join(broken)} need it")
     raise Dropped("p2p", f"still failing after keeping back {MAX_ROUNDS} objects")
+
+
+def _keep_for_own_tests(
+    runner: Runner, work: MaskedTree, classification: Classification, own: list[str], round_: int
+) -> str:
+    """Keep back (or only empty) what the file's failing tests outside the unit need; the note.
+
+    Raises Dropped when they fail unmasked too, or need a top object removed whole.
+    """
+
+    def still(run: PytestRun) -> bool:
+        outcomes = run.outcomes()
+        return any(outcomes.get(t) != "passed" for t in own)
+
+    why = f"{len(own)} of the file's tests outside the unit fail after masking, first {own[0]}"
+    try:
+        kept = _keep_back(runner, work, classification, ([runner.file], still), round_)
+    except Dropped as dropped:
+        raise Dropped("f2p", f"{why}: {dropped.reason.split(' and ', 1)[-1]}") from None
+    if kept is None:
+        raise Dropped("f2p", f"{why}, even with nothing removed")
+    return f"{kept}: the file's tests outside the unit need it ({own[0]})"
+
+
+def _files_failing(files: list[str], expected: dict[str, list[str]]) -> Callable[[PytestRun], bool]:
+    return lambda run: bool(_failing_files(run, files, expected))
 
 
 def _probe(runner: Runner, tree: Path, p2p_files: list[str], round_: int) -> None:
@@ -179,8 +209,9 @@ def _probe(runner: Runner, tree: Path, p2p_files: list[str], round_: int) -> Non
 
 def _fail_to_pass(
     runner: Runner, tree: Path, tests: list[str], others: list[str], round_: int
-) -> tuple[list[str], list[str], float]:
-    """The unit's tests that fail and pass masked, and the pass rate; the file's others pass."""
+) -> tuple[list[str], list[str], float, list[str]]:
+    """The unit's tests that fail and pass masked, the pass rate, and the file's tests
+    outside the unit that fail (they must pass: something they need is kept back)."""
     outcomes = runner.pytest(tree, [runner.file], "f2p_validate", f"masked{round_}").outcomes()
     passing = [t for t in tests if outcomes.get(t) == "passed"]
     failing = [t for t in tests if t not in passing]
@@ -193,13 +224,7 @@ def _fail_to_pass(
             f" ({rate:.0%} > f2p_pass_rate_threshold {threshold:.0%})",
         )
     broken = [t for t in others if outcomes.get(t) != "passed"]
-    if broken:
-        raise Dropped(
-            "f2p",
-            f"{len(broken)} of the file's {len(others)} tests outside the unit fail after"
-            f" masking, first {broken[0]} (they need removed code no trace showed)",
-        )
-    return failing, passing, round(rate, 4)
+    return failing, passing, round(rate, 4), broken
 
 
 def _pass_to_pass(
@@ -227,32 +252,45 @@ def _keep_back(
     runner: Runner,
     work: MaskedTree,
     classification: Classification,
-    broken: list[str],
-    expected: dict[str, list[str]],
+    check: tuple[list[str], Callable[[PytestRun], bool]],
     round_: int,
-) -> Target | None:
-    """Find the removed object the broken files need, and stop removing it.
+) -> str | None:
+    """Find the removed object that the tests run on ``check[0]`` need (``check[1]``
+    tells whether they still fail), and only empty it when that is enough, else keep it.
 
-    None when the files fail with nothing removed: they depend on where the work
-    tree is (a path in a test), not on the mask.
+    None when the tests fail with nothing removed: they depend on where the work
+    tree is (a path in a test), not on the mask. The note says what was done.
     """
+    targets, still = check
     probes = iter(range(1000))
     emptied = set(classification.stubs)
 
-    def breaks(subset: list[Target]) -> bool:
-        work.put([t for t in subset if t not in emptied], [t for t in subset if t in emptied])
+    def breaks(subset: list[Target], empty: tuple[Target, ...] = ()) -> bool:
+        removed = [t for t in subset if t not in emptied and t not in empty]
+        work.put(removed, [t for t in subset if t in emptied or t in empty])
         step = f"bisect{round_}.{next(probes)}"
-        run = runner.pytest(work.tree, broken, "p2p_validate", step)
-        return bool(_failing_files(run, broken, expected))
+        return still(runner.pytest(work.tree, targets, "p2p_validate", step))
 
     if breaks([]):
         return None
     culprit = find_culprit([*classification.targets, *classification.stubs], breaks)
+    who = ", ".join(targets)
+    if culprit is not None and culprit not in emptied and not _breaks_emptied(breaks, culprit):
+        classification.empty(culprit)  # referred to, not run: it stays as a stub
+        return f"emptied {culprit.path}::{culprit.qualname} instead of removing it"
     if culprit is None or classification.features == [culprit]:
         what = "no single removed object" if culprit is None else "the only top object"
-        raise Dropped("p2p", f"{', '.join(broken)} fail after masking and need {what}")
-    classification.keep(culprit, f"needed by pass-to-pass {', '.join(broken)}")
-    return culprit
+        raise Dropped("p2p", f"{who} fail after masking and need {what}")
+    classification.keep(culprit, f"needed by {who}")
+    return f"kept {culprit.path}::{culprit.qualname}"
+
+
+def _breaks_emptied(breaks: Callable[..., bool], culprit: Target) -> bool:
+    """Whether the tests fail with ``culprit`` emptied: True when it cannot be emptied."""
+    try:
+        return breaks([culprit], (culprit,))
+    except MaskError:  # a class, or a function with no body to take out
+        return True
 
 
 def find_culprit(targets: list[Target], breaks: Callable[[list[Target]], bool]) -> Target | None:

@@ -77,8 +77,8 @@ class UnitChoice(msgspec.Struct, kw_only=True):
 
 class TopStage:
     name = "top"
-    version = 8  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
-    # 8: budgets count classes whole
+    version = 9  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
+    # 8: budgets count classes whole; 9: wide classes
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -148,8 +148,9 @@ def _reasons(path: str, outcome: Outcome) -> dict[str, Any]:
 def _valid_units(state: SpecState, outcomes: dict[str, Outcome]) -> dict[str, dict[str, Any]]:
     """unit key -> its choice, newest file first, at most ``max_f2p_num`` units.
 
-    The failed units of files that gave a valid one are noted as dropped; the
-    units past the cap as capped (never tried: not counted as candidates).
+    The failed units of files that gave a valid one are noted as dropped; every
+    unit after the cap is reached, failed or valid, as capped (never a candidate:
+    a failed one past the cap counts no more than a valid one does).
     """
     limit = state.spec.settings.max_f2p_num
     dropped = state.values.setdefault("dropped", {})
@@ -159,11 +160,13 @@ def _valid_units(state: SpecState, outcomes: dict[str, Outcome]) -> dict[str, di
         if outcome.status != "ok":
             continue
         for unit in outcome.data["units"]:
-            if unit["status"] != "ok":
-                dropped[unit["key"]] = _dropped("top", unit["reason"])
-            elif limit != -1 and len(units) >= limit:
+            if limit != -1 and len(units) >= limit:
                 why = f"over max_f2p_num ({limit} units); raise max_f2p_num"
+                if unit["status"] != "ok":
+                    why += f" (top would drop it: {unit['reason']})"
                 dropped[unit["key"]] = {**_dropped("top", why), "status": "capped"}
+            elif unit["status"] != "ok":
+                dropped[unit["key"]] = _dropped("top", unit["reason"])
             else:
                 units[unit["key"]] = unit
     return units
@@ -186,7 +189,8 @@ def _choose_units(ctx: RunContext, state: SpecState, file: str) -> tuple[list[Un
         return [whole], ""
     found: list[UnitChoice] = []
     if mode in ("class", "auto"):
-        found += [_choose(ctx, state, u) for u in units.class_units(file, trace, spec.min_test_num)]
+        classes = units.class_units(file, trace, spec.min_test_num)
+        found += [_widened(ctx, state, u) for u in classes]
     if mode in ("group", "auto"):
         taken = {t for c in found if c.status == "ok" for t in c.tests}
         rest = [t for t in units.passing(trace) if t not in taken]
@@ -204,8 +208,9 @@ def _choose_units(ctx: RunContext, state: SpecState, file: str) -> tuple[list[Un
 
 
 def _widened(ctx: RunContext, state: SpecState, group: units.Unit) -> UnitChoice:
-    """A group, or, when the file's other tests reach its nearest object, the group
-    with those tests in (``name-wide``): tests that share their objects go together."""
+    """A class or group, or, when the file's other tests reach its nearest object, the
+    unit with those tests in (``name-wide``): tests that share their objects go together
+    (``TestLast`` takes in the tests of functions built on ``last``)."""
     choice = _choose(ctx, state, group)
     shared = [c for c in choice.candidates if c.reason.endswith(OTHERS)]
     if choice.status == "ok" or not shared:

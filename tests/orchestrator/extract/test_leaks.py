@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from orchestrator.environments.local import LocalEnvironment
-from orchestrator.extract.leaks import distinctive_lines, scan_environment, third_party_marks
+from orchestrator.extract.leaks import (
+    distinctive_lines,
+    leak_hint,
+    scan_environment,
+    third_party_marks,
+)
 from orchestrator.extract.masking import locate
 from orchestrator.pipeline.specs import RepoSpec
 from tests.support.gitrepos import commit_files
@@ -98,6 +103,17 @@ def test_a_copy_in_a_third_party_package_is_a_leak(
 ) -> None:
     found = scan_with(environment, {"copier/_vendor/cachey_copy.py": CACHE}, tmp_path / "log")
     assert found == ["cachey/core.py::plan_evictions in copier/_vendor/cachey_copy.py"]
+
+
+def test_a_copy_in_a_third_party_package_names_the_way_out() -> None:
+    """setuptools vendors more-itertools: the drop says how the spec leaves it out."""
+    leak = "more.py::adjacent in /env/lib/python3.11/site-packages/setuptools/_vendor/more.py"
+    assert leak_hint(leak) == (
+        "; setuptools is installed with a copy: if the tests do not need it, end the spec's"
+        " install with '&& pip uninstall -y setuptools'"
+    )
+    assert leak_hint("more.py::adjacent in more_itertools/more.py") == ""
+    assert leak_hint("x.py::f in /env/lib/python3.11/site-packages/x.py") == ""
 
 
 def test_the_projects_own_installed_files_are_scanned_fully(

@@ -99,3 +99,38 @@ def test_past_the_core_the_line_budget_decides() -> None:
     assert core == 2
     chosen = {c.qualname: c for c in found}
     assert chosen["gamma"].reason.startswith("over the line budget (4 > 2)")
+
+
+def test_units_past_max_f2p_num_are_capped_whether_top_chose_for_them_or_not() -> None:
+    """Once the cap is reached, a later file's failed unit is no more a candidate than its
+    valid one: both are capped (the failed one keeps top's reason)."""
+    from orchestrator.pipeline.engine import Outcome, SpecState
+    from orchestrator.pipeline.specs import RepoSpec, Spec
+    from orchestrator.stages.top import _valid_units
+
+    def unit(file: str, name: str, reason: str = "") -> dict[str, object]:
+        status = "failed" if reason else "ok"
+        return {"key": f"{file}::{name}", "unit": name, "status": status, "reason": reason}
+
+    first, second = "tests/test_a.py", "tests/test_b.py"
+    outcomes = {
+        first: Outcome("ok", data={"units": [unit(first, "A"), unit(first, "B", "shared")]}),
+        second: Outcome("ok", data={"units": [unit(second, "C"), unit(second, "D", "shared")]}),
+    }
+    state = SpecState(Spec("SPECS_CAP", RepoSpec(repository="x", max_f2p_num=2)))
+    state.values["f2p"] = [first, second]
+    assert list(_valid_units(state, outcomes)) == [f"{first}::A", f"{second}::C"]
+    dropped = state.values["dropped"]
+    assert dropped[f"{first}::B"] == {"status": "dropped", "stage": "top", "reason": "shared"}
+    state.spec = Spec("SPECS_CAP", RepoSpec(repository="x", max_f2p_num=1))
+    state.values["dropped"] = {}
+    assert list(_valid_units(state, outcomes)) == [f"{first}::A"]
+    dropped = state.values["dropped"]
+    assert {key: row["status"] for key, row in dropped.items()} == {
+        f"{first}::B": "capped",
+        f"{second}::C": "capped",
+        f"{second}::D": "capped",
+    }
+    assert dropped[f"{second}::D"]["reason"] == (
+        "over max_f2p_num (1 units); raise max_f2p_num (top would drop it: shared)"
+    )
