@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from orchestrator.build import (
     parse_debug,
 )
 from orchestrator.errors import UsageError
+from orchestrator.executors import Executor, SpecWork, executor
 from orchestrator.pairs import PAIRS_STAGE_NAMES
 from orchestrator.pairs.config import PairsConfig, load_pairs_config, parse_pairs
 from orchestrator.pairs.dataset import DatasetStage
@@ -38,7 +41,7 @@ from orchestrator.pairs.instruct import InstructStage
 from orchestrator.pairs.report import write_pairs_report
 from orchestrator.pairs.seeds import SeedsStage
 from orchestrator.pairs.validate import ValidateStage
-from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
+from orchestrator.pipeline.engine import RunContext, SpecState, Stage
 from orchestrator.pipeline.progress import stage_progress
 from orchestrator.pipeline.storage import is_run_dir, new_run_dir, read_json, write_json
 from orchestrator.pipeline.summary import write_summary
@@ -80,6 +83,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
     config = _pairs_config(options)
     run_env, llm_config = global_config(options.global_config_path)
     models = _probe_llm(llm_config)
+    chosen = _executor(options)
     if options.clean and options.resume is None:
         clean_output(options.output_dir)
     root = _run_root(options)
@@ -101,14 +105,31 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
             DatasetStage(),
         ]
         started = dt.datetime.now(dt.UTC)
-        for stage in stages[: STAGES.index(debug.end) + 1]:
-            log.info("stage %s", stage.name)
-            run_stage(ctx, stage, states)
-            if stage.name == "repo":
-                _write_metadata(ctx, options, states, started, Path(_specs_dir(options)))
+        work = SpecWork(ctx, stages[: STAGES.index(debug.end) + 1], states)
+        work.stage_done = partial(_stage_done, work, options, started)
+        with closing(chosen):
+            chosen.run_specs(work)
         write_summary(ctx, states)
         write_pairs_report(ctx, states)
     return root, ctx
+
+
+def _executor(options: PairsOptions) -> Executor:
+    if options.executor == "ray":
+        # Seeds, instruct, validate and dataset keep every spec's rows in one file each,
+        # which a worker elsewhere would see only its own spec of.
+        raise UsageError(
+            "build-pairs --executor ray: not supported yet; use --executor local"
+            " (build-cases and eval run on Ray)"
+        )
+    return executor(options.executor, options.ray_address)
+
+
+def _stage_done(work: SpecWork, options: PairsOptions, started: dt.datetime, stage: str) -> None:
+    if stage == "repo":
+        specs_dir = Path(_specs_dir(options))
+        _write_metadata(work.ctx, options, list(work.states), started, specs_dir)
+    log.info("stage %s ended for every spec", stage)
 
 
 def _recorded(options: PairsOptions) -> dict[str, Any]:

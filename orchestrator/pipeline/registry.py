@@ -17,7 +17,7 @@ from typing import Any
 from orchestrator.errors import UsageError
 
 # The kinds featurebench knows; a group outside this list is never read.
-KINDS = ("environments", "stages", "exporters", "top_selectors", "sinks")
+KINDS = ("environments", "stages", "exporters", "top_selectors", "sinks", "executors")
 
 
 @dataclass(frozen=True)
