@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.options import cases_option
+from orchestrator.cli.options import cases_option, executor_options
 from orchestrator.pipeline.storage import read_json
 
 
@@ -52,6 +52,7 @@ from orchestrator.pipeline.storage import read_json
     is_flag=True,
     help="Run the tests unconfined (local backend): only for patches you trust.",
 )
+@executor_options
 def eval_command(
     cases: Path,
     predictions: str,
@@ -62,6 +63,8 @@ def eval_command(
     force: bool,
     patch_fuzz: bool,
     no_sandbox: bool,
+    executor: str,
+    ray_address: str | None,
 ) -> None:
     """Apply each patch to its case, restore the tests, run them and grade strictly."""
     from orchestrator.grading.evaluate import EvalOptions, evaluate  # heavy: imported when run
@@ -69,6 +72,7 @@ def eval_command(
 
     options = EvalOptions(cases, predictions, jobs, backend, report, cache_dir, force=force)
     options.patch_fuzz, options.sandbox = patch_fuzz, not no_sandbox
+    options.executor, options.ray_address = executor, ray_address
     with stage_progress() as progress:
         written = evaluate(options, progress)
     for path in written:

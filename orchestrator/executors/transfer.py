@@ -85,6 +85,19 @@ def _merge(target: Path, theirs: Any) -> None:
     write_json(target, {**ours, **theirs})
 
 
+def lay_out(root: Path, entries: list[Entry]) -> None:
+    """``entries`` as files and links under ``root``, as :func:`pack` found them."""
+    for entry in entries:
+        target = root / entry.path
+        if entry.link is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(entry.link)
+            continue
+        write_atomic(target, entry.data)
+        if entry.mode & 0o111:  # executables stay executable; other bits follow the umask
+            target.chmod(target.stat().st_mode | (entry.mode & 0o111))
+
+
 def journal_entries(ctx: RunContext) -> list[Entry]:
     """The run's journal so far, for a worker resuming the run elsewhere."""
     folder = ctx.root / JOURNAL

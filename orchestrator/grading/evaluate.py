@@ -67,6 +67,8 @@ class EvalOptions:
     force: bool = False  # replace a model's earlier report
     patch_fuzz: bool = False  # SWE-bench's chain: git apply, then --reject, then patch --fuzz
     sandbox: bool = True  # False only with --no-sandbox
+    executor: str = "local"  # ray: one Ray task per case (orchestrator/executors/ray_eval.py)
+    ray_address: str | None = None
 
 
 def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
@@ -82,12 +84,18 @@ def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
     ctx = _context(out, cache_dir.resolve(), options)
     # Only the environments of cases with a prediction: another machine builds no more.
     predicted = {iid: cases[iid] for patches in predictions.models.values() for iid in patches}
-    environments = _environments(ctx, predicted, options.backend)
+    on_ray = options.executor == "ray"  # the environments are then found on the nodes
+    environments = {} if on_ray else _environments(ctx, predicted, options.backend)
     reports = []
     for model, submitted in predictions.models.items():
         folder = out / file_slug(model)
-        jobs = [(cases[iid], patch, environments[iid]) for iid, patch in sorted(submitted.items())]
-        results = _run_all(jobs, folder / "logs", options.jobs, model, progress, options.patch_fuzz)
+        if on_ray:
+            results = _grade_on_ray(options, ctx, cases, submitted, folder, (model, progress))
+        else:
+            jobs = [(cases[i], patch, environments[i]) for i, patch in sorted(submitted.items())]
+            results = _run_all(
+                jobs, folder / "logs", options.jobs, model, progress, options.patch_fuzz
+            )
         reports.append(
             write_model_report(
                 folder,
@@ -101,6 +109,22 @@ def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
             )
         )
     return reports
+
+
+def _grade_on_ray(
+    options: EvalOptions,
+    ctx: RunContext,
+    cases: dict[str, Case],
+    submitted: dict[str, str],
+    folder: Path,
+    show: tuple[str, Progress],
+) -> list[InstanceResult]:
+    from orchestrator.executors.ray_eval import grade_on_ray  # Ray: imported when asked for
+
+    jobs = [(cases[iid], patch) for iid, patch in sorted(submitted.items())]
+    return grade_on_ray(
+        options.ray_address, ctx, jobs, folder / "logs", show, options.patch_fuzz, options.backend
+    )
 
 
 def _run_all(

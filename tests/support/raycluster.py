@@ -130,7 +130,7 @@ def _start(node: Node, arguments: list[str]) -> None:
                 preexec_fn=_favoured,
             )
         if _wait_until_started(node.process, log_path, offset):
-            _renice(node.pids(), 0)  # the specs' tasks run at the usual priority
+            _renice(node.process, node.pids())  # the specs' tasks run at the usual priority
             return
         _killpg(node.process.pid, signal.SIGKILL)
         node.process.wait()
@@ -140,17 +140,26 @@ def _start(node: Node, arguments: list[str]) -> None:
 def _favoured() -> None:
     """A node's start at a raised priority, where allowed: its raylet gives the agents it
     starts 15 s to report their ports, which a busy machine's scheduler may not give
-    them (ray-project/ray#65983). Lowered back once the node runs."""
+    them (ray-project/ray#65983). The node is a session of its own, so an autogroup of
+    its own on Linux, where the group's nice is what counts. Lowered once it runs."""
+    try:
+        Path("/proc/self/autogroup").write_text(str(-STARTUP_NICE))
+    except OSError:
+        pass
     try:
         os.nice(-STARTUP_NICE)
     except PermissionError:
         pass
 
 
-def _renice(pids: list[int], value: int) -> None:
+def _renice(process: subprocess.Popen[bytes], pids: list[int]) -> None:
+    try:
+        Path(f"/proc/{process.pid}/autogroup").write_text("0")
+    except OSError:
+        pass
     for pid in pids:
         try:
-            os.setpriority(os.PRIO_PROCESS, pid, value)
+            os.setpriority(os.PRIO_PROCESS, pid, 0)
         except (ProcessLookupError, PermissionError):
             pass
 

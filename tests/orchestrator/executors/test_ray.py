@@ -3,6 +3,7 @@ even when the second node dies mid-run."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -12,7 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from orchestrator.cli import cli
 from tests.orchestrator.executors.runs import build, case_bytes, feature_specs, write_specs
 from tests.support.raycluster import RayCluster
 
@@ -48,27 +51,46 @@ def ray_nodes(run: Path) -> set[str]:
     return set(re.findall(r"ran on Ray node (\w+)", log))
 
 
-def test_ray_makes_the_cases_local_makes(
-    specs: Path, local_cases: dict[str, bytes], ray_cluster: RayCluster, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def ray_run(specs: Path, ray_cluster: RayCluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("ray")
     started = time.monotonic()
-    run = build(
-        specs,
-        tmp_path / "out",
-        tmp_path / "cache",
-        "--jobs",
-        "2",
-        "--executor",
-        "ray",
-        "--ray-address",
-        ray_cluster.address,
-    )
+    address = ["--executor", "ray", "--ray-address", ray_cluster.address]
+    run = build(specs, work / "out", work / "cache", "--jobs", "2", *address)
     print(f"\nray run: {time.monotonic() - started:.0f}s", file=sys.stderr)
-    assert case_bytes(run) == local_cases
-    assert len(ray_nodes(run)) == 2  # the specs were spread over both nodes
-    summary = (run / "logs" / "summary.txt").read_text()
+    return run
+
+
+def test_ray_makes_the_cases_local_makes(ray_run: Path, local_cases: dict[str, bytes]) -> None:
+    assert case_bytes(ray_run) == local_cases
+    assert len(ray_nodes(ray_run)) == 2  # the specs were spread over both nodes
+    summary = (ray_run / "logs" / "summary.txt").read_text()
     assert "SPECS_CACHETOOLS:" in summary
     assert "stopped" not in summary
+    assert not list(ray_run.glob("metadata_outputs/journal/**/.*.tmp"))
+
+
+def graded(run: Path, report: Path, *args: str) -> dict[str, str]:
+    """``fbench eval`` of the gold patches; each instance's status."""
+    command = ["eval", "--cases", str(run), "--predictions", "gold", "--report", str(report)]
+    result = CliRunner().invoke(cli, [*command, "--jobs", "2", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (data,) = [json.loads(p.read_text()) for p in report.glob("*/*.json")]
+    return {iid: row["status"] for iid, row in data["instances"].items()}
+
+
+def test_eval_on_ray_grades_each_case_as_local_does(
+    ray_run: Path, ray_cluster: RayCluster, tmp_path: Path
+) -> None:
+    """One Ray task per case: the case directory travels as data, the logs come back."""
+    local = graded(ray_run, tmp_path / "local")
+    on_ray = graded(
+        ray_run, tmp_path / "ray", "--executor", "ray", "--ray-address", ray_cluster.address
+    )
+    assert on_ray == local
+    assert set(on_ray.values()) == {"resolved"}
+    for iid in on_ray:
+        assert any((tmp_path / "ray").glob(f"*/logs/{iid}/*")), f"no logs came back for {iid}"
 
 
 def _spec_task_on(cluster: RayCluster) -> bool:
