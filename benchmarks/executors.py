@@ -64,6 +64,7 @@ def build(specs: Path, work: Path, args: list[str], cluster: RayCluster | None) 
     command = [str(fbench), "build-cases", "--config-path", str(specs)]
     command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache"), *args]
     cpu, cluster_before, started = children_cpu(), cluster_cpu(cluster), time.time()
+    work.mkdir(parents=True, exist_ok=True)
     with (work / "fbench.log").open("wb") as log:
         code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
     wall = time.time() - started

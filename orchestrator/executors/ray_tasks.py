@@ -19,10 +19,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import msgspec
+
 from orchestrator.errors import UsageError
 from orchestrator.executors import SpecWork
 from orchestrator.executors.transfer import Entry, journal_entries, pack, unpack, write_entries
 from orchestrator.pipeline.engine import RunContext, SpecState, Stage, StageStats, run_spec
+from orchestrator.pipeline.specs import Spec
 from orchestrator.pipeline.storage import RUN_SUBDIRS, ResultCache, usable_cache_dir
 
 log = logging.getLogger("fbench.executors")
@@ -84,7 +87,7 @@ class RayExecutor:
         task = ray.remote(_spec_task)
         pending = {
             task.options(**self._placement(work.ctx, state)).remote(
-                *shared, state, journal, work.llm
+                *shared, msgspec.json.encode(state.spec), journal, work.llm
             ): state
             for state in work.states
         }
@@ -158,11 +161,17 @@ def _quiet(stage: str, done: int, total: int) -> None:
 def _spec_task(
     template: RunContext,
     stages: list[Stage],
-    state: SpecState,
+    spec: bytes,
     journal: list[Entry],
     llm: Any,
 ) -> SpecResult:
-    """On a worker: every stage of one spec, in a run directory of the task's own."""
+    """On a worker: every stage of one spec, in a run directory of the task's own.
+
+    The spec comes as JSON, not pickled: an unpickled struct holds copies of its
+    defaults, which msgspec then writes out (omit_defaults goes by identity), so the
+    cases and every cache key would differ from a local run's.
+    """
+    state = SpecState(msgspec.json.decode(spec, type=Spec))
     os.environ.update(template.run_env)  # config.toml's [env], as the driver applied it
     with tempfile.TemporaryDirectory(prefix="fbench-spec-") as folder:
         root = Path(folder)

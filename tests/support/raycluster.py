@@ -66,7 +66,7 @@ class RayCluster:
                 except subprocess.TimeoutExpired:
                     _killpg(node.process.pid, signal.SIGKILL)
             node.kill()  # what outlived its ``ray start``
-            shutil.rmtree(node.folder, ignore_errors=True)
+        shutil.rmtree(self.head.folder.parent, ignore_errors=True)
 
 
 def _names(proc: Path, folder: Path) -> bool:

@@ -25,11 +25,8 @@ def test_streaming_makes_the_same_cases_as_the_stage_by_stage_order(tmp_path: Pa
     )
     streamed_cases, staged_cases = case_bytes(streamed), case_bytes(staged)
     assert streamed_cases == staged_cases
-    assert {name.split("/")[0].split(".")[0] for name in streamed_cases} == {
-        "geom",
-        "shapes",
-        "solids",
-    }
+    repositories = {name.split("/")[0].split(".")[0] for name in streamed_cases}
+    assert repositories == {"local__geom", "local__shapes", "local__solids"}
     summary = (streamed / "logs" / "summary.txt").read_text()
     assert summary.count("-> ") == 3  # one line per spec, as before
     assert (streamed / "pipeline_report.md").is_file()
@@ -40,7 +37,7 @@ def test_fast_specs_have_cases_before_the_slow_spec_leaves_its_runner(tmp_path: 
     per-stage barrier that case could only come after the slow runner ended."""
     out = tmp_path / "out"
     specs = feature_specs(tmp_path, ("geom", "shapes"))
-    specs["SPECS_WAITS"] = waiting_spec(tmp_path, f"{out}/*/*/cases/shapes.*/*", limit=300)
+    specs["SPECS_WAITS"] = waiting_spec(tmp_path, f"{out}/*/*/cases/local__shapes.*/*", limit=300)
     path = write_specs(tmp_path / "specs.py", specs)
     run = build(path, out, tmp_path / "cache", "--jobs", "3", "--no-sandbox")
     runner_logs = [
@@ -49,7 +46,7 @@ def test_fast_specs_have_cases_before_the_slow_spec_leaves_its_runner(tmp_path: 
     assert runner_logs, "the slow spec's test never ran"
     slow_runner_ended = max(p.stat().st_mtime for p in runner_logs)
     for name in ("geom", "shapes"):
-        cases = [p for p in run.glob(f"cases/{name}.*/*") if not p.name.startswith(".")]
+        cases = [p for p in run.glob(f"cases/local__{name}.*/*") if not p.name.startswith(".")]
         assert cases, f"no {name} cases"
         first_case = min(p.stat().st_mtime for p in cases)
         assert first_case < slow_runner_ended, f"{name}'s cases waited for the slow spec"
