@@ -65,6 +65,7 @@ class RayCluster:
                     node.process.wait(30)
                 except subprocess.TimeoutExpired:
                     _killpg(node.process.pid, signal.SIGKILL)
+                    node.process.wait()
             node.kill()  # what outlived its ``ray start``
         shutil.rmtree(self.head.folder.parent, ignore_errors=True)
 
