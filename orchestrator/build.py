@@ -8,13 +8,15 @@ import os
 import shutil
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from orchestrator.environments.sandbox import sandbox_mode
 from orchestrator.errors import Interrupted, RunFailed, UsageError
+from orchestrator.executors import Executor, SpecWork, executor
 from orchestrator.llm.config import LLMConfig
-from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
+from orchestrator.pipeline.engine import RunContext, SpecState, Stage
 from orchestrator.pipeline.progress import stage_progress
 from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.run_setup import (
@@ -59,6 +61,7 @@ from orchestrator.pipeline.storage import (
 from orchestrator.pipeline.summary import write_summary
 from orchestrator.report.pipeline_report import write_pipeline_report
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
+from orchestrator.stages.data import remove_half_built
 from orchestrator.stages.registered import build_stages
 from orchestrator.watch import Watcher, stage_ended
 
@@ -86,6 +89,8 @@ class BuildOptions:
     cache_dir: Path | None = None
     no_cache: bool = False
     no_sandbox: bool = False
+    executor: str = "local"  # where the specs run: local, ray (see orchestrator/executors)
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class _Plan:
     run_env: dict[str, str]
     llm: tuple[LLMConfig | None, list[str]]
     specs_dir: Path
+    executor: Executor
 
 
 def build_cases(options: BuildOptions) -> Path:
@@ -136,7 +142,7 @@ def build_cases(options: BuildOptions) -> Path:
     recorded = _recorded_run(options.resume)
     plan = _plan(options, recorded)
     states = [SpecState(spec) for spec in plan.specs]
-    with _cache_dir(options, recorded) as cache_dir:
+    with closing(plan.executor), _cache_dir(options, recorded) as cache_dir:
         root = _run_root(options)
         try:
             ctx = _run(options, plan, root, cache_dir, states)
@@ -163,7 +169,8 @@ def _plan(options: BuildOptions, recorded: dict[str, Any]) -> _Plan:
     if options.backend == "local" and not options.no_sandbox:
         sandbox_mode()  # so does a machine where nothing can confine the tests
     specs_dir = Path(recorded.get("specs_dir") or _specs_dir(options))
-    return _Plan(specs, debug, run_env, (llm_config, models), specs_dir)
+    chosen = executor(options.executor, options.ray_address)  # Ray missing: said before the run
+    return _Plan(specs, debug, run_env, (llm_config, models), specs_dir, chosen)
 
 
 def _run(
@@ -180,17 +187,33 @@ def _run(
         _write_metadata(ctx, options, states, started, plan.specs_dir)  # --resume works from here
         # The live bars end before the summary is printed, or they would draw over it.
         with stage_progress() as ctx.progress:
-            for stage in _stages(plan.specs_dir, plan.debug.end, ctx):
-                log.info("stage %s", stage.name)
-                run_stage(ctx, stage, states)
-                if stage.name == "repo":
-                    if not _fetched_any(states):
-                        return ctx
-                    _write_metadata(ctx, options, states, started, plan.specs_dir)
-                stage_ended(ctx, watcher, stage.name, states)
+            stages = _stages(plan.specs_dir, plan.debug.end, ctx)
+            work = SpecWork(ctx, stages, states, llm=plan.llm)
+            work.stage_done = partial(_stage_done, work, watcher, options, started, plan.specs_dir)
+            plan.executor.run_specs(work)
+        if not _fetched_any(states):
+            return ctx
         write_summary(ctx, states)
         write_pipeline_report(root)
     return ctx
+
+
+def _stage_done(
+    work: SpecWork,
+    watcher: Watcher,
+    options: BuildOptions,
+    started: dt.datetime,
+    specs_dir: Path,
+    stage: str,
+) -> None:
+    """What follows a stage every spec has ended: the commits once fetched, its figures."""
+    states = list(work.states)
+    if not _fetched_any(states):
+        return  # nothing was fetched: nothing else runs, and the run is discarded
+    if stage == "repo":
+        _write_metadata(work.ctx, options, states, started, specs_dir)
+    log.info("stage %s ended for every spec", stage)
+    stage_ended(work.ctx, watcher, stage, states)
 
 
 def _fetched_any(states: list[SpecState]) -> bool:
@@ -236,6 +259,7 @@ def _remove_empty_parents(folder: Path, stop: Path) -> None:
 def _remove_leftovers(ctx: RunContext) -> None:
     """Temporaries a killed run left in the journal and the cache."""
     removed = ctx.journal.remove_stale_temporaries() + ctx.cache.remove_stale_temporaries()
+    remove_half_built(ctx)
     if removed:
         log.info("removed %d temporary files left by killed runs", removed)
 

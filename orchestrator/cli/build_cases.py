@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from orchestrator.cli.options import executor_options
 from orchestrator.errors import UsageError
 from orchestrator.pipeline.registry import registry
 
@@ -95,6 +96,7 @@ def _gpu_ids(ctx: click.Context, param: click.Parameter, value: str | None) -> t
     is_flag=True,
     help="Run the projects' tests unconfined (local backend): only for code you trust.",
 )
+@executor_options
 def build_cases_command(**options: object) -> None:
     """Turn repositories into cases: repo, image, scanner, runner, ...
 

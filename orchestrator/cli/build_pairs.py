@@ -12,7 +12,7 @@ from orchestrator.errors import UsageError
 _SHARED = (
     "config_path", "global_config_path", "output_dir", "resume", "seed", "debug_repo",
     "debug_sample", "log_level", "logs_dir", "repos_dir", "gpu_ids", "debug", "backend", "jobs",
-    "cache_dir", "no_cache",
+    "cache_dir", "no_cache", "executor", "ray_address",
 )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from orchestrator.cli.options import cases_option
+from orchestrator.cli.options import cases_option, executor_options
 from orchestrator.pipeline.storage import read_json
 
 
@@ -57,6 +57,7 @@ from orchestrator.pipeline.storage import read_json
     is_flag=True,
     help="Continue an interrupted eval into the same --report: reuse the cases it graded.",
 )
+@executor_options
 def eval_command(
     cases: Path,
     predictions: str,
@@ -68,6 +69,8 @@ def eval_command(
     patch_fuzz: bool,
     no_sandbox: bool,
     resume: bool,
+    executor: str,
+    ray_address: str | None,
 ) -> None:
     """Apply each patch to its case, restore the tests, run them and grade strictly."""
     from orchestrator.grading.evaluate import EvalOptions, evaluate  # heavy: imported when run
@@ -76,6 +79,7 @@ def eval_command(
     options = EvalOptions(cases, predictions, jobs, backend, report, cache_dir, force=force)
     options.patch_fuzz, options.sandbox = patch_fuzz, not no_sandbox
     options.resume = resume
+    options.executor, options.ray_address = executor, ray_address
     with stage_progress() as progress:
         written = evaluate(options, progress)
     for path in written:

@@ -34,3 +34,23 @@ def cases_option_with(default: Path | None) -> Callable[[Command], Command]:
 
 
 cases_option = cases_option_with(None)
+
+
+def executor_options(command: Command) -> Command:
+    """``--executor`` and ``--ray-address``: where the specs (or eval's cases) run."""
+    from orchestrator.pipeline.registry import registry
+
+    command = click.option(
+        "--ray-address",
+        help="With --executor ray: the head's address, e.g. 10.0.0.5:6379"
+        " (default: join the Ray instance on this machine, or start one).",
+    )(command)
+    return click.option(
+        "--executor",
+        type=click.Choice(registry("executors").types()),
+        default="local",
+        show_default=True,
+        help="local: this machine, every spec streaming through its stages;"
+        " ray: one Ray task per spec across a cluster (pip install 'pytest-featurebench[ray]');"
+        " stagewise: one stage across every spec at a time, the order before streaming.",
+    )(command)

@@ -71,6 +71,8 @@ class EvalOptions:
     patch_fuzz: bool = False  # SWE-bench's chain: git apply, then --reject, then patch --fuzz
     sandbox: bool = True  # False only with --no-sandbox
     resume: bool = False  # reuse the grades an interrupted eval of this --report kept
+    executor: str = "local"  # ray: one Ray task per case (orchestrator/executors/ray_eval.py)
+    ray_address: str | None = None
 
 
 def evaluate(options: EvalOptions, progress: Progress) -> list[Path]:
@@ -101,12 +103,16 @@ def _evaluate(
     ctx = _context(options.report, cache_dir.resolve(), options)
     # Only the environments of cases with a prediction: another machine builds no more.
     predicted = {iid: cases[iid] for patches in predictions.models.values() for iid in patches}
-    environments = _environments(ctx, predicted, options.backend)
+    on_ray = options.executor == "ray"  # the environments are then found on the nodes
+    environments = {} if on_ray else _environments(ctx, predicted, options.backend)
     reports = []
     for model, submitted in predictions.models.items():
         folder = options.report / file_slug(model)
-        jobs = [(cases[iid], patch, environments[iid]) for iid, patch in sorted(submitted.items())]
-        results = _run_all(jobs, folder / "logs", options, model, progress)
+        if on_ray:
+            results = _grade_on_ray(options, ctx, cases, submitted, folder, (model, progress))
+        else:
+            jobs = [(cases[i], patch, environments[i]) for i, patch in sorted(submitted.items())]
+            results = _run_all(jobs, folder / "logs", options, model, progress)
         reports.append(
             write_model_report(
                 folder,
@@ -120,6 +126,22 @@ def _evaluate(
             )
         )
     return reports
+
+
+def _grade_on_ray(
+    options: EvalOptions,
+    ctx: RunContext,
+    cases: dict[str, Case],
+    submitted: dict[str, str],
+    folder: Path,
+    show: tuple[str, Progress],
+) -> list[InstanceResult]:
+    from orchestrator.executors.ray_eval import grade_on_ray  # Ray: imported when asked for
+
+    jobs = [(cases[iid], patch) for iid, patch in sorted(submitted.items())]
+    return grade_on_ray(
+        options.ray_address, ctx, jobs, folder / "logs", show, options.patch_fuzz, options.backend
+    )
 
 
 def _run_all(

@@ -13,12 +13,14 @@ import logging
 import shutil
 from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from orchestrator.build import BuildOptions, parse_debug
 from orchestrator.environments.sandbox import sandbox_mode
 from orchestrator.errors import UsageError
+from orchestrator.executors import Executor, SpecWork, executor
 from orchestrator.pairs import PAIRS_STAGE_NAMES
 from orchestrator.pairs.config import PairsConfig, load_pairs_config, parse_pairs
 from orchestrator.pairs.dataset import DatasetStage
@@ -29,7 +31,7 @@ from orchestrator.pairs.self_validate import SelfTestsStage
 from orchestrator.pairs.source import Source, check_source, parse_source
 from orchestrator.pairs.source_seeds import SourceSeedsStage
 from orchestrator.pairs.validate import ValidateStage
-from orchestrator.pipeline.engine import RunContext, SpecState, Stage, run_stage
+from orchestrator.pipeline.engine import RunContext, SpecState, Stage
 from orchestrator.pipeline.progress import stage_progress
 from orchestrator.pipeline.run_setup import (
     check_gpus,
@@ -94,6 +96,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
     check_gpus(specs, options.gpu_ids)
     run_env, llm_config = global_config(options.global_config_path)
     models = probe_llm(llm_config)
+    chosen = _executor(options)
     if options.clean and options.resume is None:
         clean_output(options.output_dir)
     root = _run_root(options)
@@ -111,12 +114,10 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
         states = [SpecState(spec) for spec in specs]
         stages = _stages(options, config, source, debug.end)
         started = dt.datetime.now(dt.UTC)
-        for stage in stages[: STAGES.index(debug.end) + 1]:
-            log.info("stage %s", stage.name)
-            run_stage(ctx, stage, states)
-            if stage.name == "repo":
-                write_run_metadata(ctx, options, states, started, Path(specs_dir(options)))
-            stage_ended(ctx, watcher, stage.name, states)  # context_infos and metrics
+        work = SpecWork(ctx, stages, states)  # already cut at --debug end
+        work.stage_done = partial(_stage_done, work, options, started, watcher)
+        with closing(chosen):
+            chosen.run_specs(work)
         write_summary(ctx, states)
         write_pairs_report(ctx, states)
     return root, ctx
@@ -175,6 +176,27 @@ def _source(options: PairsOptions, config: PairsConfig) -> Source | None:
 def source_spec(source: Source) -> Spec:
     """The one spec of a --source run: it names the source; nothing of it is built."""
     return Spec(SOURCE_SPEC, RepoSpec(repository=str(source)))
+
+
+def _executor(options: PairsOptions) -> Executor:
+    if options.executor == "ray":
+        # Seeds, instruct, validate and dataset keep every spec's rows in one file each,
+        # which a worker elsewhere would see only its own spec of.
+        raise UsageError(
+            "build-pairs --executor ray: not supported yet; use --executor local"
+            " (build-cases and eval run on Ray)"
+        )
+    return executor(options.executor, options.ray_address)
+
+
+def _stage_done(
+    work: SpecWork, options: PairsOptions, started: dt.datetime, watcher: Watcher, stage: str
+) -> None:
+    if stage == "repo":
+        folder = Path(specs_dir(options))
+        write_run_metadata(work.ctx, options, list(work.states), started, folder)
+    stage_ended(work.ctx, watcher, stage, list(work.states))  # context_infos and metrics
+    log.info("stage %s ended for every spec", stage)
 
 
 def _recorded(options: PairsOptions) -> dict[str, Any]:

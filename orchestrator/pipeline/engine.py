@@ -13,9 +13,10 @@ retried; deterministic failures are kept with their reason.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -125,7 +126,11 @@ class RunContext:
             log.error(message)
 
 
+Progress = Callable[[str, int, int], None]
+
+
 def run_stage(ctx: RunContext, stage: Stage, states: Sequence[SpecState]) -> None:
+    """One stage across every spec, spec after spec (the stage-by-stage order)."""
     stats = ctx.stats.setdefault(stage.name, StageStats())
     started = time.monotonic()
     for state in states:
@@ -134,7 +139,44 @@ def run_stage(ctx: RunContext, stage: Stage, states: Sequence[SpecState]) -> Non
     stats.seconds += time.monotonic() - started
 
 
-def _run_spec(ctx: RunContext, stage: Stage, state: SpecState, stats: StageStats) -> None:
+def run_spec(
+    ctx: RunContext,
+    stages: Sequence[Stage],
+    state: SpecState,
+    ended: Callable[[str, StageStats], None],
+    progress: Progress | None = None,
+    pool: Executor | None = None,
+) -> None:
+    """Every stage for one spec, in order, on its own: ``ended`` hears of each stage's
+    figures for this spec (empty ones for the stages a stopped spec skips)."""
+    for stage in stages:
+        stats = StageStats()
+        if state.stopped is None:
+            started = time.monotonic()
+            _run_spec(ctx, stage, state, stats, progress, pool)
+            stats.seconds = time.monotonic() - started
+        ended(stage.name, stats)
+
+
+def add_stats(total: StageStats, part: StageStats) -> None:
+    total.items += part.items
+    total.cached += part.cached
+    total.ok += part.ok
+    total.failed += part.failed
+    total.errors += part.errors
+    total.seconds += part.seconds
+    total.reasons.extend(part.reasons)
+
+
+def _run_spec(
+    ctx: RunContext,
+    stage: Stage,
+    state: SpecState,
+    stats: StageStats,
+    progress: Progress | None = None,
+    pool: Executor | None = None,
+) -> None:
+    progress = progress or ctx.progress
     try:
         items = stage.items(ctx, state)
     except FbenchError as exc:
@@ -154,8 +196,9 @@ def _run_spec(ctx: RunContext, stage: Stage, state: SpecState, stats: StageStats
             outcomes[item.key] = found
             stats.cached += 1
     stats.items += len(items)
-    ctx.progress(stage.name, len(outcomes), len(items))
-    for item, outcome in _run_items(ctx, stage, state, pending, keys, len(outcomes)):
+    progress(stage.name, len(outcomes), len(items))
+    ran = _run_items(ctx, stage, state, pending, keys, (len(outcomes), progress, pool))
+    for item, outcome in ran:
         outcomes[item.key] = outcome
         # Infrastructure errors, and results made while a service failed, are retried.
         if outcome.status != "error" and outcome.keep and stage.cache_key is not None:
@@ -164,10 +207,22 @@ def _run_spec(ctx: RunContext, stage: Stage, state: SpecState, stats: StageStats
         _count(stats, state, key, outcome)
     state.fingerprints[stage.name] = fingerprint(stage.name, sorted(keys.values()))
     try:
-        stage.apply(ctx, state, outcomes)
+        with _apply_lock(stage):
+            stage.apply(ctx, state, outcomes)
     except FbenchError as exc:
         _stop(state, stage, stats, str(exc))
     _stop_if_nothing_ran(state, stage, stats, outcomes)
+
+
+_APPLY_LOCKS: dict[int, threading.Lock] = {}
+_APPLY_LOCKS_GUARD = threading.Lock()
+
+
+def _apply_lock(stage: Stage) -> threading.Lock:
+    """One ``apply`` at a time per stage object: several keep every spec's rows and
+    rewrite one file of them, which two specs streaming at once must not interleave."""
+    with _APPLY_LOCKS_GUARD:
+        return _APPLY_LOCKS.setdefault(id(stage), threading.Lock())
 
 
 def _stop_if_nothing_ran(
@@ -186,8 +241,11 @@ def _run_items(
     state: SpecState,
     pending: list[WorkItem],
     keys: dict[str, str],
-    done: int,
+    shared: tuple[int, Progress, Executor | None],
 ) -> list[tuple[WorkItem, Outcome]]:
+    """``pending`` on ``shared``'s pool (items of every spec in flight, bounded by
+    --jobs), or on a pool of their own."""
+    done, progress, given = shared
     results: list[tuple[WorkItem, Outcome]] = []
     total = done + len(pending)
 
@@ -196,18 +254,22 @@ def _run_items(
             return _attempt(ctx, stage, state, item)
         return _run_cached(ctx, stage, state, item, keys[item.key])
 
-    pool = ThreadPoolExecutor(max_workers=max(1, ctx.jobs))
+    pool = given or ThreadPoolExecutor(max_workers=max(1, ctx.jobs))
+    futures = [pool.submit(one, item) for item in pending]
     try:
-        futures = [pool.submit(one, item) for item in pending]
         for item, future in zip(pending, futures, strict=True):
             results.append((item, interrupt.wait(future)))
             done += 1
-            ctx.progress(stage.name, done, total)
+            progress(stage.name, done, total)
     except BaseException:
         # Ctrl-C: the queued items are dropped, not drained; the caller exits at once.
-        pool.shutdown(wait=False, cancel_futures=True)
+        for future in futures:
+            future.cancel()
+        if given is None:
+            pool.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown()
+    if given is None:
+        pool.shutdown()
     return results
 
 

@@ -17,7 +17,14 @@ from typing import Any
 from orchestrator.errors import UsageError
 
 # The kinds featurebench knows; a group outside this list is never read.
-KINDS: tuple[str, ...] = ("environments", "stages", "exporters", "top_selectors", "sinks")
+KINDS: tuple[str, ...] = (
+    "environments",
+    "stages",
+    "exporters",
+    "top_selectors",
+    "sinks",
+    "executors",
+)
 KINDS += ("hooks", "statement_writers", "graders", "pair_checks")  # job lists and their parts
 
 

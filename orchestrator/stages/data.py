@@ -89,10 +89,6 @@ class DataStage:
     cache_key: str | None = "data_cache"
 
     def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
-        # What a killed attempt of this run left behind; nothing of it is needed.
-        shutil.rmtree(scratch_root(ctx), ignore_errors=True)
-        for building in (ctx.root / "cases").glob("*/.*"):  # case directories half-built
-            shutil.rmtree(building, ignore_errors=True)
         spec = state.spec.settings
         common: dict[str, Any] = {key: getattr(spec, key) for key in _INPUT_KEYS}
         common["seed"] = ctx.seed
@@ -172,6 +168,14 @@ def _unit_inputs(unit: dict[str, Any]) -> dict[str, Any]:
     offline ones too, tried when the model's cannot make a case) and budget."""
     keys = ("file", "unit", "tests", "top_objects", "offline_objects", "budget")
     return {key: unit[key] for key in keys if unit.get(key) or key != "offline_objects"}
+
+
+def remove_half_built(ctx: RunContext) -> None:
+    """What a killed attempt of this run left behind; nothing of it is needed. Called as
+    a run starts, never per spec: other specs stream through this stage meanwhile."""
+    shutil.rmtree(scratch_root(ctx), ignore_errors=True)
+    for building in (ctx.root / "cases").glob("*/.*"):  # case directories half-built
+        shutil.rmtree(building, ignore_errors=True)
 
 
 def scratch_root(ctx: RunContext) -> Path:

@@ -1,0 +1,71 @@
+"""Multi-spec runs of ``fbench build-cases`` for the executor tests, and their cases as bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from orchestrator.cli import cli
+from tests.orchestrator.feature_project import make_feature_project
+from tests.orchestrator.grading.test_eval import SPEC
+from tests.support.gitrepos import commit_files
+
+# A test that waits for a file to exist: a spec whose runner stage lasts until then.
+WAITING_TEST = """\
+import glob
+import time
+
+
+def test_waits():
+    deadline = time.monotonic() + {limit}
+    while not glob.glob({pattern!r}) and time.monotonic() < deadline:
+        time.sleep(0.2)
+"""
+
+
+def feature_specs(work: Path, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """One feature project per name, each its own repository (its own case directory)."""
+    specs = {}
+    for name in names:
+        make_feature_project(work / name)
+        specs[f"SPECS_{name.upper()}"] = {"repository": str(work / name), **SPEC}
+    return specs
+
+
+def waiting_spec(work: Path, pattern: str, limit: float) -> dict[str, Any]:
+    files = {
+        "pyproject.toml": '[project]\nname = "waits"\nversion = "0"\n',
+        "tests/test_waits.py": WAITING_TEST.format(pattern=pattern, limit=limit),
+    }
+    commit_files(work / "waits", files, "a test that waits", when=1_700_000_000)
+    return {"repository": str(work / "waits"), **SPEC, "library_name": "waits"}
+
+
+def write_specs(path: Path, specs: dict[str, dict[str, Any]]) -> Path:
+    path.write_text("".join(f"{name} = {spec!r}\n" for name, spec in specs.items()))
+    return path
+
+
+def build(specs: Path, out: Path, cache: Path, *args: str) -> Path:
+    """``fbench build-cases``; returns the run directory."""
+    command = ["build-cases", "--config-path", str(specs), "--output-dir", str(out)]
+    command += ["--cache-dir", str(cache), *args]
+    result = CliRunner().invoke(cli, command, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    (run,) = out.glob("[0-9]*/*")
+    return run
+
+
+def case_bytes(run: Path) -> dict[str, bytes]:
+    """Every file of every case directory, by path: what two runs must agree on. Git's
+    index is left out: it caches each file's stat data (times, inode), nothing else."""
+    cases = run / "cases"
+    found = {
+        str(path.relative_to(cases)): path.read_bytes()
+        for path in sorted(cases.rglob("*"))
+        if path.is_file() and not str(path).endswith("/.git/index")
+    }
+    assert found, f"{run} has no cases"
+    return found
