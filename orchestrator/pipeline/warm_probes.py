@@ -107,6 +107,7 @@ def _worker_for(environment: Environment, scratch: Path, log: Path) -> WarmWorke
     _local.worker = None
     with _lock:
         orphans = [w for w in _live if not w.owner.is_alive()]  # a stage's pool has ended
+        _live.difference_update(orphans)  # each is closed by this thread alone
     for orphan in orphans:
         orphan.close()
     worker = WarmWorker(environment, scratch, log.with_name("warm_worker.log"))
@@ -248,10 +249,10 @@ class WarmWorker:
 
     def close(self) -> None:
         """End the worker: EOF on its requests, then, if it lingers, its process group."""
-        if self.fds is not None:
-            for fd in self.fds:
-                os.close(fd)
-            self.fds = None
+        with _lock:  # two threads may close one orphan: only one closes its descriptors
+            fds, self.fds = self.fds, None
+        for fd in fds or ():
+            os.close(fd)
         self.stopping.set()  # the run's grace, then a kill, if EOF did not end it
         if self.thread is not None and self.thread is not threading.current_thread():
             self.thread.join(timeout=15)
