@@ -117,8 +117,8 @@ def rootfs_tarball(cache_dir: Path) -> Path:
             _tar(work / "rootfs", work / "rootfs.tar")
             os.replace(work / "rootfs.tar", tarball)
         finally:
-            _unmount_below(work)
-            if not any(p.is_relative_to(work) for p in _mount_points()):
+            unmount_below(work)
+            if not any(p.is_relative_to(work) for p in mount_points()):
                 shutil.rmtree(work, ignore_errors=True)
     return tarball
 
@@ -222,13 +222,13 @@ def _locked(path: Path) -> Iterator[IO[str]]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _mount_points() -> list[Path]:
+def mount_points() -> list[Path]:
     mounts = Path("/proc/self/mountinfo").read_text().splitlines()
     # The fifth field, with spaces and the like octal-escaped.
     return [Path(line.split()[4].encode().decode("unicode_escape")) for line in mounts]
 
 
-def _unmount_below(root: Path) -> None:
-    for point in sorted(_mount_points(), key=lambda p: len(p.parts), reverse=True):
+def unmount_below(root: Path) -> None:
+    for point in sorted(mount_points(), key=lambda p: len(p.parts), reverse=True):
         if point.is_relative_to(root):
             subprocess.run(["umount", "-l", str(point)], check=False)

@@ -243,11 +243,20 @@ def deduplicate(state: SpecState, kept: list[Candidate], config: PairsConfig) ->
 
 def seed_row(state: SpecState, candidate: Candidate, data: dict[str, Any]) -> dict[str, Any]:
     """One line of filtered_functions.jsonl: the seed and where it comes from."""
+    where = (state.spec.settings.repository, state.values["checkout"].commit)
+    guards = (sorted(candidate.tests), data["failing_when_stubbed"])
+    return function_row(state.name, candidate, where, guards)
+
+
+def function_row(
+    spec: str, candidate: Candidate, where: tuple[str, str], guards: tuple[list[str], list[str]]
+) -> dict[str, Any]:
+    """A seed function's row: spec, (repository, commit), facts, (guarding, failing) tests."""
     facts = candidate.facts
     return {
-        "spec": state.name,
-        "repository": state.spec.settings.repository,
-        "commit": state.values["checkout"].commit,
+        "spec": spec,
+        "repository": where[0],
+        "commit": where[1],
         "path": candidate.path,
         "qualname": candidate.qualname,
         "key": candidate.key,
@@ -256,6 +265,6 @@ def seed_row(state: SpecState, candidate: Candidate, data: dict[str, Any]) -> di
         "docstring": facts.docstring,
         "lines": facts.lines,
         "complexity": facts.complexity,
-        "guarding_tests": sorted(candidate.tests),
-        "failing_when_stubbed": data["failing_when_stubbed"],
+        "guarding_tests": guards[0],
+        "failing_when_stubbed": guards[1],
     }

@@ -18,7 +18,7 @@ from orchestrator.errors import FbenchError
 from orchestrator.pairs.common import SELF_TESTS, count, drop, spec_rows, write_jsonl
 from orchestrator.pairs.config import PairsConfig
 from orchestrator.pairs.functions import function_facts, module_context
-from orchestrator.pairs.seeds import Candidate, deduplicate, filter_reason, sample
+from orchestrator.pairs.seeds import Candidate, deduplicate, filter_reason, function_row, sample
 from orchestrator.pairs.source import Source, SourceFile, source_files
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.storage import write_json
@@ -102,25 +102,11 @@ class SourceSeedsStage:
         return found
 
     def _row(self, state: SpecState, candidate: Candidate, file: SourceFile) -> dict[str, Any]:
-        facts = candidate.facts
-        return {
-            "spec": state.name,
-            "repository": str(self.source),
-            "commit": file.digest,
-            "path": candidate.path,
-            "qualname": candidate.qualname,
-            "key": candidate.key,
-            "source": facts.source,
-            "signature": facts.signature,
-            "docstring": facts.docstring,
-            "lines": facts.lines,
-            "complexity": facts.complexity,
-            "guarding_tests": [],
-            "failing_when_stubbed": [],
-            "validation": SELF_TESTS,
-            "context": module_context(file.text, candidate.path, candidate.qualname),
-            "imports": module_imports(file.text),
-        }
+        row = function_row(state.name, candidate, (str(self.source), file.digest), ([], []))
+        row["validation"] = SELF_TESTS
+        row["context"] = module_context(file.text, candidate.path, candidate.qualname)
+        row["imports"] = module_imports(file.text)
+        return row
 
 
 def defined_functions(tree: ast.Module) -> list[str]:

@@ -248,8 +248,8 @@ class Dockerd:
                 os.kill(containerd, signal.SIGKILL)
         # dockerd leaves the host network namespace bind-mounted at <exec-root>/netns/default
         # (once a container used network_mode="host"), and overlay mounts if it was killed.
-        _unmount_below(self.exec_root)
-        _unmount_below(self.data_root)
+        docker_rootfs.unmount_below(self.exec_root)
+        docker_rootfs.unmount_below(self.data_root)
         self.process = None
 
     def remove_files(self) -> None:
@@ -257,7 +257,7 @@ class Dockerd:
         if self.process is not None:
             raise RuntimeError("stop dockerd before removing its files")
         roots = [self.workdir, self.runtime_dir]
-        left = [m for m in _mount_points() if any(m.is_relative_to(r) for r in roots)]
+        left = [m for m in docker_rootfs.mount_points() if any(m.is_relative_to(r) for r in roots)]
         if left:
             raise RuntimeError(f"still mounted, not removing: {left}")
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -265,7 +265,7 @@ class Dockerd:
             self._remove_runtime_dir()
 
     def _remove_runtime_dir(self) -> None:
-        if not any(m.is_relative_to(self.runtime_dir) for m in _mount_points()):
+        if not any(m.is_relative_to(self.runtime_dir) for m in docker_rootfs.mount_points()):
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
     def __enter__(self) -> Dockerd:
@@ -278,18 +278,6 @@ class Dockerd:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _mount_points() -> list[Path]:
-    mounts = Path("/proc/self/mountinfo").read_text().splitlines()
-    # The fifth field, with spaces and the like octal-escaped.
-    return [Path(line.split()[4].encode().decode("unicode_escape")) for line in mounts]
-
-
-def _unmount_below(root: Path) -> None:
-    for point in sorted(_mount_points(), key=lambda p: len(p.parts), reverse=True):
-        if point.is_relative_to(root):
-            subprocess.run(["umount", "-l", str(point)], check=False)
 
 
 def build_rootfs_image(client: docker.DockerClient, tag: str, cache_dir: Path) -> str:
