@@ -38,5 +38,6 @@ def test_the_watcher_writes_every_event_to_both_always_on_sinks(tmp_path: Path) 
 
 
 def test_an_unknown_sink_names_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="unknown sinks type 'wandb'; known types: jsonl, sqlite"):
+    known = "jsonl, mlflow, sqlite"
+    with pytest.raises(UsageError, match=f"unknown sinks type 'wandb'; known types: {known}"):
         Watcher(tmp_path, "build_cases", sinks=["wandb"])
