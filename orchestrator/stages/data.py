@@ -27,7 +27,6 @@ from typing import Any
 import msgspec
 
 from orchestrator.environments import Environment
-from orchestrator.errors import CommandError
 from orchestrator.extract import cases as case_files
 from orchestrator.extract.classify import (
     Classification,
@@ -57,6 +56,7 @@ from orchestrator.pipeline.specs import pypi_requirement
 from orchestrator.pipeline.storage import file_slug, fingerprint, write_atomic
 from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
 from orchestrator.stages.data_fairness import check_statement_faithful
+from orchestrator.stages.data_images import case_images
 from orchestrator.stages.data_level2 import level2_case
 from orchestrator.stages.data_status import write_data_status
 from orchestrator.stages.data_texts import CaseTexts, case_texts
@@ -142,25 +142,10 @@ class DataStage:
             if outcome.status == "ok":
                 written[key] = _write_outputs(ctx, state, checkout, key, outcome.data)
         state.values["cases"] = written
-        _case_images(ctx, state, [name for names in written.values() for name in names])
+        case_images(ctx, state, [name for names in written.values() for name in names])
         candidates = len(state.values.get("f2p", []))
         dropped, units = state.values.get("dropped"), state.values.get("top")
         write_data_status(ctx.metadata, state.name, candidates, outcomes, written, dropped, units)
-
-
-def _case_images(ctx: RunContext, state: SpecState, names: list[str]) -> None:
-    """With the Docker backend, one image per case (orchestrator/environments/docker_case.py)."""
-    environment: Environment | None = state.values.get("environment")
-    if environment is None or environment.backend != "docker" or not names:
-        return
-    from orchestrator.environments.docker_case import build_case_images
-
-    log = ctx.logs_dir / "case_images" / f"{state.name}.log"
-    cases = [ctx.root / "cases" / name for name in names]
-    try:
-        build_case_images(f"featurebench/instance:{environment.key}", environment.key, cases, log)
-    except CommandError as exc:  # the cases stand; the run's exit status tells
-        ctx.error(f"{state.name}: case images: {exc}")
 
 
 def _unit_inputs(unit: dict[str, Any]) -> dict[str, Any]:
