@@ -118,10 +118,11 @@ def _open(source: Source) -> Any:
 
 def _parquet_rows(source: Source, config: PairsConfig) -> Rows:
     try:
-        import pyarrow.parquet as pq  # type: ignore[import-untyped]  # datasets' dependency
+        import pyarrow.parquet as pq  # datasets' dependency
     except ImportError:
         raise UsageError(
-            f"--source {source}: reading Parquet needs pyarrow; pip install 'featurebench[hf]'"
+            f"--source {source}: reading Parquet needs pyarrow;"
+            " pip install 'pytest-featurebench[hf]'"
         ) from None
 
     try:
@@ -141,7 +142,7 @@ def _hf_rows(source: Source, config: PairsConfig) -> Rows:
         import datasets
     except ImportError:
         raise UsageError(
-            f"--source {source}: needs the datasets library; pip install 'featurebench[hf]'"
+            f"--source {source}: needs the datasets library; pip install 'pytest-featurebench[hf]'"
         ) from None
     try:
         stream = datasets.load_dataset(source.target, split=config.source_split, streaming=True)

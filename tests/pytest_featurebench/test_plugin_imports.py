@@ -56,10 +56,17 @@ def test_the_detector_sees_a_forbidden_import() -> None:
     ) == {"click", "rich"}
 
 
+# Scripts whose source the orchestrator sends to ``python -c`` in the environment under
+# test, where the plugin is installed; the orchestrator itself never imports them.
+RUN_IN_THE_ENVIRONMENT = {"warm_worker.py"}
+
+
 def test_the_orchestrator_imports_only_the_records_of_the_plugin() -> None:
     """Records are the one module shared by the plugin and the orchestrator."""
     orchestrator = PLUGIN_DIR.parent / "orchestrator"
     for module in sorted(orchestrator.rglob("*.py")):
+        if module.name in RUN_IN_THE_ENVIRONMENT:
+            continue
         tree = ast.parse(module.read_text())
         for node in ast.walk(tree):
             if (
