@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from orchestrator.pipeline.registry import registry
+from orchestrator.cli.build_cases import build_cases_command
 
 
 @click.command("sandbox")
@@ -27,31 +26,6 @@ from orchestrator.pipeline.registry import registry
     "--resume",
     type=click.Path(path_type=Path, file_okay=False),
     help="Continue this run: finished jobs are kept, the others run.",
-)
-@click.option(
-    "--global-config-path",
-    type=click.Path(path_type=Path),
-    default=Path("config.toml"),
-    show_default=True,
-    help="config.toml with [env] and [llm] (optional), for every build job.",
-)
-@click.option(
-    "--cache-dir",
-    type=click.Path(path_type=Path),
-    help="Shared stage cache (default: ~/.cache/featurebench).",
-)
-@click.option(
-    "--backend",
-    type=click.Choice(registry("environments").types()),
-    default="local",
-    show_default=True,
-    help="Overrides each spec's env_manager; local (uv) defers to it.",
-)
-@click.option("--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True)
-@click.option(
-    "--no-sandbox",
-    is_flag=True,
-    help="Run the projects' tests unconfined (local backend): only for code you trust.",
 )
 def sandbox_command(
     config: Path | None,
@@ -74,3 +48,8 @@ def sandbox_command(
 
 def _progress(line: str) -> None:
     click.echo(line, err=True)
+
+
+# What every build job of the list uses, as build-cases declares it.
+_SHARED = ("global_config_path", "cache_dir", "backend", "jobs", "no_sandbox")
+sandbox_command.params += [p for p in build_cases_command.params if p.name in _SHARED]
