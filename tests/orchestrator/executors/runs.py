@@ -12,7 +12,8 @@ from tests.orchestrator.feature_project import make_feature_project
 from tests.orchestrator.grading.test_eval import SPEC
 from tests.support.gitrepos import commit_files
 
-# A test that waits for a file to exist: a spec whose runner stage lasts until then.
+# A test that waits until every pattern matches a file: a spec whose runner stage lasts
+# until then.
 WAITING_TEST = """\
 import glob
 import time
@@ -20,7 +21,7 @@ import time
 
 def test_waits():
     deadline = time.monotonic() + {limit}
-    while not glob.glob({pattern!r}) and time.monotonic() < deadline:
+    while not all(map(glob.glob, {patterns!r})) and time.monotonic() < deadline:
         time.sleep(0.2)
 """
 
@@ -34,10 +35,10 @@ def feature_specs(work: Path, names: tuple[str, ...]) -> dict[str, dict[str, Any
     return specs
 
 
-def waiting_spec(work: Path, pattern: str, limit: float) -> dict[str, Any]:
+def waiting_spec(work: Path, patterns: list[str], limit: float) -> dict[str, Any]:
     files = {
         "pyproject.toml": '[project]\nname = "waits"\nversion = "0"\n',
-        "tests/test_waits.py": WAITING_TEST.format(pattern=pattern, limit=limit),
+        "tests/test_waits.py": WAITING_TEST.format(patterns=patterns, limit=limit),
     }
     commit_files(work / "waits", files, "a test that waits", when=1_700_000_000)
     return {"repository": str(work / "waits"), **SPEC, "library_name": "waits"}

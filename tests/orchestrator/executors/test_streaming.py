@@ -33,11 +33,13 @@ def test_streaming_makes_the_same_cases_as_the_stage_by_stage_order(tmp_path: Pa
 
 
 def test_fast_specs_have_cases_before_the_slow_spec_leaves_its_runner(tmp_path: Path) -> None:
-    """The slow spec's one test waits (up to 5 minutes) for a fast spec's case; under a
-    per-stage barrier that case could only come after the slow runner ended."""
+    """The slow spec's one test waits (up to 5 minutes) for both fast specs' cases; under a
+    per-stage barrier those cases could only come after the slow runner ended."""
     out = tmp_path / "out"
-    specs = feature_specs(tmp_path, ("geom", "shapes"))
-    specs["SPECS_WAITS"] = waiting_spec(tmp_path, f"{out}/*/*/cases/local__shapes.*/*", limit=300)
+    names = ("geom", "shapes")
+    specs = feature_specs(tmp_path, names)
+    patterns = [f"{out}/*/*/cases/local__{name}.*/*" for name in names]
+    specs["SPECS_WAITS"] = waiting_spec(tmp_path, patterns, limit=300)
     path = write_specs(tmp_path / "specs.py", specs)
     run = build(path, out, tmp_path / "cache", "--jobs", "3", "--no-sandbox")
     runner_logs = [
@@ -45,7 +47,7 @@ def test_fast_specs_have_cases_before_the_slow_spec_leaves_its_runner(tmp_path: 
     ]
     assert runner_logs, "the slow spec's test never ran"
     slow_runner_ended = max(p.stat().st_mtime for p in runner_logs)
-    for name in ("geom", "shapes"):
+    for name in names:
         cases = [p for p in run.glob(f"cases/local__{name}.*/*") if not p.name.startswith(".")]
         assert cases, f"no {name} cases"
         first_case = min(p.stat().st_mtime for p in cases)
