@@ -62,6 +62,7 @@ from orchestrator.pipeline.summary import write_summary
 from orchestrator.report.pipeline_report import write_pipeline_report
 from orchestrator.stages import CACHED_STAGE_NAMES, STAGE_NAMES
 from orchestrator.stages.data import remove_half_built
+from orchestrator.stages.image import remove_replaced
 from orchestrator.stages.registered import build_stages
 from orchestrator.watch import Watcher, stage_ended
 
@@ -212,6 +213,8 @@ def _stage_done(
         return  # nothing was fetched: nothing else runs, and the run is discarded
     if stage == "repo":
         _write_metadata(work.ctx, options, states, started, specs_dir)
+    if stage == "image":
+        remove_replaced(work.ctx, states)  # the Docker images of keys replaced
     log.info("stage %s ended for every spec", stage)
     stage_ended(work.ctx, watcher, stage, states)
 

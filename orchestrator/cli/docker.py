@@ -87,7 +87,8 @@ def _ensure_rootfs(engine: object, cache: Path) -> str:
 def prune_command(everything: bool) -> None:
     """Remove containers and untagged images labelled as featurebench's; nothing else.
 
-    Containers of a run still going are kept, and so is any image a container uses.
+    Containers of a run still going are kept (those it holds its images with too),
+    and so is any image a container uses.
     """
     from orchestrator.environments import docker_engine
 

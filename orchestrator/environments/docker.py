@@ -18,6 +18,9 @@
   limits, a clean set of variables. Once pytest's session is over, the command has a
   short grace to exit. The container is removed afterwards, whatever happened; one
   left by a killed fbench is removed by the next run.
+- A process that found or built an instance image holds it (a lease) until it exits,
+  so that no other run removes it meanwhile; a run removes the images of the keys
+  its specs replaced (:mod:`orchestrator.environments.docker_replaced`).
 
 Containers run as root: what the install or the tests write into the work tree is
 root-owned on the host.
@@ -42,6 +45,7 @@ import docker.errors
 import docker.types
 
 from orchestrator.environments import docker_engine as engine
+from orchestrator.environments import docker_replaced as leases
 from orchestrator.environments import resolve_command, sandbox
 from orchestrator.environments.docker_args import parse_docker_args
 from orchestrator.environments.docker_base import (
@@ -100,9 +104,10 @@ class DockerEnvironment:
         self._gpu_turns = itertools.count()
 
     def exists(self) -> bool:
+        """Whether the image is built; if so, this process holds it from now on."""
         with engine.client() as client:
             engine.clean_stale_containers(client)
-            return engine.image_exists(client, self.tag)
+            return leases.lease(client, self.tag, self.key)
 
     def create(self, log: Path) -> None:
         with engine.client() as client:
@@ -125,7 +130,9 @@ class DockerEnvironment:
             )
             if custom:
                 self._build_custom(client, log, image, args)
+            leases.release(client, before)
             engine.replaced(client, before, engine.image_id(client, self.tag))
+            leases.lease(client, self.tag, self.key)
 
     def _setup(self, setup: Path) -> dict[str, str]:
         """The install's files in ``setup``; returns the build args it was given."""
@@ -193,6 +200,7 @@ class DockerEnvironment:
 
     def remove(self) -> None:
         with engine.client() as client, contextlib.suppress(docker.errors.ImageNotFound):
+            leases.release(client, engine.image_id(client, self.tag))
             client.images.remove(self.tag, force=True)
 
     def install_script(self, wheel: str, variables: Mapping[str, str]) -> str:

@@ -33,6 +33,8 @@ BASE_LABEL = "featurebench.base"  # base images: their tag
 CASE_LABEL = "featurebench.case"  # per-case images: the instance id
 ROOTFS_LABEL = "featurebench.rootfs"  # imported root filesystems: their recipe
 OURS = (LABEL, BASE_LABEL, CASE_LABEL, ROOTFS_LABEL)
+# Containers created, never started, that hold an image for a live process: the key.
+LEASE_LABEL = "featurebench.lease"
 OWNER_LABEL = "featurebench.owner"  # containers: "<host> <pid>" of the fbench that made them
 # The names of the images we tag (docker_case.py names each case's as SWE-bench does).
 _OUR_NAMES = ("featurebench/", "swebench/sweb.eval.")
@@ -259,7 +261,7 @@ def clean_stale_containers(engine: Any) -> list[str]:
         _cleaned.add(daemon_address())
     removed = []
     for container in our_containers(engine):
-        if _owner_alive(container.labels):
+        if owner_alive(container.labels):
             continue  # a run's that goes on: it removes its containers itself
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
@@ -293,7 +295,7 @@ def prunable(image: Any, everything: bool) -> bool:
     return everything and all(tag.startswith(_OUR_NAMES) for tag in image.tags)
 
 
-def _owner_alive(labels: dict[str, str]) -> bool:
+def owner_alive(labels: dict[str, str]) -> bool:
     host, _, pid = (labels.get(OWNER_LABEL) or "").partition(" ")
     if host != socket.gethostname() or not pid.isdigit():
         return True  # another machine's, or unlabelled: fbench docker prune's to judge
@@ -309,12 +311,14 @@ def _owner_alive(labels: dict[str, str]) -> bool:
 def prune(engine: Any, everything: bool = False) -> tuple[list[str], int]:
     """Remove containers and images of ours that nothing needs; what went, and bytes freed.
 
-    Containers: all but those of a run that goes on. Images: untagged ones, and
-    with ``everything`` every one of ours that no container uses.
+    Containers: all but those of a run that goes on (running, or a lease it holds).
+    Images: untagged ones, and with ``everything`` every one of ours that no
+    container uses.
     """
     removed = []
     for container in our_containers(engine):
-        if container.status == "running" and _owner_alive(container.labels):
+        held = container.status == "running" or LEASE_LABEL in container.labels
+        if held and owner_alive(container.labels):
             continue
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
@@ -322,7 +326,7 @@ def prune(engine: Any, everything: bool = False) -> tuple[list[str], int]:
     freed = 0
     for _ in range(3):  # a parent goes once its children are gone
         left = [image for image in our_images(engine) if prunable(image, everything)]
-        went = [image for image in left if _remove_image(engine, image)]
+        went = [image for image in left if remove_image(engine, image)]
         removed += [f"image {(image.tags or [image.short_id])[0]}" for image in went]
         freed += sum(int(image.attrs.get("Size") or 0) for image in went)
         if not went:
@@ -330,7 +334,7 @@ def prune(engine: Any, everything: bool = False) -> tuple[list[str], int]:
     return removed, freed
 
 
-def _remove_image(engine: Any, image: Any) -> bool:
+def remove_image(engine: Any, image: Any) -> bool:
     try:
         for tag in image.tags[1:]:  # untagged one by one: removing by id would need force
             engine.images.remove(tag)

@@ -50,7 +50,7 @@ from orchestrator.pipeline.specs import RepoSpec, Spec
 from orchestrator.pipeline.storage import is_run_dir, new_run_dir, read_json, write_json
 from orchestrator.pipeline.summary import write_summary
 from orchestrator.stages.dynamic import DynamicStage
-from orchestrator.stages.image import ImageStage
+from orchestrator.stages.image import ImageStage, remove_replaced
 from orchestrator.stages.repo import RepoStage
 from orchestrator.stages.runner import RunnerStage
 from orchestrator.stages.scanner import ScannerStage
@@ -195,6 +195,8 @@ def _stage_done(
     if stage == "repo":
         folder = Path(specs_dir(options))
         write_run_metadata(work.ctx, options, list(work.states), started, folder)
+    if stage == "image":
+        remove_replaced(work.ctx, list(work.states))  # the Docker images of keys replaced
     stage_ended(work.ctx, watcher, stage, list(work.states))  # context_infos and metrics
     log.info("stage %s ended for every spec", stage)
 

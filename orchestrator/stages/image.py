@@ -2,16 +2,24 @@
 
 The key covers the backend, the interpreter, every install command, the
 commit and the plugin's sources: changing an install command builds a new
-environment; changing a test timeout does not.
+environment; changing a test timeout does not. Once every spec has its
+environment, the Docker images of the keys they replaced are removed
+(:func:`remove_replaced`).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 from orchestrator.environments import Environment, make_environment
 from orchestrator.environments.plugin_wheel import plugin_digest
+from orchestrator.errors import CommandError
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.repos import Checkout
 from orchestrator.pipeline.storage import cache_lock, fingerprint
+
+log = logging.getLogger("fbench.image")
 
 
 class ImageStage:
@@ -63,3 +71,26 @@ class ImageStage:
         environment: Environment = make_environment(ctx, key, state.spec.settings)
         state.values["environment"] = environment
         state.fingerprints[self.name] = key
+
+
+def remove_replaced(ctx: RunContext, states: Sequence[SpecState]) -> None:
+    """After the image stage of every spec: the Docker images no spec uses any more.
+
+    A spec is its repository and name; one whose image stage failed keeps its old key.
+    """
+    uses = {
+        f"{state.spec.settings.repository} {state.name}": state.values["environment"].key
+        for state in states
+        if getattr(state.values.get("environment"), "backend", None) == "docker"
+    }
+    if not uses:
+        return
+    from orchestrator.environments.docker_replaced import remove_replaced as remove
+
+    try:
+        removed = remove(ctx.cache_dir, uses)
+    except CommandError as exc:  # the run's cases do not depend on it: say so, go on
+        ctx.warn(f"could not remove replaced Docker images: {exc}")
+        return
+    if removed:
+        log.info("removed %d Docker images replaced by this run: %s", len(removed), removed)
