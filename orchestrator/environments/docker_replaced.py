@@ -7,8 +7,9 @@ cache: every run records there, under a lock, the key each of its specs (reposit
 and spec name) now uses (``docker/environments.json``). A key no spec of the cache
 uses any more is replaced: its images (case images first, as they are built on the
 instance image) are removed, and it leaves the record once its instance image is
-gone. Two specs that share one key keep it while either uses it; an image another
-cache made is never this cache's to remove.
+gone. Two specs that share one key keep it while either uses it; a key this cache
+never used is never its to remove (one it used and another cache still does is: a
+run there holds it while it runs, and builds it again later).
 
 A run of another spec version may still be using a replaced key, on this cache or on
 another one. Every process that uses an instance image holds it with a *lease*: a
