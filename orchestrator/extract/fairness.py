@@ -12,7 +12,8 @@ statement lists them all, each under the interface it belongs to:
   interface whose name it binds (level 1 only: level 2 writes a new package);
 - a string literal that an F2P test asserts on and that only removed code holds
   (an exact error message) is quoted under the interface that holds it;
-- an interface without a docstring gets the names of the F2P tests that run it.
+- an interface without a docstring gets the names of the F2P tests that run it and
+  a few of their lines that use it (:mod:`orchestrator.extract.usage`).
 
 :func:`faithful_files` then rebuilds, from the masked files, exactly what the
 statement lists (lines of the original that it covers) and nothing else: the
@@ -27,7 +28,7 @@ import fnmatch
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from orchestrator.extract.masking import (
@@ -40,6 +41,7 @@ from orchestrator.extract.masking import (
     parse,
     scope_statements,
 )
+from orchestrator.extract.usage import interface_names, removed_lines, usage_lines
 from orchestrator.pipeline.traces import TestTrace
 
 EXPOSURE = "# Also restore, in "  # comment lines of a stub that only level 1 needs
@@ -59,6 +61,7 @@ class Listing:
     exposures: dict[Target, list[str]] = field(default_factory=dict)
     strings: dict[Target, list[str]] = field(default_factory=dict)
     exercised: dict[Target, list[str]] = field(default_factory=dict)
+    usage: dict[Target, list[str]] = field(default_factory=dict)  # test lines, when exercised
     covered: dict[str, set[int]] = field(default_factory=dict)  # path -> original lines
 
     def cover(self, path: str, start: int, end: int) -> None:
@@ -87,6 +90,12 @@ def statement_listing(
     kept = [text for path, text in {**files, **masked.files}.items() if path != test_file]
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
     listing.exercised = exercised_by(files, listed, tests)
+    body = removed_lines([r.source for r in masked.removed])
+    for target, names in listing.exercised.items():
+        reaches = interface_names(files[target.path], target)
+        ids = [n for n in tests if n.split("::", 1)[-1] in names]
+        lines = usage_lines(test_file, files[test_file], ids, reaches, body)
+        listing.usage[target] = lines
     return listing
 
 
@@ -245,10 +254,14 @@ def _has_docstring(src: SourceText, qualname: str) -> bool:
     return found is None or ast.get_docstring(found[0][-1]) is not None
 
 
-def exercised_doc(names: list[str]) -> str:
-    """The stand-in docstring of an interface that has none."""
+def exercised_doc(names: list[str], lines: Sequence[str] = ()) -> str:
+    """The stand-in docstring of an interface that has none: its tests' names, and the
+    lines of them that use it."""
     more = f", and {len(names) - MAX_TESTS} more" if len(names) > MAX_TESTS else ""
-    return f"Exercised by the tests: {', '.join(names[:MAX_TESTS])}{more}."
+    said = f"Exercised by the tests: {', '.join(names[:MAX_TESTS])}{more}."
+    if not lines:
+        return said
+    return "\n".join([said, "", "The tests use it so:", "", *(f"    {line}" for line in lines)])
 
 
 def stub_notes(listing: Listing, target: Target) -> list[str]:

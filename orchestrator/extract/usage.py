@@ -1,0 +1,225 @@
+"""How the F2P tests use an interface: a few of their lines, for a statement to quote.
+
+An interface without a docstring is otherwise described only by its signature and
+the names of its tests, which the agent cannot read; what it must return, and what
+it raises, stays a guess. So the statement quotes, bounded, the test lines that
+mention it: assertions first (they say what comes back), each call under a
+``pytest.raises`` with that header on the same line, and the
+``@pytest.mark.parametrize`` line a chosen line takes its arguments from. Doctest
+items give their ``>>>`` lines and the expected output.
+
+These are lines of the test file, never of the removed code: a line the removed
+code also holds is left out, so quoting cannot leak the body.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from orchestrator.extract.leaks import MIN_LINE
+from orchestrator.extract.masking import Target, find_definition, parse
+
+MAX_LINES = 6  # quoted lines per interface
+MAX_LINE = 160  # characters per quoted line; longer ones are cut with " ..."
+MAX_CHARS = 800  # characters per interface, all lines together
+_Def = ast.FunctionDef | ast.AsyncFunctionDef
+Entry = tuple[str, ...]  # lines quoted together: a parametrize line and the line using it
+
+
+def interface_names(source: str, target: Target) -> set[str]:
+    """The names by which a test reaches ``target``: its own name, and for a class the
+    public methods it defines (``obj.meth(...)`` does not name the class)."""
+    name = target.qualname.rsplit(".", 1)[-1]
+    found = find_definition(parse(source), target.qualname)
+    node = None if found is None else found[0][-1]
+    if not isinstance(node, ast.ClassDef):
+        return {name}
+    methods = {s.name for s in node.body if isinstance(s, _Def) and not s.name.startswith("_")}
+    return {name, *methods}
+
+
+def usage_lines(
+    test_file: str, test_source: str, nodeids: list[str], names: set[str], removed: set[str]
+) -> list[str]:
+    """Up to :data:`MAX_LINES` lines of the tests ``nodeids`` that mention ``names``,
+    assertions first, taking turns between tests; none holding a line of ``removed``
+    (see :func:`removed_lines`)."""
+    if test_file.endswith(".py"):
+        try:
+            tree = parse(test_source)
+        except SyntaxError:
+            return []
+        names = names | _aliases(tree, names)
+        per_test = [_test_lines(tree, test_source, n, names) for n in _unique_tests(nodeids)]
+    else:  # doctests in a text file
+        per_test = [[(line,) for line in _doctest_lines(test_source, names)]]
+    chosen: list[str] = []
+    for entry in _take_turns(per_test):
+        cut = [line if len(line) <= MAX_LINE else line[: MAX_LINE - 4] + " ..." for line in entry]
+        if cut[-1] in chosen or any(part in line for part in removed for line in entry):
+            continue
+        if len(chosen) + len(cut) > MAX_LINES or len("".join(chosen + cut)) > MAX_CHARS:
+            break
+        chosen += cut
+    return chosen
+
+
+def _aliases(tree: ast.Module, names: set[str]) -> set[str]:
+    """Other names the test module binds them to: ``from pkg import name as other``."""
+    return {
+        alias.asname
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.name in names and alias.asname
+    }
+
+
+def _unique_tests(nodeids: list[str]) -> list[str]:
+    """The test functions of ``nodeids``, parameters dropped, in order, once each."""
+    seen: list[str] = []
+    for nodeid in nodeids:
+        name = nodeid.split("::", 1)[-1].split("[", 1)[0]
+        seen += [] if name in seen else [name]
+    return seen
+
+
+def _take_turns(per_test: list[list[Entry]]) -> Iterator[Entry]:
+    """Each test's first line, then each test's second, ...: every test is heard."""
+    depth = max(map(len, per_test), default=0)
+    for i in range(depth):
+        yield from (lines[i] for lines in per_test if i < len(lines))
+
+
+def _test_lines(tree: ast.Module, source: str, name: str, names: set[str]) -> list[Entry]:
+    """The lines of test ``name`` (``Class::test`` or ``test``) that mention ``names``;
+    the first comes with the ``parametrize`` lines it takes its arguments from."""
+    node = _lookup(tree, name.replace("::", "."))
+    if "." in name or not isinstance(node, _Def):  # a doctest item (``pkg.mod.func``)
+        doc = None if node is None else ast.get_docstring(node, clean=True)
+        return [(line,) for line in _doctest_lines(doc or "", names)]
+    asserts: list[str] = []
+    others: list[str] = []
+    for stmt, raises in _statements(source, node.body, ""):
+        if not _mentions(stmt, names):
+            continue
+        text = raises + _one_line(_segment(source, stmt))
+        (asserts if _asserts(stmt) or raises else others).append(text)
+    lines = asserts + others
+    if not lines:
+        return []
+    first = (*_parametrize(node, source, lines[:1]), lines[0])
+    return [first, *((line,) for line in lines[1:])]
+
+
+def _lookup(tree: ast.Module, dotted: str) -> _Def | ast.ClassDef | ast.Module | None:
+    """The definition ``dotted`` names; a doctest item's name starts with its module's
+    (``pkg.mod.func``), which names the module itself when nothing follows."""
+    parts = dotted.split(".")
+    for i in range(len(parts)):
+        found = find_definition(tree, ".".join(parts[i:]))
+        node = None if found is None else found[0][-1]
+        if isinstance(node, _Def | ast.ClassDef):
+            return node
+    return tree if len(parts) > 1 else None
+
+
+def _statements(source: str, body: list[ast.stmt], raises: str) -> Iterator[tuple[ast.stmt, str]]:
+    """Simple statements of ``body``, nested blocks walked, each with the ``with
+    pytest.raises(...):`` header it runs under (or "")."""
+    for stmt in body:
+        if isinstance(stmt, ast.With | ast.AsyncWith):
+            header = [_item(source, i) for i in stmt.items if _raises(i)]
+            inner = f"with {', '.join(header)}: " if header else raises
+            yield from _statements(source, stmt.body, inner)
+        elif isinstance(stmt, ast.If | ast.For | ast.AsyncFor | ast.While | ast.Try):
+            yield from _statements(source, [*stmt.body, *stmt.orelse], raises)
+        elif not isinstance(stmt, _Def | ast.ClassDef):
+            yield stmt, raises
+
+
+def _asserts(stmt: ast.stmt) -> bool:
+    """``assert ...`` or a unittest ``self.assertEqual(...)`` call."""
+    if isinstance(stmt, ast.Assert):
+        return True
+    call = stmt.value if isinstance(stmt, ast.Expr) else None
+    func = call.func if isinstance(call, ast.Call) else None
+    return isinstance(func, ast.Attribute) and func.attr.startswith("assert")
+
+
+def _item(source: str, item: ast.withitem) -> str:
+    """A ``with`` item as written (a withitem has no position of its own)."""
+    text = _one_line(_segment(source, item.context_expr))
+    bound = item.optional_vars
+    return text if bound is None else f"{text} as {_segment(source, bound)}"
+
+
+def _raises(item: ast.withitem) -> bool:
+    expr = item.context_expr
+    func = expr.func if isinstance(expr, ast.Call) else expr
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return name in ("raises", "assertRaises", "assertRaisesRegex", "warns")
+
+
+def _mentions(node: ast.AST, names: set[str]) -> bool:
+    return any(
+        (isinstance(n, ast.Name) and n.id in names)
+        or (isinstance(n, ast.Attribute) and n.attr in names)
+        for n in ast.walk(node)
+    )
+
+
+def _segment(source: str, node: ast.AST) -> str:
+    return ast.get_source_segment(source, node) or ast.unparse(node)
+
+
+def _one_line(text: str) -> str:
+    """A multi-line statement on one line (brackets keep it valid Python)."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _parametrize(node: _Def, source: str, lines: list[str]) -> list[str]:
+    """The ``parametrize`` decorators whose argument names the chosen ``lines`` use."""
+    words = set(" ".join(lines).replace("(", " ").replace(")", " ").replace(",", " ").split())
+    found: list[str] = []
+    for decorator in node.decorator_list:
+        if not (isinstance(decorator, ast.Call) and _is_parametrize(decorator.func)):
+            continue
+        first = decorator.args[0] if decorator.args else None
+        argnames = first.value if isinstance(first, ast.Constant) else ""
+        if isinstance(argnames, str) and words & {a.strip() for a in argnames.split(",")}:
+            found.append("@" + _one_line(_segment(source, decorator)))
+    return found
+
+
+def _is_parametrize(func: ast.expr) -> bool:
+    return isinstance(func, ast.Attribute) and func.attr == "parametrize"
+
+
+def _doctest_lines(text: str, names: set[str]) -> list[str]:
+    """``>>>`` lines that mention ``names``, each with its expected output line."""
+    lines = text.splitlines()
+    found: list[str] = []
+    for i, line in enumerate(lines):
+        example = line.strip()
+        if not example.startswith(">>> ") or not _mentions_text(example[4:], names):
+            continue
+        following = lines[i + 1].strip() if i + 1 < len(lines) else ""
+        shown = following and not following.startswith((">>>", "..."))
+        found.append(f"{example}  # -> {following}" if shown else example)
+    return found
+
+
+def _mentions_text(code: str, names: set[str]) -> bool:
+    try:
+        return _mentions(parse(code), names)
+    except SyntaxError:  # the first line of a multi-line example
+        return any(name in code for name in names)
+
+
+def removed_lines(sources: list[str]) -> set[str]:
+    """The lines of removed code long enough to tell it apart (as the leak scan counts
+    them), which a quote must not hold."""
+    lines = {line.strip() for text in sources for line in text.splitlines()}
+    return {line for line in lines if len(line) >= MIN_LINE}

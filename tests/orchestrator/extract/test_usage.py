@@ -1,0 +1,126 @@
+"""The test lines a statement quotes for an interface without a docstring."""
+
+from __future__ import annotations
+
+from orchestrator.extract.fairness import exercised_doc, statement_listing
+from orchestrator.extract.leaks import distinctive_lines
+from orchestrator.extract.masking import Target, mask
+from orchestrator.extract.usage import MAX_CHARS, MAX_LINE, MAX_LINES, interface_names, usage_lines
+from orchestrator.pipeline.traces import TestTrace
+
+TESTS = '''\
+import pytest
+from pkg import naturalsize as ns
+import pkg
+
+
+@pytest.mark.parametrize("value, expected", [(1, "1 B"), (2000, "2 kB")])
+def test_param(value, expected):
+    assert ns(value) == expected
+
+
+class TestRaises:
+    def test_negative(self):
+        with pytest.raises(ValueError, match="no  name"):
+            pkg.naturalsize(
+                -1,
+            )
+        size = pkg.naturalsize(3)
+        self.assertEqual(size, "3 B")
+
+
+def test_unrelated():
+    assert pkg.other() == 1
+
+
+def doctested():
+    """
+    >>> naturalsize(5)
+    '5 B'
+    >>> other()
+    1
+    """
+'''
+IDS = ["tests/test_s.py::test_param[1-1 B]", "tests/test_s.py::test_param[2000-2 kB]"]
+IDS += ["tests/test_s.py::TestRaises::test_negative", "tests/test_s.py::test_unrelated"]
+
+
+def quoted(ids: list[str], names: set[str], removed: set[str] | None = None) -> list[str]:
+    return usage_lines("tests/test_s.py", TESTS, ids, names, removed or set())
+
+
+def test_assertions_first_each_test_in_turn_with_its_parametrize_line() -> None:
+    """Aliases and module attributes count; a raises header stays with its call, exact
+    strings as written; the unrelated test and its lines are not quoted."""
+    assert quoted(IDS, {"naturalsize"}) == [
+        '@pytest.mark.parametrize("value, expected", [(1, "1 B"), (2000, "2 kB")])',
+        "assert ns(value) == expected",
+        'with pytest.raises(ValueError, match="no  name"): pkg.naturalsize( -1, )',
+        "size = pkg.naturalsize(3)",
+    ]
+
+
+def test_a_doctest_item_gives_its_examples_with_their_output() -> None:
+    found = quoted(["tests/test_s.py::tests.test_s.doctested"], {"naturalsize"})
+    assert found == [">>> naturalsize(5)  # -> '5 B'"]
+    text = "Intro\n\n>>> from pkg import naturalsize\n>>> naturalsize(7)\n'7 B'\n"
+    found = usage_lines("README.md", text, ["README.md::README.md"], {"naturalsize"}, set())
+    assert found == [">>> naturalsize(7)  # -> '7 B'"]
+
+
+def test_a_line_the_removed_code_holds_is_never_quoted() -> None:
+    """The statement must not carry the body: such a test line is skipped."""
+    assert "assert ns(value) == expected" not in quoted(IDS, {"naturalsize"}, {"ns(value)"})
+
+
+def test_the_quote_is_bounded() -> None:
+    many = "".join(
+        f"def test_{i}():\n    assert naturalsize({i}) == '{'x' * 300}'\n" for i in range(20)
+    )
+    ids = [f"t.py::test_{i}" for i in range(20)]
+    found = usage_lines("t.py", many, ids, {"naturalsize"}, set())
+    assert 0 < len(found) <= MAX_LINES
+    assert all(len(line) <= MAX_LINE and line.endswith(" ...") for line in found)
+    assert len("".join(found)) <= MAX_CHARS
+
+
+def test_a_class_is_reached_by_its_public_methods_too() -> None:
+    source = "class Cache:\n    def get(self, k): ...\n    def _miss(self): ...\n"
+    assert interface_names(source, Target("c.py", "Cache")) == {"Cache", "get"}
+    assert interface_names(source, Target("c.py", "Cache.get")) == {"get"}
+
+
+SOURCES = {
+    "pkg/__init__.py": "from .sizes import naturalsize\n",
+    "pkg/sizes.py": (
+        "def naturalsize(value, *, binary: bool = False) -> str:\n"
+        "    step = 1024 if binary else 1000\n"
+        "    return f'{value // step} kB'\n"
+    ),
+    "tests/test_sizes.py": (
+        "from pkg import naturalsize\n\n\n"
+        "def test_kilo():\n    assert naturalsize(2000) == '2 kB'\n\n\n"
+        "def test_binary():\n    assert naturalsize(2048, binary=True) == '2 kB'\n"
+    ),
+}
+
+
+def test_the_listing_quotes_the_lines_and_the_statement_does_not_leak() -> None:
+    """End to end through the listing: the stand-in docstring holds the tests' lines,
+    and the leak scan's marks for the removed body are not found in it."""
+    target = Target("pkg/sizes.py", "naturalsize")
+    masked = mask(SOURCES, [target])
+    calls = [("pkg/sizes.py", "naturalsize", 1, 1)]
+    tests = {f"tests/test_sizes.py::{n}": TestTrace("passed", calls) for n in ("test_kilo",)}
+    tests["tests/test_sizes.py::test_binary"] = TestTrace("passed", calls)
+    listing = statement_listing(SOURCES, masked, [target], [], "tests/test_sizes.py", tests)
+    assert listing.usage[target] == [
+        "assert naturalsize(2000) == '2 kB'",
+        "assert naturalsize(2048, binary=True) == '2 kB'",
+    ]
+    doc = exercised_doc(listing.exercised[target], listing.usage[target])
+    assert doc.startswith("Exercised by the tests: test_binary, test_kilo.\n\nThe tests use it")
+    kept = [t for p, t in {**SOURCES, **masked.files}.items() if not p.startswith("tests/")]
+    marks = distinctive_lines(masked.removed, kept)
+    assert marks
+    assert not any(line in doc for lines in marks.values() for line in lines)
