@@ -3,10 +3,12 @@
 An interface without a docstring is otherwise described only by its signature and
 the names of its tests, which the agent cannot read; what it must return, and what
 it raises, stays a guess. So the statement quotes, bounded, the test lines that
-mention it: assertions first (they say what comes back), each call under a
-``pytest.raises`` with that header on the same line, and the
-``@pytest.mark.parametrize`` line a chosen line takes its arguments from. Doctest
-items give their ``>>>`` lines and the expected output.
+mention it, or a name bound from such a line (``res = f(x)``, then ``assert res ==
+3``: what comes back), in source order and each test in turn; a call under a
+``pytest.raises`` carries that header on its line; a test's first line comes with
+the ``@pytest.mark.parametrize`` line it takes its arguments from and the lines of
+the test module's fixtures it uses that mention the interface. Doctest items give
+their ``>>>`` lines and the expected output.
 
 These are lines of the test file, never of the removed code: a line the removed
 code also holds is left out, so quoting cannot leak the body.
@@ -28,11 +30,14 @@ Entry = tuple[str, ...]  # lines quoted together: a parametrize line and the lin
 
 
 def interface_names(source: str, target: Target) -> set[str]:
-    """The names by which a test reaches ``target``: its own name, and for a class the
-    public methods it defines (``obj.meth(...)`` does not name the class)."""
-    name = target.qualname.rsplit(".", 1)[-1]
+    """The names by which a test reaches ``target``: its own name; for a class the public
+    methods it defines (``obj.meth(...)`` does not name the class); for a dunder method
+    its class (``repr(Max())`` and ``Optional(key)`` do not name the method)."""
+    owner, _, name = target.qualname.rpartition(".")
     found = find_definition(parse(source), target.qualname)
     node = None if found is None else found[0][-1]
+    if owner and name.startswith("__") and name.endswith("__"):  # repr(Max()), Optional(k)
+        return {name, owner.rsplit(".", 1)[-1]}
     if not isinstance(node, ast.ClassDef):
         return {name}
     methods = {s.name for s in node.body if isinstance(s, _Def) and not s.name.startswith("_")}
@@ -42,16 +47,18 @@ def interface_names(source: str, target: Target) -> set[str]:
 def usage_lines(
     test_file: str, test_source: str, nodeids: list[str], names: set[str], removed: set[str]
 ) -> list[str]:
-    """Up to :data:`MAX_LINES` lines of the tests ``nodeids`` that mention ``names``,
-    assertions first, taking turns between tests; none holding a line of ``removed``
-    (see :func:`removed_lines`)."""
+    """Up to :data:`MAX_LINES` lines of the tests ``nodeids`` that use ``names``, taking
+    turns between tests; none holding a line of ``removed`` (see :func:`removed_lines`)."""
     if test_file.endswith(".py"):
         try:
             tree = parse(test_source)
         except SyntaxError:
             return []
         names = names | _aliases(tree, names)
-        per_test = [_test_lines(tree, test_source, n, names) for n in _unique_tests(nodeids)]
+        fixtures = _fixtures(tree, test_source, names)
+        names = names | set(fixtures)
+        tests = _unique_tests(nodeids)
+        per_test = [_test_lines(tree, test_source, n, names, fixtures) for n in tests]
     else:  # doctests in a text file
         per_test = [[(line,) for line in _doctest_lines(test_source, names)]]
     chosen: list[str] = []
@@ -92,25 +99,56 @@ def _take_turns(per_test: list[list[Entry]]) -> Iterator[Entry]:
         yield from (lines[i] for lines in per_test if i < len(lines))
 
 
-def _test_lines(tree: ast.Module, source: str, name: str, names: set[str]) -> list[Entry]:
-    """The lines of test ``name`` (``Class::test`` or ``test``) that mention ``names``;
-    the first comes with the ``parametrize`` lines it takes its arguments from."""
+def _test_lines(
+    tree: ast.Module, source: str, name: str, names: set[str], fixtures: dict[str, list[str]]
+) -> list[Entry]:
+    """The lines of test ``name`` (``Class::test`` or ``test``) that mention ``names``
+    or a local bound from such a line (``res = f(x)`` then ``assert res == 3``); the
+    first comes with the lines of the fixtures it uses and the ``parametrize`` lines."""
     node = _lookup(tree, name.replace("::", "."))
     if "." in name or not isinstance(node, _Def):  # a doctest item (``pkg.mod.func``)
         doc = None if node is None else ast.get_docstring(node, clean=True)
         return [(line,) for line in _doctest_lines(doc or "", names)]
-    asserts: list[str] = []
-    others: list[str] = []
+    lines: list[str] = []
+    seen = set(names)
     for stmt, raises in _statements(source, node.body, ""):
-        if not _mentions(stmt, names):
-            continue
-        text = raises + _one_line(_segment(source, stmt))
-        (asserts if _asserts(stmt) or raises else others).append(text)
-    lines = asserts + others
+        if _mentions(stmt, seen):
+            seen |= _bound(stmt)
+            lines.append(raises + _one_line(_segment(source, stmt)))
     if not lines:
         return []
-    first = (*_parametrize(node, source, lines[:1]), lines[0])
+    args = [a.arg for a in node.args.args]
+    used = [f"# fixture {a}: {line}" for a in args for line in fixtures.get(a, [])]
+    first = (*used, *_parametrize(node, source, lines[:1]), lines[0])
     return [first, *((line,) for line in lines[1:])]
+
+
+def _bound(stmt: ast.stmt) -> set[str]:
+    """The plain names an assignment binds."""
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+    if isinstance(stmt, ast.AnnAssign | ast.AugAssign):
+        targets = [stmt.target]
+    return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+
+
+def _fixtures(tree: ast.Module, source: str, names: set[str]) -> dict[str, list[str]]:
+    """The test module's fixtures whose bodies mention ``names``, with those lines: a test
+    taking such a fixture reaches the interface through it (``cc = cli.get_command()``)."""
+    found: dict[str, list[str]] = {}
+    for node in tree.body:
+        if not isinstance(node, _Def) or not any(map(_is_fixture, node.decorator_list)):
+            continue
+        used = [s for s, _ in _statements(source, node.body, "") if _mentions(s, names)]
+        if used:
+            found[node.name] = [_one_line(_segment(source, s)) for s in used]
+    return found
+
+
+def _is_fixture(decorator: ast.expr) -> bool:
+    func = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return (isinstance(func, ast.Attribute) and func.attr == "fixture") or (
+        isinstance(func, ast.Name) and func.id == "fixture"
+    )
 
 
 def _lookup(tree: ast.Module, dotted: str) -> _Def | ast.ClassDef | ast.Module | None:
@@ -137,15 +175,6 @@ def _statements(source: str, body: list[ast.stmt], raises: str) -> Iterator[tupl
             yield from _statements(source, [*stmt.body, *stmt.orelse], raises)
         elif not isinstance(stmt, _Def | ast.ClassDef):
             yield stmt, raises
-
-
-def _asserts(stmt: ast.stmt) -> bool:
-    """``assert ...`` or a unittest ``self.assertEqual(...)`` call."""
-    if isinstance(stmt, ast.Assert):
-        return True
-    call = stmt.value if isinstance(stmt, ast.Expr) else None
-    func = call.func if isinstance(call, ast.Call) else None
-    return isinstance(func, ast.Attribute) and func.attr.startswith("assert")
 
 
 def _item(source: str, item: ast.withitem) -> str:

@@ -49,14 +49,28 @@ def quoted(ids: list[str], names: set[str], removed: set[str] | None = None) -> 
     return usage_lines("tests/test_s.py", TESTS, ids, names, removed or set())
 
 
-def test_assertions_first_each_test_in_turn_with_its_parametrize_line() -> None:
-    """Aliases and module attributes count; a raises header stays with its call, exact
-    strings as written; the unrelated test and its lines are not quoted."""
+def test_each_test_in_turn_with_its_parametrize_line() -> None:
+    """Aliases, module attributes and names bound from them count; a raises header stays
+    with its call, exact strings as written; the unrelated test is not quoted."""
     assert quoted(IDS, {"naturalsize"}) == [
         '@pytest.mark.parametrize("value, expected", [(1, "1 B"), (2000, "2 kB")])',
         "assert ns(value) == expected",
         'with pytest.raises(ValueError, match="no  name"): pkg.naturalsize( -1, )',
         "size = pkg.naturalsize(3)",
+        'self.assertEqual(size, "3 B")',
+    ]
+
+
+def test_a_fixture_that_builds_the_interface_stands_for_it() -> None:
+    source = (
+        "import pytest\nfrom pkg import cli\n\n\n"
+        "@pytest.fixture\ndef cc(tmp_path):\n    cmd = cli.get_command()\n    return Checker(cmd)\n\n\n"
+        "def test_run(cc):\n    res = cc.run(['glom', '--indent', '0'])\n    assert res.out == '{}'\n"
+    )
+    assert usage_lines("t.py", source, ["t.py::test_run"], {"get_command"}, set()) == [
+        "# fixture cc: cmd = cli.get_command()",
+        "res = cc.run(['glom', '--indent', '0'])",
+        "assert res.out == '{}'",
     ]
 
 
@@ -84,10 +98,11 @@ def test_the_quote_is_bounded() -> None:
     assert len("".join(found)) <= MAX_CHARS
 
 
-def test_a_class_is_reached_by_its_public_methods_too() -> None:
+def test_a_class_is_reached_by_its_public_methods_and_a_dunder_by_its_class() -> None:
     source = "class Cache:\n    def get(self, k): ...\n    def _miss(self): ...\n"
     assert interface_names(source, Target("c.py", "Cache")) == {"Cache", "get"}
     assert interface_names(source, Target("c.py", "Cache.get")) == {"get"}
+    assert interface_names(source, Target("c.py", "Cache.__repr__")) == {"__repr__", "Cache"}
 
 
 SOURCES = {
