@@ -41,7 +41,12 @@ from orchestrator.extract.masking import (
     parse,
     scope_statements,
 )
-from orchestrator.extract.usage import interface_names, removed_lines, usage_lines
+from orchestrator.extract.usage import (
+    interface_names,
+    library_calls,
+    removed_lines,
+    usage_lines,
+)
 from orchestrator.pipeline.traces import TestTrace
 
 EXPOSURE = "# Also restore, in "  # comment lines of a stub that only level 1 needs
@@ -62,6 +67,7 @@ class Listing:
     strings: dict[Target, list[str]] = field(default_factory=dict)
     exercised: dict[Target, list[str]] = field(default_factory=dict)
     usage: dict[Target, list[str]] = field(default_factory=dict)  # test lines, when exercised
+    callers: dict[Target, list[str]] = field(default_factory=dict)  # library lines, when none
     covered: dict[str, set[int]] = field(default_factory=dict)  # path -> original lines
 
     def cover(self, path: str, start: int, end: int) -> None:
@@ -90,13 +96,28 @@ def statement_listing(
     kept = [text for path, text in {**files, **masked.files}.items() if path != test_file]
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
     listing.exercised = exercised_by(files, listed, tests)
+    _list_usage(listing, files, masked, test_file, tests)
+    return listing
+
+
+def _list_usage(
+    listing: Listing,
+    files: dict[str, str],
+    masked: Masked,
+    test_file: str,
+    tests: dict[str, TestTrace],
+) -> None:
+    """Per docstring-less interface, the F2P test lines that use it; for one no test line
+    names (a helper), the calls of it in the library code that stays."""
     body = removed_lines([r.source for r in masked.removed])
+    library = {p: t for p, t in {**files, **masked.files}.items() if not _is_test_path(p)}
     for target, names in listing.exercised.items():
         reaches = interface_names(files[target.path], target)
         ids = [n for n in tests if n.split("::", 1)[-1] in names]
-        lines = usage_lines(test_file, files[test_file], ids, reaches, body)
-        listing.usage[target] = lines
-    return listing
+        listing.usage[target] = usage_lines(test_file, files[test_file], ids, reaches, body)
+        plain = {n for n in reaches if not n.startswith("__")}
+        if not listing.usage[target] and plain:
+            listing.callers[target] = library_calls(library, plain, body)
 
 
 def _is_test_path(path: str) -> bool:
@@ -254,14 +275,14 @@ def _has_docstring(src: SourceText, qualname: str) -> bool:
     return found is None or ast.get_docstring(found[0][-1]) is not None
 
 
-def exercised_doc(names: list[str], lines: Sequence[str] = ()) -> str:
+def exercised_doc(names: list[str], lines: Sequence[str] = (), callers: Sequence[str] = ()) -> str:
     """The stand-in docstring of an interface that has none: its tests' names, and the
-    lines of them that use it."""
+    lines of them that use it, or else the library's calls of it."""
     more = f", and {len(names) - MAX_TESTS} more" if len(names) > MAX_TESTS else ""
-    said = f"Exercised by the tests: {', '.join(names[:MAX_TESTS])}{more}."
-    if not lines:
-        return said
-    return "\n".join([said, "", "The tests use it so:", "", *(f"    {line}" for line in lines)])
+    said = [f"Exercised by the tests: {', '.join(names[:MAX_TESTS])}{more}."]
+    for title, quoted in (("The tests use it so:", lines), ("The library calls it so:", callers)):
+        said += ["", title, "", *(f"    {line}" for line in quoted)] if quoted else []
+    return "\n".join(said)
 
 
 def stub_notes(listing: Listing, target: Target) -> list[str]:

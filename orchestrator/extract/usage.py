@@ -61,6 +61,30 @@ def usage_lines(
         per_test = [_test_lines(tree, test_source, n, names, fixtures) for n in tests]
     else:  # doctests in a text file
         per_test = [[(line,) for line in _doctest_lines(test_source, names)]]
+    return _bounded(per_test, removed)
+
+
+def library_calls(files: dict[str, str], names: set[str], removed: set[str]) -> list[str]:
+    """Statements of the library code that stays (``files``) that call ``names``, each
+    with its path: for a helper no test names, how its callers use it."""
+    entries: list[Entry] = []
+    for path, text in sorted(files.items()):
+        try:
+            tree = parse(text) if path.endswith(".py") else None
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree) if tree else ():
+            if isinstance(node, ast.stmt) and not hasattr(node, "body") and _calls(node, names):
+                entries.append((f"{_one_line(_segment(text, node))}  # in {path}",))
+    return _bounded([entries], removed)
+
+
+def _calls(node: ast.AST, names: set[str]) -> bool:
+    return any(isinstance(n, ast.Call) and _mentions(n.func, names) for n in ast.walk(node))
+
+
+def _bounded(per_test: list[list[Entry]], removed: set[str]) -> list[str]:
+    """Entries taking turns between tests, each line cut, within the bounds."""
     chosen: list[str] = []
     for entry in _take_turns(per_test):
         cut = [line if len(line) <= MAX_LINE else line[: MAX_LINE - 4] + " ..." for line in entry]

@@ -139,3 +139,27 @@ def test_the_listing_quotes_the_lines_and_the_statement_does_not_leak() -> None:
     marks = distinctive_lines(masked.removed, kept)
     assert marks
     assert not any(line in doc for lines in marks.values() for line in lines)
+
+
+def test_a_helper_no_test_names_is_shown_through_its_callers_in_the_library() -> None:
+    """The kept caller is in the case repository anyway; the removed body is not quoted."""
+    files = {
+        "pkg/calls.py": (
+            "def getter(func):\n    return lambda name, args: args[0]\n\n\n"
+            "class Call:\n    def __getattr__(self, name):\n"
+            "        return getter(self.func)(name, self.args)\n"
+        ),
+        "tests/test_calls.py": "from pkg.calls import Call\n\n\ndef test_x():\n    assert 1\n",
+    }
+    target = Target("pkg/calls.py", "getter")
+    masked = mask(files, [target])
+    tests = {"tests/test_calls.py::test_x": TestTrace("passed", [("pkg/calls.py", "getter", 1, 2)])}
+    listing = statement_listing(files, masked, [target], [], "tests/test_calls.py", tests)
+    assert listing.usage[target] == []
+    assert listing.callers[target] == [
+        "return getter(self.func)(name, self.args)  # in pkg/calls.py"
+    ]
+    doc = exercised_doc(listing.exercised[target], [], listing.callers[target])
+    assert doc.endswith(
+        "The library calls it so:\n\n    return getter(self.func)(name, self.args)  # in pkg/calls.py"
+    )
