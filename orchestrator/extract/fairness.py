@@ -177,7 +177,8 @@ def observable_strings(
     test_source: str, masked: Masked, listed: list[Target], kept: Iterable[str]
 ) -> dict[Target, list[str]]:
     """Per listed object, the string literals of its removed code that the tests assert on
-    (the test's string is in the literal, or the literal in it) and no kept code holds."""
+    (the test's string is in the literal, or the literal in it, or the literal with its
+    placeholders filled in) and no kept code holds."""
     asserted = {
         s.strip() for s in _string_constants(parse(test_source)) if len(s.strip()) >= MIN_ASSERTED
     }
@@ -187,7 +188,9 @@ def observable_strings(
         if removed.target not in listed:
             continue
         for node, text in _literals(removed.source):
-            if text in everywhere or not any(_matches(a, text, everywhere) for a in asserted):
+            shared = text not in everywhere and any(_matches(a, text, everywhere) for a in asserted)
+            pattern = None if shared else _template(node, everywhere)
+            if not shared and not (pattern and any(re.search(pattern, a) for a in asserted)):
                 continue
             quoted = ast.unparse(node)
             strings = found.setdefault(removed.target, [])
@@ -203,6 +206,25 @@ def _matches(asserted: str, produced: str, everywhere: str) -> bool:
     shared = asserted[block.a : block.a + block.size]
     long_enough = min(SHARED_RUN, len(asserted), len(produced))
     return block.size >= long_enough and shared not in everywhere
+
+
+def _template(node: ast.expr, everywhere: str) -> str | None:
+    """A regular expression for the texts a formatting literal produces (``'-> %s from
+    %s'``, ``f"{n} items"``), when it has :data:`MIN_ASSERTED` fixed characters or more
+    and no kept code holds it whole; else None."""
+    if isinstance(node, ast.JoinedStr):
+        pieces = [p.value if isinstance(p, ast.Constant) else None for p in node.values]
+        whole = ast.unparse(node)[2:-1]
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        split = _PLACEHOLDER.split(node.value)
+        pieces = [x for piece in split for x in (None, piece)][1:]
+        whole = node.value
+    else:
+        return None
+    fixed = [p for p in pieces if isinstance(p, str)]
+    if None not in pieces or len("".join(fixed).strip()) < MIN_ASSERTED or whole in everywhere:
+        return None
+    return "".join("(.+?)" if p is None else re.escape(str(p)) for p in pieces)
 
 
 def _string_constants(tree: ast.AST) -> list[str]:
