@@ -32,16 +32,30 @@ Entry = tuple[str, ...]  # lines quoted together: a parametrize line and the lin
 def interface_names(source: str, target: Target) -> set[str]:
     """The names by which a test reaches ``target``: its own name; for a class the public
     methods it defines (``obj.meth(...)`` does not name the class); for a dunder method
-    its class (``repr(Max())`` and ``Optional(key)`` do not name the method)."""
+    its class and the module's subclasses of it (``repr(Max())`` and ``Optional(key)``
+    do not name the method)."""
     owner, _, name = target.qualname.rpartition(".")
-    found = find_definition(parse(source), target.qualname)
+    tree = parse(source)
+    found = find_definition(tree, target.qualname)
     node = None if found is None else found[0][-1]
     if owner and name.startswith("__") and name.endswith("__"):  # repr(Max()), Optional(k)
-        return {name, owner.rsplit(".", 1)[-1]}
+        return {name, *_with_subclasses(tree, owner.rsplit(".", 1)[-1])}
     if not isinstance(node, ast.ClassDef):
         return {name}
     methods = {s.name for s in node.body if isinstance(s, _Def) and not s.name.startswith("_")}
     return {name, *methods}
+
+
+def _with_subclasses(tree: ast.Module, name: str) -> set[str]:
+    """``name`` and the classes of the module that derive from it, directly or not."""
+    classes = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
+    found = {name}
+    for _ in classes:  # one more generation per pass
+        more = {c.name for c in classes if any(_mentions(b, found) for b in c.bases)}
+        if more <= found:
+            break
+        found |= more
+    return found
 
 
 def usage_lines(

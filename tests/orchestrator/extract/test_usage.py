@@ -100,9 +100,11 @@ def test_the_quote_is_bounded() -> None:
 
 def test_a_class_is_reached_by_its_public_methods_and_a_dunder_by_its_class() -> None:
     source = "class Cache:\n    def get(self, k): ...\n    def _miss(self): ...\n"
+    source += "class LRU(Cache): ...\nclass Tiny(LRU): ...\nclass Other: ...\n"
     assert interface_names(source, Target("c.py", "Cache")) == {"Cache", "get"}
     assert interface_names(source, Target("c.py", "Cache.get")) == {"get"}
-    assert interface_names(source, Target("c.py", "Cache.__repr__")) == {"__repr__", "Cache"}
+    found = interface_names(source, Target("c.py", "Cache.__repr__"))
+    assert found == {"__repr__", "Cache", "LRU", "Tiny"}
 
 
 SOURCES = {
