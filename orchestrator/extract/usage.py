@@ -102,7 +102,8 @@ def _bounded(per_test: list[list[Entry]], removed: set[str]) -> list[str]:
     chosen: list[str] = []
     for entry in _take_turns(per_test):
         cut = [line if len(line) <= MAX_LINE else line[: MAX_LINE - 4] + " ..." for line in entry]
-        if cut[-1] in chosen or any(part in line for part in removed for line in entry):
+        cut = [line for line in cut if line not in chosen]  # a fixture's line, quoted once
+        if not cut or any(part in line for part in removed for line in entry):
             continue
         if len(chosen) + len(cut) > MAX_LINES or len("".join(chosen + cut)) > MAX_CHARS:
             break

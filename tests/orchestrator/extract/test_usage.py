@@ -66,10 +66,13 @@ def test_a_fixture_that_builds_the_interface_stands_for_it() -> None:
         "import pytest\nfrom pkg import cli\n\n\n"
         "@pytest.fixture\ndef cc(tmp_path):\n    cmd = cli.get_command()\n    return Checker(cmd)\n\n\n"
         "def test_run(cc):\n    res = cc.run(['glom', '--indent', '0'])\n    assert res.out == '{}'\n"
+        "def test_blank(cc):\n    assert cc.run(['glom']).out == '{}'\n"
     )
-    assert usage_lines("t.py", source, ["t.py::test_run"], {"get_command"}, set()) == [
+    ids = ["t.py::test_run", "t.py::test_blank"]
+    assert usage_lines("t.py", source, ids, {"get_command"}, set()) == [
         "# fixture cc: cmd = cli.get_command()",
         "res = cc.run(['glom', '--indent', '0'])",
+        "assert cc.run(['glom']).out == '{}'",  # the fixture's line is quoted once
         "assert res.out == '{}'",
     ]
 
