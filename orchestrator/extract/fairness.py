@@ -28,7 +28,7 @@ import fnmatch
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from orchestrator.extract.masking import (
@@ -42,6 +42,7 @@ from orchestrator.extract.masking import (
     scope_statements,
 )
 from orchestrator.extract.usage import (
+    calling,
     interface_names,
     library_calls,
     removed_lines,
@@ -68,6 +69,7 @@ class Listing:
     exercised: dict[Target, list[str]] = field(default_factory=dict)
     usage: dict[Target, list[str]] = field(default_factory=dict)  # test lines, when exercised
     callers: dict[Target, list[str]] = field(default_factory=dict)  # library lines, when none
+    users: dict[Target, list[str]] = field(default_factory=dict)  # removed callers, else
     covered: dict[str, set[int]] = field(default_factory=dict)  # path -> original lines
 
     def cover(self, path: str, start: int, end: int) -> None:
@@ -108,7 +110,8 @@ def _list_usage(
     tests: dict[str, TestTrace],
 ) -> None:
     """Per docstring-less interface, the F2P test lines that use it; for one no test line
-    names (a helper), the calls of it in the library code that stays."""
+    names (a helper), the calls of it in the library code that stays, or else the names
+    of the removed objects that call it."""
     body = removed_lines([r.source for r in masked.removed])
     library = {p: t for p, t in {**files, **masked.files}.items() if not _is_test_path(p)}
     for target, names in listing.exercised.items():
@@ -118,6 +121,9 @@ def _list_usage(
         plain = {n for n in reaches if not n.startswith("__")}
         if not listing.usage[target] and plain:
             listing.callers[target] = library_calls(library, plain, body)
+        if not listing.usage[target] and not listing.callers.get(target) and plain:
+            others = {r.target.qualname: r.source for r in masked.removed if r.target != target}
+            listing.users[target] = calling(others, plain)
 
 
 def _is_test_path(path: str) -> bool:
@@ -297,13 +303,21 @@ def _has_docstring(src: SourceText, qualname: str) -> bool:
     return found is None or ast.get_docstring(found[0][-1]) is not None
 
 
-def exercised_doc(names: list[str], lines: Sequence[str] = (), callers: Sequence[str] = ()) -> str:
+def exercised_doc(listing: Listing, target: Target) -> str:
     """The stand-in docstring of an interface that has none: its tests' names, and the
-    lines of them that use it, or else the library's calls of it."""
+    lines of them that use it, or else the library's calls of it, or else the listed
+    objects that call it."""
+    names = listing.exercised[target]
     more = f", and {len(names) - MAX_TESTS} more" if len(names) > MAX_TESTS else ""
     said = [f"Exercised by the tests: {', '.join(names[:MAX_TESTS])}{more}."]
-    for title, quoted in (("The tests use it so:", lines), ("The library calls it so:", callers)):
+    quotes = (
+        ("The tests use it so:", listing.usage.get(target, [])),
+        ("The library calls it so:", listing.callers.get(target, [])),
+    )
+    for title, quoted in quotes:
         said += ["", title, "", *(f"    {line}" for line in quoted)] if quoted else []
+    users = listing.users.get(target, [])
+    said += ["", f"Called by: {', '.join(users)}."] if users else []
     return "\n".join(said)
 
 

@@ -17,6 +17,7 @@ code also holds is left out, so quoting cannot leak the body.
 from __future__ import annotations
 
 import ast
+import textwrap
 from collections.abc import Iterator
 
 from orchestrator.extract.leaks import MIN_LINE
@@ -91,6 +92,19 @@ def library_calls(files: dict[str, str], names: set[str], removed: set[str]) -> 
             if isinstance(node, ast.stmt) and not hasattr(node, "body") and _calls(node, names):
                 entries.append((f"{_one_line(_segment(text, node))}  # in {path}",))
     return _bounded([entries], removed)
+
+
+def calling(sources: dict[str, str], names: set[str]) -> list[str]:
+    """The keys of ``sources`` (removed objects' source by name) whose code calls
+    ``names``: for a helper only removed code uses, which listed interfaces need it."""
+    found = []
+    for name, source in sources.items():
+        try:
+            tree = parse(textwrap.dedent(source))
+        except SyntaxError:  # a body dedent cannot free (odd string literals)
+            continue
+        found += [name] if _calls(tree, names) else []
+    return found
 
 
 def _calls(node: ast.AST, names: set[str]) -> bool:

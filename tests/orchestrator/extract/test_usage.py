@@ -138,7 +138,7 @@ def test_the_listing_quotes_the_lines_and_the_statement_does_not_leak() -> None:
         "assert naturalsize(2000) == '2 kB'",
         "assert naturalsize(2048, binary=True) == '2 kB'",
     ]
-    doc = exercised_doc(listing.exercised[target], listing.usage[target])
+    doc = exercised_doc(listing, target)
     assert doc.startswith("Exercised by the tests: test_binary, test_kilo.\n\nThe tests use it")
     kept = [t for p, t in {**SOURCES, **masked.files}.items() if not p.startswith("tests/")]
     marks = distinctive_lines(masked.removed, kept)
@@ -164,7 +164,26 @@ def test_a_helper_no_test_names_is_shown_through_its_callers_in_the_library() ->
     assert listing.callers[target] == [
         "return getter(self.func)(name, self.args)  # in pkg/calls.py"
     ]
-    doc = exercised_doc(listing.exercised[target], [], listing.callers[target])
+    doc = exercised_doc(listing, target)
     assert doc.endswith(
         "The library calls it so:\n\n    return getter(self.func)(name, self.args)  # in pkg/calls.py"
+    )
+
+
+def test_a_helper_only_removed_code_calls_names_its_callers() -> None:
+    """No test line and no kept code names it: the listed objects that need it are named."""
+    files = {
+        "pkg/log.py": (
+            "def _fmt(label, e):\n    return '%s raised in %s' % (e, label)\n\n\n"
+            "def log_errors(label, e, out):\n    out.append(_fmt(label, e))\n"
+        ),
+        "tests/test_log.py": "from pkg.log import log_errors\n\n\ndef test_x():\n    assert 1\n",
+    }
+    fmt, log = Target("pkg/log.py", "_fmt"), Target("pkg/log.py", "log_errors")
+    masked = mask(files, [log, fmt])
+    tests = {"tests/test_log.py::test_x": TestTrace("passed", [("pkg/log.py", "_fmt", 2, 2)])}
+    listing = statement_listing(files, masked, [log], [fmt], "tests/test_log.py", tests)
+    assert listing.users[fmt] == ["log_errors"]
+    assert exercised_doc(listing, fmt).endswith(
+        "Exercised by the tests: test_x.\n\nCalled by: log_errors."
     )
