@@ -118,7 +118,8 @@ def _list_usage(
         reaches = interface_names(files[target.path], target)
         ids = [n for n in tests if n.split("::", 1)[-1] in names]
         listing.usage[target] = usage_lines(test_file, files[test_file], ids, reaches, body)
-        plain = {n for n in reaches if not n.startswith("__")}
+        name = target.qualname.rsplit(".", 1)[-1]
+        plain = set() if name.startswith("__") else {name}  # Max() does not call __repr__
         if not listing.usage[target] and plain:
             listing.callers[target] = library_calls(library, plain, body)
         if not listing.usage[target] and not listing.callers.get(target) and plain:

@@ -187,3 +187,23 @@ def test_a_helper_only_removed_code_calls_names_its_callers() -> None:
     assert exercised_doc(listing, fmt).endswith(
         "Exercised by the tests: test_x.\n\nCalled by: log_errors."
     )
+
+
+def test_a_dunder_method_is_not_shown_through_constructions_in_the_library() -> None:
+    """``Call(f)`` in kept code says nothing about ``Call.__getattr__``."""
+    files = {
+        "pkg/calls.py": (
+            "class Call:\n    def __init__(self, f):\n        self.f = f\n\n"
+            "    def __getattr__(self, name):\n        return name.upper()\n\n\n"
+            "def make(f):\n    return Call(f)\n"
+        ),
+        "tests/test_calls.py": "from pkg.calls import make\n\n\ndef test_x():\n    assert 1\n",
+    }
+    target = Target("pkg/calls.py", "Call.__getattr__")
+    masked = mask(files, [target])
+    calls = [("pkg/calls.py", "Call.__getattr__", 5, 2)]
+    tests = {"tests/test_calls.py::test_x": TestTrace("passed", calls)}
+    listing = statement_listing(files, masked, [target], [], "tests/test_calls.py", tests)
+    assert listing.exercised[target] == ["test_x"]
+    assert listing.callers.get(target, []) == []
+    assert listing.users.get(target, []) == []
