@@ -165,9 +165,10 @@ def _test_lines(
     lines: list[str] = []
     seen = set(names)
     for stmt, raises in _statements(source, node.body, ""):
-        if _mentions(stmt, seen):
+        quoted = _quote(source, stmt, seen)
+        if quoted is not None:
             seen |= _bound(stmt)
-            lines.append(raises + _one_line(_segment(source, stmt)))
+            lines.append(raises + quoted)
     if not lines:
         return []
     args = [a.arg for a in node.args.args]
@@ -176,11 +177,24 @@ def _test_lines(
     return [first, *((line,) for line in lines[1:])]
 
 
+def _quote(source: str, stmt: ast.stmt, names: set[str]) -> str | None:
+    """``stmt`` on one line when it mentions ``names``; of a ``with`` block, the header
+    (``with log_errors(log.append):``) when its items do."""
+    if not isinstance(stmt, ast.With | ast.AsyncWith):
+        return _one_line(_segment(source, stmt)) if _mentions(stmt, names) else None
+    items = [i for i in stmt.items if not _raises(i)]
+    if not any(_mentions(i.context_expr, names) for i in items):
+        return None
+    return f"with {', '.join(_item(source, i) for i in items)}:"
+
+
 def _bound(stmt: ast.stmt) -> set[str]:
-    """The plain names an assignment binds."""
+    """The plain names an assignment or a ``with ... as`` binds."""
     targets = stmt.targets if isinstance(stmt, ast.Assign) else []
     if isinstance(stmt, ast.AnnAssign | ast.AugAssign):
         targets = [stmt.target]
+    if isinstance(stmt, ast.With | ast.AsyncWith):
+        targets = [i.optional_vars for i in stmt.items if i.optional_vars is not None]
     return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
 
 
@@ -191,9 +205,10 @@ def _fixtures(tree: ast.Module, source: str, names: set[str]) -> dict[str, list[
     for node in tree.body:
         if not isinstance(node, _Def) or not any(map(_is_fixture, node.decorator_list)):
             continue
-        used = [s for s, _ in _statements(source, node.body, "") if _mentions(s, names)]
+        quoted = [_quote(source, s, names) for s, _ in _statements(source, node.body, "")]
+        used = [line for line in quoted if line is not None]
         if used:
-            found[node.name] = [_one_line(_segment(source, s)) for s in used]
+            found[node.name] = used
     return found
 
 
@@ -223,6 +238,8 @@ def _statements(source: str, body: list[ast.stmt], raises: str) -> Iterator[tupl
         if isinstance(stmt, ast.With | ast.AsyncWith):
             header = [_item(source, i) for i in stmt.items if _raises(i)]
             inner = f"with {', '.join(header)}: " if header else raises
+            if len(header) < len(stmt.items):  # a context manager of its own: quotable
+                yield stmt, raises
             yield from _statements(source, stmt.body, inner)
         elif isinstance(stmt, ast.If | ast.For | ast.AsyncFor | ast.While | ast.Try):
             yield from _statements(source, [*stmt.body, *stmt.orelse], raises)

@@ -77,6 +77,20 @@ def test_a_fixture_that_builds_the_interface_stands_for_it() -> None:
     ]
 
 
+def test_a_context_manager_is_quoted_by_its_with_header() -> None:
+    source = (
+        "from pkg import log_errors\n\n\n"
+        "def test_manager():\n    log = []\n"
+        "    with log_errors(log.append) as cm:\n        1 / 0\n"
+        "    assert cm.label is None\n"
+    )
+    ids = ["t.py::test_manager"]
+    assert usage_lines("t.py", source, ids, {"log_errors"}, set()) == [
+        "with log_errors(log.append) as cm:",
+        "assert cm.label is None",
+    ]
+
+
 def test_a_doctest_item_gives_its_examples_with_their_output() -> None:
     found = quoted(["tests/test_s.py::tests.test_s.doctested"], {"naturalsize"})
     assert found == [">>> naturalsize(5)  # -> '5 B'"]
