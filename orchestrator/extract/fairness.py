@@ -12,7 +12,8 @@ statement lists them all, each under the interface it belongs to:
   interface whose name it binds (level 1 only: level 2 writes a new package);
 - a string literal that an F2P test asserts on and that only removed code holds
   (an exact error message) is quoted under the interface that holds it;
-- an interface without a docstring gets the names of the F2P tests that run it.
+- an interface without a docstring gets the names of the F2P tests that run it and
+  a few of their lines that use it (:mod:`orchestrator.extract.usage`).
 
 :func:`faithful_files` then rebuilds, from the masked files, exactly what the
 statement lists (lines of the original that it covers) and nothing else: the
@@ -40,6 +41,13 @@ from orchestrator.extract.masking import (
     parse,
     scope_statements,
 )
+from orchestrator.extract.usage import (
+    calling,
+    interface_names,
+    library_calls,
+    removed_lines,
+    usage_lines,
+)
 from orchestrator.pipeline.traces import TestTrace
 
 EXPOSURE = "# Also restore, in "  # comment lines of a stub that only level 1 needs
@@ -59,6 +67,9 @@ class Listing:
     exposures: dict[Target, list[str]] = field(default_factory=dict)
     strings: dict[Target, list[str]] = field(default_factory=dict)
     exercised: dict[Target, list[str]] = field(default_factory=dict)
+    usage: dict[Target, list[str]] = field(default_factory=dict)  # test lines, when exercised
+    callers: dict[Target, list[str]] = field(default_factory=dict)  # library lines, when none
+    users: dict[Target, list[str]] = field(default_factory=dict)  # removed callers, else
     covered: dict[str, set[int]] = field(default_factory=dict)  # path -> original lines
 
     def cover(self, path: str, start: int, end: int) -> None:
@@ -87,7 +98,33 @@ def statement_listing(
     kept = [text for path, text in {**files, **masked.files}.items() if path != test_file]
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
     listing.exercised = exercised_by(files, listed, tests)
+    _list_usage(listing, files, masked, test_file, tests)
     return listing
+
+
+def _list_usage(
+    listing: Listing,
+    files: dict[str, str],
+    masked: Masked,
+    test_file: str,
+    tests: dict[str, TestTrace],
+) -> None:
+    """Per docstring-less interface, the F2P test lines that use it; for one no test line
+    names (a helper), the calls of it in the library code that stays, or else the names
+    of the removed objects that call it."""
+    body = removed_lines([r.source for r in masked.removed])
+    library = {p: t for p, t in {**files, **masked.files}.items() if not _is_test_path(p)}
+    for target, names in listing.exercised.items():
+        reaches = interface_names(files[target.path], target)
+        ids = [n for n in tests if n.split("::", 1)[-1] in names]
+        listing.usage[target] = usage_lines(test_file, files[test_file], ids, reaches, body)
+        name = target.qualname.rsplit(".", 1)[-1]
+        plain = set() if name.startswith("__") else {name}  # Max() does not call __repr__
+        if not listing.usage[target] and plain:
+            listing.callers[target] = library_calls(library, plain, body)
+        if not listing.usage[target] and not listing.callers.get(target) and plain:
+            others = {r.target.qualname: r.source for r in masked.removed if r.target != target}
+            listing.users[target] = calling(others, plain)
 
 
 def _is_test_path(path: str) -> bool:
@@ -147,7 +184,8 @@ def observable_strings(
     test_source: str, masked: Masked, listed: list[Target], kept: Iterable[str]
 ) -> dict[Target, list[str]]:
     """Per listed object, the string literals of its removed code that the tests assert on
-    (the test's string is in the literal, or the literal in it) and no kept code holds."""
+    (the test's string is in the literal, or the literal in it, or the literal with its
+    placeholders filled in) and no kept code holds."""
     asserted = {
         s.strip() for s in _string_constants(parse(test_source)) if len(s.strip()) >= MIN_ASSERTED
     }
@@ -157,7 +195,9 @@ def observable_strings(
         if removed.target not in listed:
             continue
         for node, text in _literals(removed.source):
-            if text in everywhere or not any(_matches(a, text, everywhere) for a in asserted):
+            shared = text not in everywhere and any(_matches(a, text, everywhere) for a in asserted)
+            pattern = None if shared else _template(node, everywhere)
+            if not shared and not (pattern and any(re.search(pattern, a) for a in asserted)):
                 continue
             quoted = ast.unparse(node)
             strings = found.setdefault(removed.target, [])
@@ -173,6 +213,25 @@ def _matches(asserted: str, produced: str, everywhere: str) -> bool:
     shared = asserted[block.a : block.a + block.size]
     long_enough = min(SHARED_RUN, len(asserted), len(produced))
     return block.size >= long_enough and shared not in everywhere
+
+
+def _template(node: ast.expr, everywhere: str) -> str | None:
+    """A regular expression for the texts a formatting literal produces (``'-> %s from
+    %s'``, ``f"{n} items"``), when it has :data:`MIN_ASSERTED` fixed characters or more
+    and no kept code holds it whole; else None."""
+    if isinstance(node, ast.JoinedStr):
+        pieces = [p.value if isinstance(p, ast.Constant) else None for p in node.values]
+        whole = ast.unparse(node)[2:-1]
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        split = _PLACEHOLDER.split(node.value)
+        pieces = [x for piece in split for x in (None, piece)][1:]
+        whole = node.value
+    else:
+        return None
+    fixed = [p for p in pieces if isinstance(p, str)]
+    if None not in pieces or len("".join(fixed).strip()) < MIN_ASSERTED or whole in everywhere:
+        return None
+    return "".join("(.+?)" if p is None else re.escape(str(p)) for p in pieces)
 
 
 def _string_constants(tree: ast.AST) -> list[str]:
@@ -245,10 +304,22 @@ def _has_docstring(src: SourceText, qualname: str) -> bool:
     return found is None or ast.get_docstring(found[0][-1]) is not None
 
 
-def exercised_doc(names: list[str]) -> str:
-    """The stand-in docstring of an interface that has none."""
+def exercised_doc(listing: Listing, target: Target) -> str:
+    """The stand-in docstring of an interface that has none: its tests' names, and the
+    lines of them that use it, or else the library's calls of it, or else the listed
+    objects that call it."""
+    names = listing.exercised[target]
     more = f", and {len(names) - MAX_TESTS} more" if len(names) > MAX_TESTS else ""
-    return f"Exercised by the tests: {', '.join(names[:MAX_TESTS])}{more}."
+    said = [f"Exercised by the tests: {', '.join(names[:MAX_TESTS])}{more}."]
+    quotes = (
+        ("The tests use it so:", listing.usage.get(target, [])),
+        ("The library calls it so:", listing.callers.get(target, [])),
+    )
+    for title, quoted in quotes:
+        said += ["", title, "", *(f"    {line}" for line in quoted)] if quoted else []
+    users = listing.users.get(target, [])
+    said += ["", f"Called by: {', '.join(users)}."] if users else []
+    return "\n".join(said)
 
 
 def stub_notes(listing: Listing, target: Target) -> list[str]:

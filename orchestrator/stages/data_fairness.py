@@ -52,7 +52,8 @@ class Fairness:
         offline = interface_stub(source, target.qualname, target.path)
         tests = self.listing.exercised.get(target)
         if tests and given in (None, offline):  # not an LLM's docstring: the test names
-            given = interface_stub(source, target.qualname, target.path, exercised_doc(tests))
+            doc = exercised_doc(self.listing, target)
+            given = interface_stub(source, target.qualname, target.path, doc)
         return "\n".join([given or offline, *stub_notes(self.listing, target)])
 
 

@@ -69,3 +69,29 @@ def test_a_string_kept_code_also_holds_is_not_the_removed_codes() -> None:
     assert observable_strings(test, masked, [TARGET], []) == {
         TARGET: ["'negative sizes have no name: %r'"]
     }
+
+
+def test_a_message_the_tests_see_formatted_is_listed_by_its_template() -> None:
+    """The test asserts the filled-in text; the template shares too little of it as one run
+    of text, but its placeholders filled give the text, so it is listed; unless kept code
+    holds the template, where the agent can read it."""
+    sources = {
+        "pkg/log.py": (
+            "def log_calls(result, signature, out):\n"
+            "    out.append('-> %s from %s' % (result, signature))\n"
+            "    out.append(f'called {signature} once')\n"
+        ),
+        "tests/test_log.py": (
+            "def test_log():\n    assert log == ['-> 3 from f(1, 2)', 'called f(1, 2) once']\n"
+        ),
+    }
+    target = Target("pkg/log.py", "log_calls")
+    masked = mask(sources, [target])
+    test = sources["tests/test_log.py"]
+    kept = ["from os import path\n"]  # "from", the longest fixed run, is everywhere
+    found = observable_strings(test, masked, [target], kept)
+    assert sorted(found[target]) == ["'-> %s from %s'", "f'called {signature} once'"]
+    kept.append("def log_exits(r, s, out):\n    out.append('-> %s from %s' % (r, s))\n")
+    assert observable_strings(test, masked, [target], kept) == {
+        target: ["f'called {signature} once'"]
+    }

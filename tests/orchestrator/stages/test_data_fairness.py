@@ -144,10 +144,18 @@ def case(run: Path, stem: str, level: int) -> Path:
 
 
 def test_the_statement_lists_the_re_export_the_messages_and_the_tests(run: Path) -> None:
-    """Re-export, __all__ entry, both exact messages, and test names for the bare function."""
+    """Re-export, __all__ entry, both exact messages, and test names and lines for the
+    bare function."""
     statement = (case(run, "test_sizes", 1) / "problem_statement.md").read_text()
     assert "def naturalsize(value):" in statement
     assert '"""Exercised by the tests: test_bytes, test_kilobytes, test_negative,' in statement
+    # with what it returns and raises, in the tests' own lines (the body stays out)
+    assert '        assert naturalsize(300) == "300 B"\n' in statement
+    assert (
+        '        with pytest.raises(TypeError, match="must be plain numbers"): naturalsize("3")\n'
+        in statement
+    )
+    assert "value /= 1000" not in statement
     assert "# The tests expect this exact text from it: f'cannot format {value!r} as a size'" in (
         statement
     )
