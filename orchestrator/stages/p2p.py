@@ -86,7 +86,14 @@ def p2p_files_avoiding(state: SpecState, file: str, top: list[dict[str, object]]
     """The traced pass-to-pass candidates other than ``file`` that reach none of ``top``."""
     traces: dict[str, FileTrace] = state.values["traces"]
     candidates = [p for p in state.values.get("p2p", []) if p != file and p in traces]
-    return sorted(p for p in candidates if not any(touches(row, top) for row in _rows(traces[p])))
+    # A doctest module's own functions are its test code to the tracer: its traces never
+    # show the calls its doctests make into it, so one that holds a top object is out.
+    holding = {str(t["path"]) for t in top} & set(state.values.get("doctest_modules", ()))
+    return sorted(
+        p
+        for p in candidates
+        if p not in holding and not any(touches(row, top) for row in _rows(traces[p]))
+    )
 
 
 def own_file(trace: FileTrace, tests: list[str]) -> int:

@@ -94,7 +94,7 @@ class ScannerStage:
         dates = last_commit_dates(checkout.path, list(tests))
         library = set(outcome.data.get("doctest_modules", []))
         f2p, p2p = pick_candidates(state, tests, dates, ctx.seed, ctx.debug_samples, library)
-        state.values.update(f2p=f2p, p2p=p2p)
+        state.values.update(f2p=f2p, p2p=p2p, doctest_modules=sorted(library))
         files = {
             path: {
                 "tests": count,
