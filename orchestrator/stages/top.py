@@ -78,8 +78,8 @@ class UnitChoice(msgspec.Struct, kw_only=True):
 
 class TopStage:
     name = "top"
-    version = 10  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
-    # 8: budgets count classes whole; 9: wide classes; 10: auto's fallbacks for the data stage
+    version = 11  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
+    # 8: budgets count classes whole; 9: wide classes; 10, 11: auto's fallbacks for data
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -192,7 +192,10 @@ def _choose_units(ctx: RunContext, state: SpecState, file: str) -> tuple[list[Un
         return [whole], ""
     if mode == "auto" and whole.status == "ok":
         smaller = _units_below(ctx, state, whole, mode, ask_llm=False)
-        whole.fallbacks = [_fallback(c) for c in smaller if c.status == "ok"]
+        # A class holding every test of the file would only repeat the file's attempt.
+        whole.fallbacks = [
+            _fallback(c) for c in smaller if c.status == "ok" and set(c.tests) != set(whole.tests)
+        ]
         return [whole], ""
     found = _units_below(ctx, state, whole, mode)
     if mode == "auto" and not any(c.status == "ok" for c in found):
