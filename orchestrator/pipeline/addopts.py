@@ -56,7 +56,7 @@ class AddoptsRepair:
     def describe(self) -> str:
         return (
             f"{self.config} addopts: dropped {shlex.join(self.dropped)} (pytest rejected them:"
-            " their plugins are not installed); tests run with"
+            " no installed plugin provides them); tests run with"
             f" {shlex.join(self.args)}"
         )
 

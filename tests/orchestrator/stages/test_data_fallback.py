@@ -4,6 +4,8 @@ The whole of ``tests/test_calc.py`` passes top, but its case would leak: a code
 template in ``templates/`` holds ``beta``'s body. ``TestAlpha`` removes only
 ``alpha`` and makes a case; ``TestBeta`` leaks as the file did. ``tests/test_gamma.py``
 never falls back, and its cases are the same bytes as ``case_unit = "file"`` makes.
+``tests/test_delta.py`` leaks too, but its one class holds all its tests: nothing to
+fall back to that the file did not try.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ BETA_BODY = """\
     total_of_weights = sum(weights) or 1
     return weighted_total / total_of_weights
 """
+DELTA_BODY = """\
+    halved_products = [value * weight / 2 for value, weight in zip(values, weights)]
+    halved_total = sum(halved_products)
+    rounded_total = round(halved_total, 6)
+    return rounded_total
+"""
 FILES = {
     "pyproject.toml": """\
 [build-system]
@@ -39,7 +47,26 @@ version = "0.1"
 [tool.setuptools]
 packages = ["calc"]
 """,
-    "calc/__init__.py": "from .stats import alpha, beta, gamma\n",
+    "calc/__init__.py": "from .stats import alpha, beta, gamma\nfrom .extra import delta\n",
+    "calc/extra.py": f'''\
+def delta(values, weights):
+    """The weighted sum of the values, halved."""
+{DELTA_BODY}''',
+    "templates/delta.py.tmpl": f"def {{{{ name }}}}(values, weights):\n{DELTA_BODY}",
+    "tests/test_delta.py": """\
+from calc import delta
+
+
+class TestDelta:
+    def test_mean(self):
+        assert delta([1, 3], [1, 1]) == 2
+
+    def test_weighted(self):
+        assert delta([1, 3], [3, 1]) == 3
+
+    def test_no_weight(self):
+        assert delta([1], [0]) == 0
+""",
     "calc/stats.py": f'''\
 def alpha(values):
     """The spread between the largest and the smallest value."""
@@ -157,6 +184,14 @@ def test_the_whole_file_drops_in_data_and_its_classes_are_tried(auto: Path) -> N
     assert rows[f"{CALC}::TestAlpha"]["status"] == "valid", rows
     beta = rows[f"{CALC}::TestBeta"]
     assert (beta["status"], beta["stage"]) == ("dropped", "leak"), beta
+
+
+def test_a_class_holding_every_test_of_the_file_is_not_tried_again(auto: Path) -> None:
+    rows = status(auto)
+    whole = rows["tests/test_delta.py"]
+    assert (whole["status"], whole["stage"]) == ("dropped", "leak"), whole
+    assert "case_unit 'auto' tried" not in whole["reason"]
+    assert not [key for key in rows if key.startswith("tests/test_delta.py::")], rows
 
 
 def test_the_class_case_tests_its_class_and_keeps_the_rest_passing(auto: Path) -> None:
