@@ -253,3 +253,37 @@ def test_an_edit_to_a_doctest_module_is_graded_not_undone(run: Path, case: Path)
     assert report["resolved_instances"] == 0, report["instances"]
     (row,) = report["instances"].values()
     assert row["p2p_passed"] < row["p2p_total"], row
+
+
+@pytest.mark.network
+def test_wcwidth_sdist_runs_without_pytest_cov_and_its_case_resolves(tmp_path: Path) -> None:
+    """wcwidth 0.2.13's tox.ini addopts carry pytest-cov options; pytest-cov is absent."""
+    spec = {
+        "repository": "pypi:wcwidth==0.2.13",
+        "pip_packages": ["pytest"],
+        "min_test_num": 3,
+        "max_f2p_num": 1,
+        "stability_runs": 0,
+        "library_name": "wcwidth",
+    }
+    (tmp_path / "specs.py").write_text(f"SPECS_WCWIDTH = {spec!r}\n")
+    command = ["build-cases", "--config-path", str(tmp_path / "specs.py")]
+    command += ["--output-dir", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]
+    result = CliRunner().invoke(cli, command, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    run = Path(result.stdout.strip().splitlines()[-1])
+    status = json.loads((run / "metadata_outputs" / "files_status.json").read_text())
+    fixed = status["SPECS_WCWIDTH"]["addopts"]
+    assert fixed["config"] == "tox.ini"
+    assert sorted(fixed["dropped"]) == ["--cov-append", "--cov-report=html", "--cov=wcwidth"]
+    assert "--ignore=setup.py" in fixed["kept"]
+    cases = sorted(run.glob("cases/*/*.lv1"))
+    assert cases, (run / "logs" / "summary.txt").read_text()
+    out = tmp_path / "reports"
+    command = ["eval", "--cases", str(run), "--predictions", "gold", "--report", str(out)]
+    result = CliRunner().invoke(
+        cli, [*command, "--cache-dir", str(tmp_path / "cache")], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "gold" / "report.json").read_text())
+    assert report["resolved_instances"] == report["total_instances"] >= 1, report["instances"]
