@@ -55,8 +55,13 @@ class ScannerStage:
         checkout: Checkout = state.values["checkout"]
         command = list(state.spec.settings.test_scanner_cmd)
         run = self._collect(ctx, state, command)
-        fixed = addopts.repair(run.result.output, run.result.returncode, checkout.path)
-        if not run.complete and fixed is not None:
+        result = run.result
+        fixed = (
+            None
+            if run.complete
+            else addopts.repair(result.output, result.returncode, checkout.path)
+        )
+        if fixed is not None:
             run = self._collect(ctx, state, [*command, *fixed.args])
         if not run.complete:
             return Outcome("error", f"collection {run.why_incomplete()}")
