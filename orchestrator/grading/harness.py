@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 from orchestrator.grading.eval_inputs import Case
 
@@ -55,7 +56,7 @@ def eval_script(case: Case, test_patch: str, tests: list[str]) -> str:
             "cd /testbed",
             f"export PYTHONPATH={shlex.quote(pythonpath)}",
             # The test files as the case has them: what the patch made of them goes.
-            f"rm -f {' '.join(shlex.quote(p) for p in [info['test_file'], *info['p2p_files']])}",
+            f"rm -f {' '.join(shlex.quote(p) for p in [info['test_file'], *_p2p_files(info)])}",
             f"find . -path ./.git -prune -o \\( {names} \\) -type f -exec rm -f {{}} +",
             *([checkout] if restored else []),
             f"git apply --verbose - <<'{_HEREDOC}'",
@@ -73,10 +74,17 @@ def eval_script(case: Case, test_patch: str, tests: list[str]) -> str:
 def _restored_files(case: Case) -> list[str]:
     """The case repository's test files and pytest configuration files."""
     repo = case.path / "repo"
-    found = {path for path in case.instance["p2p_files"] if (repo / path).is_file()}
+    found = {path for path in _p2p_files(case.instance) if (repo / path).is_file()}
     for name in protected_names():
         found.update(_relative(path, repo) for path in repo.rglob(name) if path.is_file())
     return sorted(path for path in found if not path.startswith(".git/"))
+
+
+def _p2p_files(info: dict[str, Any]) -> list[str]:
+    """The pass-to-pass files put back: doctest modules are graded as the agent left them."""
+    from orchestrator.grading.tamper import restored_p2p_files
+
+    return restored_p2p_files(info)
 
 
 def protected_names() -> list[str]:

@@ -17,6 +17,7 @@ import re
 import shutil
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 from orchestrator.extract.worktrees import apply_patch
 from orchestrator.grading.eval_inputs import Case
@@ -68,7 +69,7 @@ def restore_tests(tree: Path, case: Case, log: Path) -> None:
     original = case.path / "repo"
     info = case.instance
     paths = {info["test_file"]}
-    paths.update(p for p in info["p2p_files"] if not _doctest_module(p, info["PASS_TO_PASS"]))
+    paths.update(restored_p2p_files(info))
     for root in (tree, original):
         paths.update(protected_files(root))
     for relative in sorted(paths):
@@ -81,6 +82,12 @@ def restore_tests(tree: Path, case: Case, log: Path) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
     apply_patch(tree, case.path / "test_patch.diff", log)
+
+
+def restored_p2p_files(info: dict[str, Any]) -> list[str]:
+    """The case's pass-to-pass files eval puts back: its test files, never a library
+    module that is one for its doctests (those are graded where they live)."""
+    return [p for p in info["p2p_files"] if not _doctest_module(p, info["PASS_TO_PASS"])]
 
 
 def _doctest_module(path: str, p2p: list[str]) -> bool:

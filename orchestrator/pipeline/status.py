@@ -27,6 +27,17 @@ def update_files_status(
         write_json(metadata / "files_status.json", status)
 
 
+def set_addopts_status(metadata: Path, spec: str, repair: dict[str, Any] | None) -> None:
+    """Record in files_status.json the options of ``addopts`` dropped for a spec, if any."""
+    with _lock:
+        status = _read(metadata / "files_status.json")
+        entry = status.setdefault(spec, {})
+        entry.pop("addopts", None)
+        if repair is not None:
+            entry["addopts"] = repair
+        write_json(metadata / "files_status.json", status)
+
+
 def update_runner_status(metadata: Path, spec: str, results: dict[str, Any]) -> None:
     """Add the runner's verdict for each file of a spec to files_status.json."""
     with _lock:

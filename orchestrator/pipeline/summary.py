@@ -7,9 +7,11 @@ and ``logs/summary.txt``.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 import click
 
+from orchestrator.pipeline import addopts
 from orchestrator.pipeline.engine import RunContext, SpecState
 from orchestrator.pipeline.storage import read_json, write_atomic, write_json
 
@@ -45,6 +47,7 @@ def summary_text(ctx: RunContext, states: list[SpecState]) -> str:
         lines.append(f"\n{state.name}: {status}")
     lines += _failure_lines(ctx, states)
     lines += _collect_error_lines(collect_errors(ctx))
+    lines += [f"\n{spec}: {addopts.describe(fixed)}" for spec, fixed in _repairs(ctx).items()]
     if ctx.errors:
         lines.append("\nerrors:")
         lines += [f"  {error}" for error in ctx.errors]
@@ -70,10 +73,20 @@ def _failure_lines(ctx: RunContext, states: list[SpecState]) -> list[str]:
     return lines
 
 
+def _files_status(ctx: RunContext) -> dict[str, Any]:
+    path = ctx.metadata / "files_status.json"
+    return read_json(path) if path.is_file() else {}
+
+
+def _repairs(ctx: RunContext) -> dict[str, dict[str, Any]]:
+    """Per spec, the options of its pytest ``addopts`` dropped for absent plugins."""
+    status = _files_status(ctx)
+    return {spec: entry["addopts"] for spec, entry in status.items() if "addopts" in entry}
+
+
 def collect_errors(ctx: RunContext) -> dict[str, dict[str, str]]:
     """Per spec, the test files that did not collect (a missing test dependency, say)."""
-    path = ctx.metadata / "files_status.json"
-    status = read_json(path) if path.is_file() else {}
+    status = _files_status(ctx)
     return {
         spec: entry["collect_errors"]
         for spec, entry in status.items()

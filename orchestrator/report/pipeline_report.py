@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UsageError
+from orchestrator.pipeline import addopts
 from orchestrator.pipeline.storage import is_run_dir, write_atomic, write_json
 from orchestrator.report.plots import write_plots
 from orchestrator.stages import STAGE_NAMES
@@ -110,6 +111,7 @@ def _spec_data(
     return {
         "stopped": summary.get("stopped"),
         "collect_errors": files_status.get("collect_errors", {}),
+        "addopts": files_status.get("addopts"),
         "funnel": _funnel(files, data_status, dropped),
         "cases_written": (data_status or {}).get("cases"),
         "drops_by_stage": dict(Counter(str(f.get("stage")) for f in dropped.values())),
@@ -157,6 +159,8 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
         lines += ["", f"## {name}", ""]
         if spec["stopped"]:
             lines += [f"Stopped at {spec['stopped']}.", ""]
+        if spec["addopts"]:
+            lines += [f"pytest configuration: {addopts.describe(spec['addopts'])}.", ""]
         lines += _spec_tables(spec)
     if plots:
         lines += ["", "## Plots", ""]

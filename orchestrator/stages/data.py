@@ -56,6 +56,8 @@ from orchestrator.pipeline.specs import pypi_requirement
 from orchestrator.pipeline.storage import file_slug, fingerprint, write_atomic
 from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
 from orchestrator.stages.data_fairness import check_statement_faithful
+from orchestrator.stages.data_fallback import fall_back, fallback_inputs, with_fallbacks
+from orchestrator.stages.data_fallback import p2p_files as fallback_p2p_files
 from orchestrator.stages.data_images import case_images
 from orchestrator.stages.data_level2 import level2_case
 from orchestrator.stages.data_status import write_data_status
@@ -75,6 +77,7 @@ _INPUT_KEYS = (
     "black_links",
     "stability_runs",
 )
+_UNIT_KEYS = ("file", "unit", "tests", "top_objects", "offline_objects", "budget")
 
 
 class DataStage:
@@ -97,9 +100,8 @@ class DataStage:
             common["statement_writer"] = spec.statement_writer
         if ctx.llm is not None and spec.llm_prompt_for_case:  # the LLM writes part of the case
             common["llm"] = llm_cases.identities(ctx.llm)
-        top = state.values.get("top", {})
         return [
-            WorkItem(key, {**_unit_inputs(top[key]), "p2p_files": p2p, **common})
+            WorkItem(key, {**_unit_inputs(state, key), "p2p_files": p2p, **common})
             for key, p2p in sorted(state.values.get("p2p_choice", {}).items())
         ]
 
@@ -134,11 +136,13 @@ class DataStage:
         data = {k: v for k, v in last.items() if k not in ("choice", "reason")}
         if len(attempts) > 1:
             data["attempts"] = attempts
-        return Outcome("failed", reason if len(attempts) > 1 else last["reason"], data=data)
+        whole = Outcome("failed", reason if len(attempts) > 1 else last["reason"], data=data)
+        return fall_back(state, top, whole, lambda unit: self.run(ctx, state, unit))
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         checkout: Checkout = state.values["checkout"]
         written: dict[str, list[str]] = {}
+        outcomes = with_fallbacks(outcomes)
         for key, outcome in sorted(outcomes.items()):
             if outcome.status == "ok":
                 written[key] = _write_outputs(ctx, state, checkout, key, outcome.data)
@@ -149,11 +153,13 @@ class DataStage:
         write_data_status(ctx.metadata, state.name, candidates, outcomes, written, dropped, units)
 
 
-def _unit_inputs(unit: dict[str, Any]) -> dict[str, Any]:
+def _unit_inputs(state: SpecState, unit_key: str) -> dict[str, Any]:
     """What a unit's result depends on from top: its tests, objects (in LLM mode the
-    offline ones too, tried when the model's cannot make a case) and budget."""
-    keys = ("file", "unit", "tests", "top_objects", "offline_objects", "budget")
-    return {key: unit[key] for key in keys if unit.get(key) or key != "offline_objects"}
+    offline ones too, tried when the model's cannot make a case), budget, and the
+    smaller units ``auto`` falls back to if it drops, when it has any."""
+    unit = state.values["top"][unit_key]
+    found = {key: unit[key] for key in _UNIT_KEYS if unit.get(key) or key != "offline_objects"}
+    return {**found, **fallback_inputs(state, unit, _UNIT_KEYS)}
 
 
 def remove_half_built(ctx: RunContext) -> None:
@@ -181,7 +187,7 @@ def build_case_data(
     file = unit["file"]
     if file not in files:  # doctests in a text file (README.md): the test patch carries it
         files[file] = (checkout.path / file).read_text(encoding="utf-8", errors="replace")
-    p2p_files = state.values["p2p_choice"][key]
+    p2p_files = fallback_p2p_files(state, key)
     expected = {path: passed_tests(state, path) for path in [file, *p2p_files]}
     others = [t for t in expected[file] if t not in set(unit["tests"])]
     try:

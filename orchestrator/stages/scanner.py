@@ -8,8 +8,15 @@ candidates are every test file, at most ``max_p2p_num``, drawn with ``--seed``.
 The result goes to ``metadata_outputs/files_status.json``.
 
 A library module collected only for its doctests (``--doctest-modules``) is
-not a test file: it is never a candidate, so no case takes it out as its
-test file or restores it over an agent's edits as a pass-to-pass file.
+not a test file: it is never a fail-to-pass candidate, so no case takes it out
+as its test file. It is a pass-to-pass candidate: its doctest items that still
+pass with the feature removed join PASS_TO_PASS, graded where they live, and
+eval never restores the module over an agent's edits (``tamper.doctest_module``).
+
+When pytest refuses the project's ``addopts`` for options of plugins the
+environment lacks, the collection runs again without them
+(:mod:`orchestrator.pipeline.addopts`), and from then on the spec's commands
+carry the repair; ``files_status.json``, the summary and the report say so.
 """
 
 from __future__ import annotations
@@ -17,13 +24,17 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
-from orchestrator.environments import Environment
+import msgspec
+
+from orchestrator.pipeline import addopts
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
-from orchestrator.pipeline.pytest_runs import run_pytest, seconds
+from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.pipeline.repos import Checkout, last_commit_dates
-from orchestrator.pipeline.status import update_files_status
+from orchestrator.pipeline.specs import Spec
+from orchestrator.pipeline.status import set_addopts_status, update_files_status
 
 
 class ScannerStage:
@@ -41,18 +52,17 @@ class ScannerStage:
         return [WorkItem("collection", inputs)]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
-        spec = state.spec.settings
-        environment: Environment = state.values["environment"]
         checkout: Checkout = state.values["checkout"]
-        run = run_pytest(
-            environment,
-            spec.test_scanner_cmd,
-            repo=checkout.path,
-            warm=True,  # forked from a warm worker where the sandbox allows
-            records=ctx.logs_dir / "test_scanner" / f"{state.name}.jsonl",
-            timeout=seconds(spec.timeout_scanner),
-            log=ctx.logs_dir / "test_scanner" / f"{state.name}.log",
+        command = list(state.spec.settings.test_scanner_cmd)
+        run = self._collect(ctx, state, command)
+        result = run.result
+        fixed = (
+            None
+            if run.complete
+            else addopts.repair(result.output, result.returncode, checkout.path)
         )
+        if fixed is not None:
+            run = self._collect(ctx, state, [*command, *fixed.args])
         if not run.complete:
             return Outcome("error", f"collection {run.why_incomplete()}")
         # The nodeid names the module a test runs in; an inherited test method
@@ -61,7 +71,20 @@ class ScannerStage:
         errors = {error.file: error.message for error in run.collect_errors()}
         library = sorted(doctest_modules([item.nodeid for item in run.collected()]))
         data = {"tests": dict(sorted(counts.items())), "collect_errors": errors}
+        if fixed is not None:  # only then: a spec without the repair keeps its outcome
+            data["addopts"] = msgspec.to_builtins(fixed)
         return Outcome("ok", data={**data, "doctest_modules": library})
+
+    def _collect(self, ctx: RunContext, state: SpecState, command: list[str]) -> PytestRun:
+        return run_pytest(
+            state.values["environment"],
+            command,
+            repo=state.values["checkout"].path,
+            warm=True,  # forked from a warm worker where the sandbox allows
+            records=ctx.logs_dir / "test_scanner" / f"{state.name}.jsonl",
+            timeout=seconds(state.spec.settings.timeout_scanner),
+            log=ctx.logs_dir / "test_scanner" / f"{state.name}.log",
+        )
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         (outcome,) = outcomes.values()
@@ -69,12 +92,14 @@ class ScannerStage:
             state.stopped = f"scanner: {outcome.reason}"
             return
         checkout: Checkout = state.values["checkout"]
+        fixed = outcome.data.get("addopts")
+        if fixed is not None:
+            state.spec = with_repair(state.spec, msgspec.convert(fixed, addopts.AddoptsRepair))
         tests: dict[str, int] = outcome.data["tests"]
         dates = last_commit_dates(checkout.path, list(tests))
         library = set(outcome.data.get("doctest_modules", []))
-        testing = {path: count for path, count in tests.items() if path not in library}
-        f2p, p2p = pick_candidates(state, testing, dates, ctx.seed, ctx.debug_samples)
-        state.values.update(f2p=f2p, p2p=p2p)
+        f2p, p2p = pick_candidates(state, tests, dates, ctx.seed, ctx.debug_samples, library)
+        state.values.update(f2p=f2p, p2p=p2p, doctest_modules=sorted(library))
         files = {
             path: {
                 "tests": count,
@@ -86,6 +111,17 @@ class ScannerStage:
             for path, count in tests.items()
         }
         update_files_status(ctx.metadata, state.name, files, outcome.data["collect_errors"])
+        set_addopts_status(ctx.metadata, state.name, fixed)
+
+
+def with_repair(spec: Spec, fixed: addopts.AddoptsRepair) -> Spec:
+    """The spec whose pytest commands run with the repaired ``addopts``."""
+    settings = msgspec.structs.replace(
+        spec.settings,
+        test_scanner_cmd=[*spec.settings.test_scanner_cmd, *fixed.args],
+        test_cmd=[*spec.settings.test_cmd, *fixed.args],
+    )
+    return Spec(spec.name, settings)
 
 
 def doctest_modules(nodeids: list[str]) -> set[str]:
@@ -124,7 +160,9 @@ def pick_candidates(
     dates: dict[str, int],
     seed: int,
     samples: tuple[str, ...],
+    library: AbstractSet[str] = frozenset(),
 ) -> tuple[list[str], list[str]]:
+    """F2P candidates among the test files; P2P ones among them and the doctest modules."""
     spec = state.spec.settings
     files = [path for path in tests if not samples or Path(path).stem in samples]
     since = (
@@ -135,7 +173,9 @@ def pick_candidates(
     f2p = [
         path
         for path in files
-        if tests[path] >= spec.min_test_num and (since is None or dates.get(path, 0) >= since)
+        if path not in library
+        and tests[path] >= spec.min_test_num
+        and (since is None or dates.get(path, 0) >= since)
     ]
     f2p.sort(key=lambda path: (-dates.get(path, 0), path))
     if spec.max_f2p_num != -1:

@@ -73,12 +73,13 @@ class UnitChoice(msgspec.Struct, kw_only=True):
     # In LLM mode, when the model's objects differ: the data stage tries these next.
     offline_objects: list[dict[str, object]] = []
     keep: bool = True  # False: decided while the LLM endpoint failed, so never stored
+    fallbacks: list[dict[str, Any]] = []  # auto: the smaller units, if the file drops in data
 
 
 class TopStage:
     name = "top"
-    version = 9  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
-    # 8: budgets count classes whole; 9: wide classes
+    version = 11  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
+    # 8: budgets count classes whole; 9: wide classes; 10, 11: auto's fallbacks for data
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -179,39 +180,65 @@ def _dropped(stage: str, reason: str) -> dict[str, str]:
 def _choose_units(ctx: RunContext, state: SpecState, file: str) -> tuple[list[UnitChoice], str]:
     """The units ``case_unit`` asks for; ``auto``: the file, else its classes and groups.
 
-    Also why ``auto`` passed over the whole file, when it did.
+    Also why ``auto`` passed over the whole file, when it did. A whole file ``auto``
+    takes carries its smaller units as ``fallbacks``: the data stage tries them
+    when the file drops there (chosen offline: they never cost a model call).
     """
     spec = state.spec.settings
     trace: FileTrace = state.values["traces"][file]
     mode = spec.case_unit
     whole = _choose(ctx, state, units.file_unit(file, trace), ask_llm=mode in ("file", "auto"))
-    if mode == "file" or (mode == "auto" and whole.status == "ok"):
+    if mode == "file":
         return [whole], ""
-    found: list[UnitChoice] = []
-    if mode in ("class", "auto"):
-        classes = units.class_units(file, trace, spec.min_test_num)
-        found += [_widened(ctx, state, u) for u in classes]
-    if mode in ("group", "auto"):
-        taken = {t for c in found if c.status == "ok" for t in c.tests}
-        rest = [t for t in units.passing(trace) if t not in taken]
-        eligible = [c for c in whole.candidates if allowed(c)]
-        groups = units.group_units(file, rest, trace, eligible, spec.min_test_num)
-        found += [
-            _widened(ctx, state, u)
-            for u in groups
-            if mode == "group" or list(u.tests) != whole.tests
+    if mode == "auto" and whole.status == "ok":
+        smaller = _units_below(ctx, state, whole, mode, ask_llm=False)
+        # A class holding every test of the file would only repeat the file's attempt.
+        whole.fallbacks = [
+            _fallback(c) for c in smaller if c.status == "ok" and set(c.tests) != set(whole.tests)
         ]
+        return [whole], ""
+    found = _units_below(ctx, state, whole, mode)
     if mode == "auto" and not any(c.status == "ok" for c in found):
         whole.reason += "; no test class or group of its tests qualifies either"
         return [whole], ""
     return (found or [_no_units(whole, mode)]), whole.reason if mode == "auto" else ""
 
 
-def _widened(ctx: RunContext, state: SpecState, group: units.Unit) -> UnitChoice:
+def _units_below(
+    ctx: RunContext, state: SpecState, whole: UnitChoice, mode: str, ask_llm: bool = True
+) -> list[UnitChoice]:
+    """The file's test classes, then groups of its other tests, as ``mode`` asks."""
+    spec = state.spec.settings
+    trace: FileTrace = state.values["traces"][whole.file]
+    found: list[UnitChoice] = []
+    if mode in ("class", "auto"):
+        classes = units.class_units(whole.file, trace, spec.min_test_num)
+        found += [_widened(ctx, state, u, ask_llm) for u in classes]
+    if mode in ("group", "auto"):
+        taken = {t for c in found if c.status == "ok" for t in c.tests}
+        rest = [t for t in units.passing(trace) if t not in taken]
+        eligible = [c for c in whole.candidates if allowed(c)]
+        groups = units.group_units(whole.file, rest, trace, eligible, spec.min_test_num)
+        found += [
+            _widened(ctx, state, u, ask_llm)
+            for u in groups
+            if mode == "group" or list(u.tests) != whole.tests
+        ]
+    return found
+
+
+def _fallback(choice: UnitChoice) -> dict[str, Any]:
+    """A smaller unit as the data stage needs it: without the candidates' numbers."""
+    return {k: v for k, v in msgspec.to_builtins(choice).items() if k != "candidates"}
+
+
+def _widened(
+    ctx: RunContext, state: SpecState, group: units.Unit, ask_llm: bool = True
+) -> UnitChoice:
     """A class or group, or, when the file's other tests reach its nearest object, the
     unit with those tests in (``name-wide``): tests that share their objects go together
     (``TestLast`` takes in the tests of functions built on ``last``)."""
-    choice = _choose(ctx, state, group)
+    choice = _choose(ctx, state, group, ask_llm)
     shared = [c for c in choice.candidates if c.reason.endswith(OTHERS)]
     if choice.status == "ok" or not shared:
         return choice
@@ -222,7 +249,8 @@ def _widened(ctx: RunContext, state: SpecState, group: units.Unit) -> UnitChoice
     tests = set(group.tests) | reach.get(nearest.key, set())
     if tests == passing:  # the whole file, tried already
         return choice
-    wider = _choose(ctx, state, units.Unit(group.file, f"{group.name}-wide", tuple(sorted(tests))))
+    wide = units.Unit(group.file, f"{group.name}-wide", tuple(sorted(tests)))
+    wider = _choose(ctx, state, wide, ask_llm)
     return wider if wider.status == "ok" else choice
 
 

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from orchestrator.grading.tamper import restored_p2p_files
 from tests.orchestrator.unit_project import make_unit_project
 from tests.support.caseutil import checked_out, instance, pytest_in_case
 
@@ -122,14 +123,23 @@ def test_cases_resolve_with_gold_and_fail_without(run: Path, cache: Path, tmp_pa
         assert pytest_in_case(cache, found, bare, info["FAIL_TO_PASS"][:1]) != 0, found
 
 
-def test_a_module_collected_for_its_doctests_is_not_a_test_file(run: Path) -> None:
-    """calc/numbers.py has doctests but is library code: never a candidate file."""
+def test_a_module_collected_for_its_doctests_is_graded_in_place(run: Path) -> None:
+    """calc/numbers.py has doctests but is library code: never a fail-to-pass file. Its
+    doctest joins PASS_TO_PASS where no removed object is reached, and eval never puts
+    the module back over an agent's edits."""
     files = metadata(run, "files_status.json")["files"]
     assert files["calc/numbers.py"]["doctest_module"] is True
     assert not files["calc/numbers.py"]["f2p_candidate"]
-    assert not files["calc/numbers.py"]["p2p_candidate"]
+    assert files["calc/numbers.py"]["p2p_candidate"]
+    graded = 0
     for found in run.glob("cases/*/*.lv1"):
-        assert "calc/numbers.py" not in instance(found)["p2p_files"]
+        info = instance(found)
+        assert "calc/numbers.py" not in restored_p2p_files(info)
+        doctest = "calc/numbers.py::calc.numbers.ordinal" in info["PASS_TO_PASS"]
+        assert doctest == ("calc/numbers.py" in info["p2p_files"]), info["p2p_files"]
+        assert not doctest or "calc/numbers.py::ordinal" not in info["top_objects"]
+        graded += doctest
+    assert graded, "no case grades the doctest of calc/numbers.py"
 
 
 def test_same_stem_test_files_are_traced_apart(run: Path) -> None:
