@@ -33,6 +33,7 @@ from typing import Any
 
 from cases_per_repo import ROOT, _toml, children_cpu, measure
 
+from orchestrator.pipeline.probe_cache import REUSED
 from orchestrator.pipeline.storage import file_slug
 
 CPUACCT = Path("/sys/fs/cgroup/cpuacct")  # cgroup v1's CPU accounting
@@ -135,8 +136,15 @@ def candidates(run: Path, name: str) -> dict[str, Probes]:
         probes = found.setdefault(key, Probes())
         for kind in PROBE_KINDS:
             for records in (run / "logs" / kind / name).glob(f"{file_slug(key)}.*.jsonl"):
-                probes.add(_session_cpu(records))
+                if not _reused(records):  # its CPU was spent, and counted, once
+                    probes.add(_session_cpu(records))
     return found
+
+
+def _reused(records: Path) -> bool:
+    """Whether the probe's result came from the probe cache (its log says so)."""
+    log = records.with_suffix(".log")
+    return log.exists() and log.read_text(errors="replace").startswith(REUSED)
 
 
 def _session_cpu(records: Path) -> list[float]:
@@ -168,10 +176,14 @@ def baseline(rev: str, into: Path) -> Iterator[Side]:
         )
 
 
-def report(side: Side, name: str, table: dict[str, Any], profile: bool) -> tuple[float, int]:
+def report(
+    side: Side, name: str, table: dict[str, Any], profile: bool, keep: Path | None = None
+) -> tuple[float, int]:
     """Build ``name`` with ``side``; prints its line (and candidates); CPU, valid units."""
     with tempfile.TemporaryDirectory(prefix="fb-probe-profile-") as tmp:
-        run, cpu = build(side, name, table, Path(tmp))
+        work = keep / file_slug(side.name) / name if keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        run, cpu = build(side, name, table, work)
         row = measure(run, name, cpu)
         per_case = cpu / row.valid_units if row.valid_units else None
         shown = f"{per_case:10.2f}" if per_case is not None else f"{'-':>10}"
