@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.environments.local import LocalEnvironment
 from orchestrator.errors import StageError
+from orchestrator.pipeline import warm_probes
 from orchestrator.pipeline.probe_cache import REUSED, ProbeCache, tree_digest
 from orchestrator.pipeline.specs import RepoSpec
 from orchestrator.stages.data_checks import Runner
@@ -27,6 +28,12 @@ FILES = {
         "        time.sleep(60)\n"
     ),
 }
+
+
+@pytest.fixture(autouse=True)
+def cold_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every tree here is its own directory, which would start a warm worker per probe.
+    monkeypatch.setenv(warm_probes.SWITCH, "0")
 
 
 @pytest.fixture(scope="module")
