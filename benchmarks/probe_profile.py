@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -141,6 +142,20 @@ def candidates(run: Path, name: str) -> dict[str, Probes]:
     return found
 
 
+def steps(run: Path, name: str) -> dict[str, Probes]:
+    """Per kind of probe (``f2p_validate gold``, ``p2p_validate rerun``, ...), over every
+    candidate: the sessions run (reused ones apart, at no CPU), their CPU and startup."""
+    found: dict[str, Probes] = {}
+    for kind in PROBE_KINDS:
+        for records in sorted((run / "logs" / kind / name).glob("*.jsonl")):
+            step = re.sub(r"[0-9.]+$", "", records.stem.rsplit(".", 1)[-1])
+            if _reused(records):
+                found.setdefault(f"{kind} {step} (reused)", Probes()).count += 1
+            else:
+                found.setdefault(f"{kind} {step}", Probes()).add(_session_cpu(records))
+    return found
+
+
 def _reused(records: Path) -> bool:
     """Whether the probe's result came from the probe cache (its log says so)."""
     log = records.with_suffix(".log")
@@ -196,6 +211,8 @@ def report(
                 total.count, total.cpu = total.count + probes.count, total.cpu + probes.cpu
                 total.startup += probes.startup
             print(total.line("all candidates"), flush=True)
+            for step, probes in sorted(steps(run, name).items()):
+                print(probes.line(step), flush=True)
     return cpu, row.valid_units
 
 

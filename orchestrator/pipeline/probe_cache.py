@@ -16,9 +16,10 @@ probe. Only sessions that ended on their own are stored.
 
 The tree's content leaves out ``.git`` and the caches Python and pytest write
 while running (``__pycache__``, ``.pytest_cache``); commands whose options read
-pytest's cache (``--lf``, ``--sw``, ...) are never reused. Entries live under the
-cache's ``probes/`` (this run's scratch when the data stage's cache is off), are
-written atomically, and one thread runs a probe while others asking for it wait.
+pytest's cache (``--lf``, ``--sw``, ...) are never reused. Entries are one JSON
+file each under the cache's ``probes/``, written atomically, so a resumed or a
+later run reuses them too, and one thread runs a probe while others asking for it
+wait. With the data stage's cache off (``--debug "data=False"``) every probe runs.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class ProbeCache:
             return execute()
         key = probe.key()
         with _key_lock(key):
-            entry = self.root / key[:2] / key
+            entry = self.root / key[:2] / f"{key}.json"
             found = _load(entry, probe)
             if found is not None:
                 return found
@@ -145,27 +146,27 @@ def _key_lock(key: str) -> threading.Lock:
 
 
 def _store(entry: Path, run: PytestRun, records: Path) -> None:
+    """One file, written atomically: two runs storing one key never mix their parts."""
     result = run.result
-    write_atomic(entry / "records.jsonl", records.read_bytes())
-    status = {
+    stored = {
         "argv": list(result.argv),
         "returncode": result.returncode,
         "output": result.output,
         "duration": result.duration,
+        "records": records.read_bytes().decode("utf-8", "surrogateescape"),
     }
-    write_atomic(entry / "result.json", json.dumps(status).encode())  # last: the entry is whole
+    write_atomic(entry, json.dumps(stored).encode())
 
 
 def _load(entry: Path, probe: Probe) -> PytestRun | None:
     try:
-        status = json.loads((entry / "result.json").read_text(encoding="utf-8"))
-        stored = (entry / "records.jsonl").read_bytes()
-        found = rec.read_records([entry / "records.jsonl"])
-    except (OSError, ValueError, rec.RecordsError):  # absent, or a half-removed cache
+        stored = json.loads(entry.read_text(encoding="utf-8"))
+        write_atomic(probe.records, stored["records"].encode("utf-8", "surrogateescape"))
+        found = rec.read_records([probe.records])
+    except (OSError, ValueError, KeyError, rec.RecordsError):  # absent, or not ours
         return None
-    write_atomic(probe.records, stored)
     result = CommandResult(
-        tuple(status["argv"]), int(status["returncode"]), status["output"], status["duration"]
+        tuple(stored["argv"]), int(stored["returncode"]), stored["output"], stored["duration"]
     )
     _write_log(probe.log, result, probe.tree, entry)
     return PytestRun(result, found)
