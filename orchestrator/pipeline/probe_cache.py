@@ -76,6 +76,12 @@ def _entries(tree: Path) -> Iterator[tuple[str, str, bytes]]:
                 yield relative, "x" if mode & stat.S_IXUSR else "f", path.read_bytes()
 
 
+def probe_cache(cache_dir: Path, enabled: bool) -> ProbeCache | None:
+    """The cache's probe results; none when the stage's cache is off (``--debug
+    "data=False"`` asks for every probe afresh)."""
+    return ProbeCache(cache_dir / "probes") if enabled else None
+
+
 class ProbeCache:
     """Stored probe results under ``root``."""
 

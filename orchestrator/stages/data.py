@@ -50,7 +50,7 @@ from orchestrator.extract.worktrees import (
 )
 from orchestrator.llm import cases as llm_cases
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
-from orchestrator.pipeline.probe_cache import ProbeCache
+from orchestrator.pipeline.probe_cache import probe_cache
 from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.repos import Checkout, file_commit_times
 from orchestrator.pipeline.specs import pypi_requirement
@@ -204,7 +204,7 @@ def build_case_data(
         import_roots(files, _project_paths(state)),
         unit=key,
         tests=[t for t in unit["tests"] if t in set(expected[file])],
-        probes=_probe_cache(ctx, state),
+        probes=probe_cache(ctx.cache_dir, caching_enabled(ctx, DataStage(), state)),
     )
     with scratch_dir(scratch_root(ctx), "data-") as scratch:
         work = MaskedTree(copy_scratch(checkout.path, scratch / "work"), files)
@@ -216,13 +216,6 @@ def build_case_data(
         except Dropped as dropped:
             dropped.details = _tried(classification)
             raise
-
-
-def _probe_cache(ctx: RunContext, state: SpecState) -> ProbeCache | None:
-    """Probe results reused by content, in the cache; none when this stage's cache is off
-    (``--debug "data=False"`` asks for every probe afresh)."""
-    cached = caching_enabled(ctx, DataStage(), state)
-    return ProbeCache(ctx.cache_dir / "probes") if cached else None
 
 
 def _prove_and_describe(
