@@ -40,7 +40,7 @@ from orchestrator.pipeline.pytest_runs import PytestRun
 from orchestrator.pipeline.storage import fingerprint, write_atomic
 from pytest_featurebench import records as rec
 
-FORMAT = 1  # the stored entry's layout
+FORMAT = 1  # the stored layout; bump it too when run_pytest adds other arguments of its own
 REUSED = "# reused:"  # a reused probe's log starts with this
 _UNHASHED = frozenset((".git", "__pycache__", ".pytest_cache"))
 _READS_CACHE = frozenset(  # pytest options whose effect depends on .pytest_cache
