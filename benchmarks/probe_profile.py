@@ -217,7 +217,11 @@ def report(
 
 
 def main(
-    tables: dict[str, dict[str, Any]], only: list[str], profile: bool, rev: str | None
+    tables: dict[str, dict[str, Any]],
+    only: list[str],
+    profile: bool,
+    rev: str | None,
+    repeat: int = 1,
 ) -> None:
     print(f"{'library':<16} {'side':<20} {'cpu s':>8} {'vunit':>6} {'cpu s/case':>10}")
     if profile:
@@ -229,7 +233,9 @@ def main(
             sides.append(Side("cold", current.fbench, {"FBENCH_WARM_PROBES": "0"}))
         with baseline(rev, Path(tmp)) if rev else _nothing() as old:
             sides += [old] if old is not None else []
-            _compare(tables, only, sides, profile)
+            for run in range(repeat):  # the load of a shared machine drifts: alternate
+                order = sides if run % 2 == 0 else sides[::-1]
+                _compare(tables, only, order, sides[-1].name, profile)
 
 
 @contextmanager
@@ -238,7 +244,11 @@ def _nothing() -> Iterator[None]:
 
 
 def _compare(
-    tables: dict[str, dict[str, Any]], only: list[str], sides: list[Side], profile: bool
+    tables: dict[str, dict[str, Any]],
+    only: list[str],
+    sides: list[Side],
+    reference: str,
+    profile: bool,
 ) -> None:
     """Each spec by each side; then CPU per valid case over the specs every side made one of."""
     totals = {side.name: [0.0, 0] for side in sides}
@@ -251,9 +261,8 @@ def _compare(
                 totals[side_name][0] += cpu
                 totals[side_name][1] += units
     per_case = {name: cpu / units for name, (cpu, units) in totals.items() if units}
-    reference = sides[-1].name
-    for side in sides[:-1]:
-        if side.name in per_case and reference in per_case:
+    for side in sides:
+        if side.name != reference and side.name in per_case and reference in per_case:
             ratio = per_case[side.name] / per_case[reference]
             print(
                 f"CPU s per valid case: {side.name} {per_case[side.name]:.2f},"
