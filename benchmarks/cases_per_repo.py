@@ -15,7 +15,7 @@ The last line sums them, beside the targets: yield at least 60% overall, and a
 valid case from every library with 100 or more passing tests.
 
     python benchmarks/cases_per_repo.py [--specs specs/yield_specs.toml] [--only NAME ...]
-        [--work DIR]
+        [--work DIR] [--profile] [--baseline-rev REV] [--repeat N]
 
 With ``--profile`` and/or ``--baseline-rev REV``, CPU per valid case side by
 side instead, and where the data stage's CPU goes (see ``probe_profile.py``).
@@ -132,13 +132,18 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=[], help="spec names to run")
     parser.add_argument("--profile", action="store_true", help="pytest processes per candidate")
     parser.add_argument("--baseline-rev", help="git revision to compare CPU per valid case with")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="compare N times, the sides' order alternating"
+    )
     parser.add_argument("--work", type=Path, help="keep each spec's run and cache in DIR/<name>")
     options = parser.parse_args()
     tables = tomllib.loads(options.specs.read_text())
     if options.profile or options.baseline_rev:
         import probe_profile
 
-        probe_profile.main(tables, options.only, options.profile, options.baseline_rev)
+        probe_profile.main(
+            tables, options.only, options.profile, options.baseline_rev, options.repeat
+        )
         return
     print(
         f"{'library':<16} {'pass':>5} {'files':>5} {'units':>5} {'vfile':>5} {'vunit':>5}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,7 @@ from typing import Any
 
 from cases_per_repo import ROOT, _toml, children_cpu, measure
 
+from orchestrator.pipeline.probe_cache import REUSED
 from orchestrator.pipeline.storage import file_slug
 
 CPUACCT = Path("/sys/fs/cgroup/cpuacct")  # cgroup v1's CPU accounting
@@ -135,8 +137,29 @@ def candidates(run: Path, name: str) -> dict[str, Probes]:
         probes = found.setdefault(key, Probes())
         for kind in PROBE_KINDS:
             for records in (run / "logs" / kind / name).glob(f"{file_slug(key)}.*.jsonl"):
-                probes.add(_session_cpu(records))
+                if not _reused(records):  # its CPU was spent, and counted, once
+                    probes.add(_session_cpu(records))
     return found
+
+
+def steps(run: Path, name: str) -> dict[str, Probes]:
+    """Per kind of probe (``f2p_validate gold``, ``p2p_validate rerun``, ...), over every
+    candidate: the sessions run (reused ones apart, at no CPU), their CPU and startup."""
+    found: dict[str, Probes] = {}
+    for kind in PROBE_KINDS:
+        for records in sorted((run / "logs" / kind / name).glob("*.jsonl")):
+            step = re.sub(r"[0-9.]+$", "", records.stem.rsplit(".", 1)[-1])
+            if _reused(records):
+                found.setdefault(f"{kind} {step} (reused)", Probes()).count += 1
+            else:
+                found.setdefault(f"{kind} {step}", Probes()).add(_session_cpu(records))
+    return found
+
+
+def _reused(records: Path) -> bool:
+    """Whether the probe's result came from the probe cache (its log says so)."""
+    log = records.with_suffix(".log")
+    return log.exists() and log.read_text(errors="replace").startswith(REUSED)
 
 
 def _session_cpu(records: Path) -> list[float]:
@@ -168,10 +191,14 @@ def baseline(rev: str, into: Path) -> Iterator[Side]:
         )
 
 
-def report(side: Side, name: str, table: dict[str, Any], profile: bool) -> tuple[float, int]:
+def report(
+    side: Side, name: str, table: dict[str, Any], profile: bool, keep: Path | None = None
+) -> tuple[float, int]:
     """Build ``name`` with ``side``; prints its line (and candidates); CPU, valid units."""
     with tempfile.TemporaryDirectory(prefix="fb-probe-profile-") as tmp:
-        run, cpu = build(side, name, table, Path(tmp))
+        work = keep / file_slug(side.name) / name if keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        run, cpu = build(side, name, table, work)
         row = measure(run, name, cpu)
         per_case = cpu / row.valid_units if row.valid_units else None
         shown = f"{per_case:10.2f}" if per_case is not None else f"{'-':>10}"
@@ -184,11 +211,17 @@ def report(side: Side, name: str, table: dict[str, Any], profile: bool) -> tuple
                 total.count, total.cpu = total.count + probes.count, total.cpu + probes.cpu
                 total.startup += probes.startup
             print(total.line("all candidates"), flush=True)
+            for step, probes in sorted(steps(run, name).items()):
+                print(probes.line(step), flush=True)
     return cpu, row.valid_units
 
 
 def main(
-    tables: dict[str, dict[str, Any]], only: list[str], profile: bool, rev: str | None
+    tables: dict[str, dict[str, Any]],
+    only: list[str],
+    profile: bool,
+    rev: str | None,
+    repeat: int = 1,
 ) -> None:
     print(f"{'library':<16} {'side':<20} {'cpu s':>8} {'vunit':>6} {'cpu s/case':>10}")
     if profile:
@@ -200,7 +233,9 @@ def main(
             sides.append(Side("cold", current.fbench, {"FBENCH_WARM_PROBES": "0"}))
         with baseline(rev, Path(tmp)) if rev else _nothing() as old:
             sides += [old] if old is not None else []
-            _compare(tables, only, sides, profile)
+            for run in range(repeat):  # the load of a shared machine drifts: alternate
+                order = sides if run % 2 == 0 else sides[::-1]
+                _compare(tables, only, order, sides[-1].name, profile)
 
 
 @contextmanager
@@ -209,7 +244,11 @@ def _nothing() -> Iterator[None]:
 
 
 def _compare(
-    tables: dict[str, dict[str, Any]], only: list[str], sides: list[Side], profile: bool
+    tables: dict[str, dict[str, Any]],
+    only: list[str],
+    sides: list[Side],
+    reference: str,
+    profile: bool,
 ) -> None:
     """Each spec by each side; then CPU per valid case over the specs every side made one of."""
     totals = {side.name: [0.0, 0] for side in sides}
@@ -222,9 +261,8 @@ def _compare(
                 totals[side_name][0] += cpu
                 totals[side_name][1] += units
     per_case = {name: cpu / units for name, (cpu, units) in totals.items() if units}
-    reference = sides[-1].name
-    for side in sides[:-1]:
-        if side.name in per_case and reference in per_case:
+    for side in sides:
+        if side.name != reference and side.name in per_case and reference in per_case:
             ratio = per_case[side.name] / per_case[reference]
             print(
                 f"CPU s per valid case: {side.name} {per_case[side.name]:.2f},"

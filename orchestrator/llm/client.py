@@ -29,8 +29,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import openai
-
 from orchestrator.errors import CommandError, FbenchError
 from orchestrator.llm.config import LLMConfig
 from orchestrator.llm.prompts import Prompt
@@ -40,12 +38,18 @@ CACHE_STAGE = "llm"
 _BACKOFF = 0.5  # seconds before the first retry without Retry-After; doubled each time
 _MAX_WAIT = 60.0
 CHARS_PER_TOKEN = 3  # no tokenizer of the endpoint's model here: a conservative estimate
-_RETRIED = (
-    openai.RateLimitError,
-    openai.InternalServerError,
-    openai.APITimeoutError,
-    openai.APIConnectionError,
-)
+
+
+def _retried() -> tuple[type[Exception], ...]:
+    # openai is imported when a client is made, not with fbench: offline runs never need it.
+    import openai
+
+    return (
+        openai.RateLimitError,
+        openai.InternalServerError,
+        openai.APITimeoutError,
+        openai.APIConnectionError,
+    )
 
 
 class LLMError(FbenchError):
@@ -77,6 +81,8 @@ class LLM:
         # Held by whoever sends a group of related requests (one test file's), so that
         # they go back to back and a server's prompt-prefix cache can serve them.
         self.turn = threading.Lock()
+        import openai
+
         self._client = openai.OpenAI(
             base_url=config.base_url, api_key=key, timeout=config.timeout, max_retries=0
         )
@@ -95,6 +101,8 @@ class LLM:
 
     def models(self) -> list[str]:
         """The endpoint's models; a one-line CommandError naming the URL when unreachable."""
+        import openai
+
         try:
             return sorted(model.id for model in self._client.models.list())
         except openai.APIError as exc:
@@ -126,6 +134,9 @@ class LLM:
     def _request(
         self, messages: list[dict[str, str]], settings: dict[str, Any], key: str, prompt: Prompt
     ) -> tuple[str, dict[str, int], int]:
+        import openai
+
+        retried: tuple[type[Exception], ...] = (*_retried(), ValueError)  # ValueError: not JSON
         for attempt in range(1, self.config.max_retries + 2):
             with self._lock:
                 self.stats.attempts += 1
@@ -136,7 +147,7 @@ class LLM:
                         messages=messages,  # type: ignore[arg-type]
                         **settings,
                     )
-            except (*_RETRIED, ValueError) as exc:  # ValueError: a body that is not JSON
+            except retried as exc:
                 if attempt > self.config.max_retries:
                     self._fail(key, prompt, messages, exc, attempt, down=True)
                 time.sleep(_wait(exc, attempt))

@@ -50,6 +50,7 @@ from orchestrator.extract.worktrees import (
 )
 from orchestrator.llm import cases as llm_cases
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem, caching_enabled
+from orchestrator.pipeline.probe_cache import probe_cache
 from orchestrator.pipeline.registry import registry
 from orchestrator.pipeline.repos import Checkout, file_commit_times
 from orchestrator.pipeline.specs import pypi_requirement
@@ -210,6 +211,7 @@ def build_case_data(
         import_roots(files, _project_paths(state)),
         unit=key,
         tests=[t for t in unit["tests"] if t in set(expected[file])],
+        probes=probe_cache(ctx.cache_dir, caching_enabled(ctx, DataStage(), state)),
     )
     with scratch_dir(scratch_root(ctx), "data-") as scratch:
         work = MaskedTree(copy_scratch(checkout.path, scratch / "work"), files)

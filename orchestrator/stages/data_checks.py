@@ -33,6 +33,7 @@ from orchestrator.extract.classify import Classification
 from orchestrator.extract.masking import Masked, MaskError, Target
 from orchestrator.extract.stubbing import mask_with_stubs
 from orchestrator.extract.worktrees import apply_patch, write_files
+from orchestrator.pipeline.probe_cache import Probe, ProbeCache
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.pipeline.specs import RepoSpec
 from orchestrator.pipeline.storage import file_slug
@@ -63,24 +64,42 @@ class Runner:
     runs: int = 0
     unit: str = ""  # the unit's key, naming its logs (one file may give several units)
     tests: list[str] = field(default_factory=list)  # the unit's tests; empty: the whole file
+    probes: ProbeCache | None = None  # results reused by content; None: every probe runs
 
     def pytest(
-        self, tree: Path, targets: list[str], kind: str, step: str, collect: bool = False
+        self,
+        tree: Path,
+        targets: list[str],
+        kind: str,
+        step: str,
+        collect: bool = False,
+        rerun: int = 0,
     ) -> PytestRun:
+        """One session; ``rerun``: which repetition of the same probe (a rerun re-checks
+        the result before it, so it is never given that one from the probe cache)."""
         self.runs += 1
         base = self.log_path(kind, step)
-        timeout = self.spec.timeout_collect if collect else self.spec.timeout_run
-        run = run_pytest(
-            self.environment,
-            [*self.spec.test_cmd, *(["--collect-only"] if collect else []), *targets],
-            repo=tree,
-            records=base.with_name(f"{base.name}.jsonl"),
-            timeout=seconds(timeout),
-            log=base.with_name(f"{base.name}.log"),
-            pythonpath=self.pythonpath,
-            extra=["--fb-timeout", str(self.spec.timeout_one)] if self.spec.timeout_one else [],
-            warm=True,  # forked from a warm worker where the sandbox allows; same outcomes
-        )
+        timeout = seconds(self.spec.timeout_collect if collect else self.spec.timeout_run)
+        command = [*self.spec.test_cmd, *(["--collect-only"] if collect else []), *targets]
+        extra = ["--fb-timeout", str(self.spec.timeout_one)] if self.spec.timeout_one else []
+        outputs = (base.with_name(f"{base.name}.jsonl"), base.with_name(f"{base.name}.log"))
+
+        def execute() -> PytestRun:
+            return run_pytest(
+                self.environment,
+                command,
+                repo=tree,
+                records=outputs[0],
+                timeout=timeout,
+                log=outputs[1],
+                pythonpath=self.pythonpath,
+                extra=extra,
+                warm=True,  # forked from a warm worker where the sandbox allows; same outcomes
+            )
+
+        settings = {"pythonpath": self.pythonpath, "timeout": timeout, "rerun": rerun}
+        probe = Probe(self.environment, tree, [*command, *extra], settings, outputs)
+        run = self.probes.run(probe, execute) if self.probes is not None else execute()
         if not run.complete:  # a timeout or a crash: retried next run, like the runner's
             raise StageError(f"{kind} {step}: pytest {run.why_incomplete()}")
         return run
@@ -238,7 +257,7 @@ def _pass_to_pass(
     )
     if not failing:
         return [], []
-    again = runner.pytest(tree, failing, "p2p_validate", f"rerun{round_}")
+    again = runner.pytest(tree, failing, "p2p_validate", f"rerun{round_}", rerun=1)
     broken = _failing_files(again, failing, expected)
     return broken, [path for path in failing if path not in broken]
 

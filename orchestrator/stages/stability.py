@@ -76,6 +76,7 @@ def rerun_unstable(
         return {}
     usual: list[Outcomes] = [dict.fromkeys(tests, "passed")]
     for attempt in range(1, runs):
-        usual.append(runner.pytest(tree, files, "f2p_validate", f"stable{attempt}").outcomes())
+        run = runner.pytest(tree, files, "f2p_validate", f"stable{attempt}", rerun=attempt)
+        usual.append(run.outcomes())
     reverse = runner.pytest(tree, tests[::-1], "f2p_validate", "reversed").outcomes()
     return unstable_tests(usual, [reverse], tests)

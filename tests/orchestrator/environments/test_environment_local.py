@@ -89,3 +89,31 @@ def test_a_timeout_kills_the_command(environment: tuple[LocalEnvironment, Path])
     env, repo = environment
     done = env.run(["python", "-c", "import time; time.sleep(60)"], repo=repo, timeout=1)
     assert done.timed_out
+
+
+def test_a_missing_msgspec_comes_in_the_plugins_own_pip_run(
+    environment: tuple[LocalEnvironment, Path],
+) -> None:
+    _, repo = environment
+    commands = [
+        line
+        for line in (repo.parent / "install.log").read_text().splitlines()
+        if line.startswith("$ ")
+    ]
+    plugin = [line for line in commands if "featurebench_plugin" in line]
+    assert len(plugin) == 1, commands
+    assert plugin[0].endswith(" msgspec'"), plugin  # it was missing: pytest alone came
+    assert sum("msgspec" in line for line in commands) == 1  # and no pip run of its own
+
+
+def test_a_missing_pytest_is_installed_with_its_dependencies(tmp_path: Path) -> None:
+    repo = tmp_path / "bare"
+    commit_files(
+        repo, {"pyproject.toml": '[project]\nname = "bare"\nversion = "0"\n'}, "bare", 1_700_000_000
+    )
+    env = LocalEnvironment("bare-test", RepoSpec(repository=str(repo)), tmp_path / "cache")
+    env.create(tmp_path / "create.log")
+    env.install(repo, tmp_path / "install.log")
+    probe = "import msgspec, pluggy, pytest, pytest_featurebench.plugin; print('ok')"
+    done = env.run(["python", "-c", probe], repo=repo, timeout=60)
+    assert done.output.strip() == "ok", done.output
