@@ -14,21 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.gitrepos import commit_files
+from tests.support.gitrepos import commit_files, setuptools_pyproject
 
 FILES = {
-    "pyproject.toml": """\
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "geom"
-version = "0.1"
-
-[tool.setuptools]
-packages = ["geom"]
-""",
+    "pyproject.toml": setuptools_pyproject("geom"),
     "geom/__init__.py": '''\
 """Shapes and text helpers."""
 

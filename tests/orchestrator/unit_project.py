@@ -19,25 +19,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.gitrepos import commit_files
+from tests.support.gitrepos import commit_files, setuptools_pyproject
 
 FILES = {
-    "pyproject.toml": """\
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "calc"
-version = "0.1"
-
-[tool.setuptools]
-packages = ["calc"]
-
+    "pyproject.toml": setuptools_pyproject(
+        "calc",
+        """
 [tool.pytest.ini_options]
 python_files = ["test_*.py", "tests.py"]
 addopts = "--doctest-modules --doctest-glob=*.md"
 """,
+    ),
     "calc/__init__.py": '''\
 """Number formatting, versions and labelled functions."""
 

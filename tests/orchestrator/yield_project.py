@@ -19,21 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.gitrepos import commit_files
+from tests.support.gitrepos import commit_files, setuptools_pyproject
 
 FILES = {
-    "pyproject.toml": """\
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "shapes"
-version = "0.1"
-
-[tool.setuptools]
-packages = ["shapes"]
-""",
+    "pyproject.toml": setuptools_pyproject("shapes"),
     "shapes/__init__.py": '"""Shapes and their measures."""\n',
     "shapes/registry.py": '''\
 def area(width, height):

@@ -21,3 +21,20 @@ def commit_files(path: Path, files: dict[str, str], message: str, when: int) -> 
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
     return commit_paths(path, [path / name for name in files], message, AUTHOR, when)
+
+
+def setuptools_pyproject(package: str, tail: str = "") -> str:
+    """A ``pyproject.toml`` that installs one flat-layout package with setuptools;
+    ``tail`` adds tables after it (pytest options, say)."""
+    return f"""\
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "{package}"
+version = "0.1"
+
+[tool.setuptools]
+packages = ["{package}"]
+{tail}"""

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from orchestrator.cli import cli
 from tests.support.caseutil import instance
-from tests.support.gitrepos import commit_files
+from tests.support.gitrepos import commit_files, setuptools_pyproject
 
 SPEC = "SPECS_CALC"
 CALC = "tests/test_calc.py"
@@ -35,18 +35,7 @@ DELTA_BODY = """\
     return rounded_total
 """
 FILES = {
-    "pyproject.toml": """\
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "calc"
-version = "0.1"
-
-[tool.setuptools]
-packages = ["calc"]
-""",
+    "pyproject.toml": setuptools_pyproject("calc"),
     "calc/__init__.py": "from .stats import alpha, beta, gamma\nfrom .extra import delta\n",
     "calc/extra.py": f'''\
 def delta(values, weights):

@@ -21,23 +21,12 @@ from orchestrator.grading.eval_inputs import load_cases
 from orchestrator.grading.harness import eval_script
 from orchestrator.pipeline import addopts
 from tests.support.caseutil import instance
-from tests.support.gitrepos import commit_files
+from tests.support.gitrepos import commit_files, setuptools_pyproject
 
 SPEC = "SPECS_GEO"
 ADDOPTS = "--cov=geo --cov-report=term-missing -n 2 --doctest-modules"
 FILES = {
-    "pyproject.toml": """\
-[build-system]
-requires = ["setuptools>=61"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "geo"
-version = "0.1"
-
-[tool.setuptools]
-packages = ["geo"]
-""",
+    "pyproject.toml": setuptools_pyproject("geo"),
     # tox.ini's [pytest] section wins over nothing else here: pytest reads it.
     "tox.ini": f"[tox]\nenvlist = py311\n\n[pytest]\naddopts = {ADDOPTS}\n",
     "geo/__init__.py": "from .shapes import area, perimeter\nfrom .text import shout\n",
