@@ -79,16 +79,24 @@ def test_ray_missing_is_a_one_line_error_naming_the_extra() -> None:
     assert "--executor ray needs Ray: pip install 'pytest-featurebench[ray]'" in result.stderr
 
 
-def test_build_pairs_refuses_ray_in_one_line(tmp_path: Path) -> None:
-    fbench = Path(sys.executable).parent / "fbench"
+def test_build_pairs_without_ray_is_a_one_line_error_before_a_run_directory(
+    tmp_path: Path,
+) -> None:
     specs = tmp_path / "specs.py"
     specs.write_text("SPECS_X = {'repository': 'pypi:cachetools==5.5.2'}\n")
-    result = subprocess.run(
-        [str(fbench), "build-pairs", "--config-path", str(specs), "--executor", "ray"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from orchestrator.cli import main\n"
+        f"sys.argv = ['fbench', 'build-pairs', '--config-path', {str(specs)!r}, '--executor', 'ray']\n"
+        "main()\n"
     )
-    assert result.returncode != 0
-    assert "--executor ray: not supported yet" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith("--executor ray needs Ray: pip install 'pytest-featurebench[ray]'")
+    )
     assert not (tmp_path / "runs").exists()
