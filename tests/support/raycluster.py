@@ -57,6 +57,12 @@ class RayCluster:
     address: str = ""
     start_seconds: dict[str, float] = field(default_factory=dict)
 
+    def restart_worker(self) -> None:
+        """The second node again, after a test killed it: later tests have two nodes."""
+        started = time.monotonic()
+        _start(self.worker, [f"--address={self.address}"])
+        self.start_seconds["worker restart"] = time.monotonic() - started
+
     def stop(self) -> None:
         for node in (self.worker, self.head):
             if node.process is not None and node.process.poll() is None:
