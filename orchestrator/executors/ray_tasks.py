@@ -7,6 +7,11 @@ back data: the spec's state, its figures per stage and the files it wrote (see
 directory, the journal and the summary. A task whose node dies is retried on
 another node by Ray (``max_retries``); one that cannot be run at all is recorded
 as the spec's error, and ``--resume`` runs it again.
+
+Stages that keep files of every spec's rows (build-pairs') have a ``publish``:
+the driver calls it for each stage whose ``apply`` ran in the task, so those files
+are the ones a local run writes. In LLM mode the task makes its own client and
+sends back what it spent, which the driver adds to its own client's figures.
 """
 
 from __future__ import annotations
@@ -94,12 +99,12 @@ class RayExecutor:
         self.connect(work.ctx.jobs)
         ray = self.ray
         shared = [ray.put(x) for x in (_template(work.ctx), list(work.stages))]
-        journal = ray.put((_subdirs(work.ctx), journal_entries(work.ctx)))
+        layout = ray.put((_subdirs(work.ctx), journal_entries(work.ctx)))
         task = ray.remote(_spec_task)
         llm = _llm_payload(work.llm)
         pending = {
             task.options(**self._placement(work.ctx, state)).remote(
-                *shared, msgspec.json.encode(state.spec), journal, llm
+                *shared, msgspec.json.encode(state.spec), layout, llm
             ): state
             for state in work.states
         }
@@ -201,7 +206,7 @@ def _spec_task(
     template: RunContext,
     stages: list[Stage],
     spec: bytes,
-    journal: tuple[list[str], list[Entry]],
+    layout: tuple[list[str], list[Entry]],
     llm: tuple[Any, str] | None,
 ) -> SpecResult:
     """On a worker: every stage of one spec, in a run directory of the task's own.
@@ -214,7 +219,7 @@ def _spec_task(
     os.environ.update(template.run_env)  # config.toml's [env], as the driver applied it
     with tempfile.TemporaryDirectory(prefix="fbench-spec-") as folder:
         root = Path(folder)
-        subdirs, entries = journal
+        subdirs, entries = layout  # the run's folders, and its journal so far
         for sub in subdirs:
             (root / sub).mkdir()
         sent = write_entries(root, entries)

@@ -19,7 +19,7 @@ execution_jobs:
   - type: build_cases
     meta_name: build
     specs: specs.py
-    debug: "{debug}"
+    debug: "DEBUG"
 evaluation_jobs:
   - type: evaluate_cases
     meta_name: grade
@@ -33,7 +33,7 @@ NO_STAGE_CACHE = no_stage_cache()
 def sandbox(work: Path, name: str, debug: str, *args: str) -> Path:
     """``fbench sandbox`` of the job list, its build job with ``debug``; its run directory."""
     out, jobs = work / name, work / f"{name}.yaml"
-    jobs.write_text(JOBS.format(debug=debug))
+    jobs.write_text(JOBS.replace("DEBUG", debug))
     command = ["sandbox", "--config", str(jobs), "--output-dir", str(out)]
     command += ["--cache-dir", str(work / "cache"), "--jobs", "2", *args]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
