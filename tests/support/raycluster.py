@@ -24,6 +24,7 @@ CONTAINERS = "fbench_containers"  # as orchestrator.executors.ray_tasks declares
 ATTEMPTS = 4
 START_LIMIT = 240.0  # seconds for one node to join
 STARTUP_NICE = 19
+STOP_GRACE = 10.0  # seconds for ``ray start --block`` to stop its node on SIGTERM
 
 
 def free_port() -> int:
@@ -67,8 +68,8 @@ class RayCluster:
         for node in (self.worker, self.head):
             if node.process is not None and node.process.poll() is None:
                 _killpg(node.process.pid, signal.SIGTERM)
-                try:
-                    node.process.wait(30)
+                try:  # what does not end by then is killed below with the node's processes
+                    node.process.wait(STOP_GRACE)
                 except subprocess.TimeoutExpired:
                     _killpg(node.process.pid, signal.SIGKILL)
                     node.process.wait()
