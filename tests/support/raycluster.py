@@ -60,6 +60,10 @@ class RayCluster:
 
     def restart_worker(self) -> None:
         """The second node again, after a test killed it: later tests have two nodes."""
+        old = self.worker.process
+        if old is not None:  # its ``ray start`` was killed with the node: reaped here
+            _killpg(old.pid, signal.SIGKILL)
+            old.wait()
         started = time.monotonic()
         _start(self.worker, [f"--address={self.address}"])
         self.start_seconds["worker restart"] = time.monotonic() - started
