@@ -36,12 +36,23 @@ def sandbox_command(
     backend: str,
     jobs: int,
     no_sandbox: bool,
+    executor: str,
+    ray_address: str | None,
 ) -> None:
-    """Run the jobs of a job list in order; each job is a hook by type (fbench plugins)."""
+    """Run the jobs of a job list in order; each job is a hook by type (fbench plugins).
+
+    With --executor ray, each build job's specs and each evaluate job's cases run as
+    Ray tasks, as build-cases, build-pairs and eval run them.
+    """
+    from orchestrator.executors import executor as chosen
     from orchestrator.jobs.hooks import JobDefaults
     from orchestrator.jobs.run import SandboxOptions, run_sandbox
 
-    defaults = JobDefaults(global_config_path, cache_dir, backend, jobs, no_sandbox)
+    chosen(executor, ray_address).close()  # Ray missing: said before the run directory
+
+    defaults = JobDefaults(
+        global_config_path, cache_dir, backend, jobs, no_sandbox, executor, ray_address
+    )
     options = SandboxOptions(config, output_dir, resume, defaults, _progress)
     click.echo(run_sandbox(options))
 
@@ -51,5 +62,7 @@ def _progress(line: str) -> None:
 
 
 # What every build job of the list uses, as build-cases declares it.
-_SHARED = ("global_config_path", "cache_dir", "backend", "jobs", "no_sandbox")
+_SHARED = (
+    "global_config_path", "cache_dir", "backend", "jobs", "no_sandbox", "executor", "ray_address",
+)  # fmt: skip
 sandbox_command.params += [p for p in build_cases_command.params if p.name in _SHARED]

@@ -7,6 +7,11 @@ back data: the spec's state, its figures per stage and the files it wrote (see
 directory, the journal and the summary. A task whose node dies is retried on
 another node by Ray (``max_retries``); one that cannot be run at all is recorded
 as the spec's error, and ``--resume`` runs it again.
+
+Stages that keep files of every spec's rows (build-pairs') have a ``publish``:
+the driver calls it for each stage whose ``apply`` ran in the task, so those files
+are the ones a local run writes. In LLM mode the task makes its own client and
+sends back what it spent, which the driver adds to its own client's figures.
 """
 
 from __future__ import annotations
@@ -24,7 +29,15 @@ import msgspec
 from orchestrator.errors import UsageError
 from orchestrator.executors import SpecWork
 from orchestrator.executors.transfer import Entry, journal_entries, pack, unpack, write_entries
-from orchestrator.pipeline.engine import RunContext, SpecState, Stage, StageStats, run_spec
+from orchestrator.pipeline.engine import (
+    Outcome,
+    RunContext,
+    SpecState,
+    Stage,
+    StageStats,
+    WorkItem,
+    run_spec,
+)
 from orchestrator.pipeline.specs import Spec
 from orchestrator.pipeline.storage import RUN_SUBDIRS, ResultCache, usable_cache_dir
 
@@ -43,6 +56,8 @@ class SpecResult:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     node: str = ""
+    applied: list[str] = field(default_factory=list)  # the stages whose apply ran for the spec
+    llm: Any = None  # (LLMStats, down): what the task's LLM client spent, for the driver's
 
 
 def _ray() -> ModuleType:
@@ -84,11 +99,12 @@ class RayExecutor:
         self.connect(work.ctx.jobs)
         ray = self.ray
         shared = [ray.put(x) for x in (_template(work.ctx), list(work.stages))]
-        journal = ray.put(journal_entries(work.ctx))
+        layout = ray.put((_subdirs(work.ctx), journal_entries(work.ctx)))
         task = ray.remote(_spec_task)
+        llm = _llm_payload(work.llm)
         pending = {
             task.options(**self._placement(work.ctx, state)).remote(
-                *shared, msgspec.json.encode(state.spec), journal, work.llm
+                *shared, msgspec.json.encode(state.spec), layout, llm
             ): state
             for state in work.states
         }
@@ -125,6 +141,9 @@ class RayExecutor:
             work.ctx.warn(message)
         for message in result.errors:
             work.ctx.error(message)
+        if result.llm is not None and work.ctx.llm is not None:
+            work.ctx.llm.add(*result.llm)
+        _publish(work, state, result.applied)
         log.info("%s: ran on Ray node %s", state.name, result.node)
         show = work.progress_of(state.name)
         for stage in work.stages:
@@ -150,6 +169,30 @@ def _lost(work: SpecWork, state: SpecState, reason: str) -> None:
         work.ended(state.name, stage.name, stats)
 
 
+def _publish(work: SpecWork, state: SpecState, applied: list[str]) -> None:
+    """Stages that write files of every spec's rows (build-pairs') add this spec's rows,
+    as their ``apply`` would have here: the worker's copies hold its spec's rows alone."""
+    for stage in work.stages:
+        publish = getattr(stage, "publish", None)
+        if publish is not None and stage.name in applied:
+            publish(work.ctx, state)
+
+
+def _subdirs(ctx: RunContext) -> list[str]:
+    """The run directory's folders (build-cases' and build-pairs' differ), for a worker's."""
+    return sorted({*RUN_SUBDIRS, *(p.name for p in ctx.root.iterdir() if p.is_dir())})
+
+
+def _llm_payload(llm: Any) -> tuple[Any, str] | None:
+    """The run's [llm] and its key, for a worker's own client: a worker node has no
+    environment of the user's to read the key from. Sent with the task, never a file."""
+    if llm is None or llm[0] is None:
+        return None
+    from orchestrator.llm.config import api_key
+
+    return llm[0], api_key(llm[0])
+
+
 def _template(ctx: RunContext) -> RunContext:
     """What a worker needs of the run's context: its settings, none of its open state."""
     return replace(ctx, llm=None, stats={}, warnings=[], errors=[], progress=_quiet)
@@ -163,8 +206,8 @@ def _spec_task(
     template: RunContext,
     stages: list[Stage],
     spec: bytes,
-    journal: list[Entry],
-    llm: Any,
+    layout: tuple[list[str], list[Entry]],
+    llm: tuple[Any, str] | None,
 ) -> SpecResult:
     """On a worker: every stage of one spec, in a run directory of the task's own.
 
@@ -176,16 +219,38 @@ def _spec_task(
     os.environ.update(template.run_env)  # config.toml's [env], as the driver applied it
     with tempfile.TemporaryDirectory(prefix="fbench-spec-") as folder:
         root = Path(folder)
-        for sub in RUN_SUBDIRS:
+        subdirs, entries = layout  # the run's folders, and its journal so far
+        for sub in subdirs:
             (root / sub).mkdir()
-        sent = write_entries(root, journal)
+        sent = write_entries(root, entries)
         ctx = _worker_context(template, root, llm)
         stats: dict[str, StageStats] = {}
-        run_spec(ctx, stages, state, stats.__setitem__)
+        applied: list[str] = []
+        run_spec(ctx, [_Applied(s, applied) for s in stages], state, stats.__setitem__)
         for key in NODE_LOCAL:
             state.values.pop(key, None)
         files = pack(root, skip=sent)
-    return SpecResult(state, stats, files, ctx.warnings, ctx.errors, _node_id())
+    spent = (ctx.llm.stats, ctx.llm.down) if ctx.llm is not None else None
+    return SpecResult(state, stats, files, ctx.warnings, ctx.errors, _node_id(), applied, spent)
+
+
+class _Applied:
+    """A stage that notes when its ``apply`` runs, for the driver to publish the same."""
+
+    def __init__(self, stage: Stage, applied: list[str]):
+        self.stage, self.applied = stage, applied
+        self.name, self.version = stage.name, stage.version
+        self.depends_on, self.cache_key = stage.depends_on, stage.cache_key
+
+    def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
+        return self.stage.items(ctx, state)
+
+    def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
+        return self.stage.run(ctx, state, item)
+
+    def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        self.applied.append(self.name)
+        self.stage.apply(ctx, state, outcomes)
 
 
 def _worker_context(template: RunContext, root: Path, llm: Any) -> RunContext:
@@ -198,10 +263,10 @@ def _worker_context(template: RunContext, root: Path, llm: Any) -> RunContext:
         cache=ResultCache(cache_dir),
         cache_dir=cache_dir,
     )
-    if llm is not None and llm[0] is not None:
-        from orchestrator.pipeline.run_setup import llm_client
+    if llm is not None:
+        from orchestrator.llm.client import LLM
 
-        ctx.llm = llm_client(llm[0], llm[1], ctx)
+        ctx.llm = LLM(llm[0], llm[1], ResultCache(cache_dir), ctx.logs_dir)
     return ctx
 
 

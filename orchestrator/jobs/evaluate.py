@@ -43,6 +43,8 @@ class EvaluateCases:
                 force=True,  # a job run again after a kill replaces its own reports
                 patch_fuzz=args.patch_fuzz,
                 sandbox=not ctx.defaults.no_sandbox,
+                executor=ctx.defaults.executor,
+                ray_address=ctx.defaults.ray_address,
             )
             for report in evaluate(options, _progress):
                 models[report.parent.name] = _rates(read_json(report))

@@ -39,6 +39,8 @@ class JobDefaults:
     backend: str = "local"
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1)
     no_sandbox: bool = False
+    executor: str = "local"  # where the builds' specs and eval's cases run: local, ray
+    ray_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class JobContext:
             jobs=self.defaults.jobs,
             cache_dir=self.defaults.cache_dir,
             no_sandbox=self.defaults.no_sandbox,
+            executor=self.defaults.executor,
+            ray_address=self.defaults.ray_address,
         )
 
 

@@ -68,6 +68,9 @@ class LLMStats:
     cost: float | None = None
 
 
+COUNTED = tuple(name for name in LLMStats.__dataclass_fields__ if name != "cost")
+
+
 class LLM:
     def __init__(self, config: LLMConfig, key: str, cache: ResultCache | None, logs: Path | None):
         self.config = config
@@ -181,18 +184,29 @@ class LLM:
         raise LLMError(message)
 
     def _count(self, usage: dict[str, int]) -> None:
-        config = self.config
         with self._lock:
             stats = self.stats
             stats.calls += 1
             stats.prompt_tokens += usage["prompt_tokens"]
             stats.completion_tokens += usage["completion_tokens"]
             stats.cached_prompt_tokens += usage.get("cached_tokens", 0)
-            if config.price_input_per_1k is not None or config.price_output_per_1k is not None:
-                stats.cost = (
-                    stats.prompt_tokens * (config.price_input_per_1k or 0.0)
-                    + stats.completion_tokens * (config.price_output_per_1k or 0.0)
-                ) / 1000
+            self._price()
+
+    def _price(self) -> None:
+        config, stats = self.config, self.stats
+        if config.price_input_per_1k is not None or config.price_output_per_1k is not None:
+            stats.cost = (
+                stats.prompt_tokens * (config.price_input_per_1k or 0.0)
+                + stats.completion_tokens * (config.price_output_per_1k or 0.0)
+            ) / 1000
+
+    def add(self, other: LLMStats, down: str | None = None) -> None:
+        """What a client of this run elsewhere spent (a Ray worker's), counted as this one's."""
+        with self._lock:
+            for name in COUNTED:
+                setattr(self.stats, name, getattr(self.stats, name) + getattr(other, name))
+            self._price()
+            self.down = self.down or down
 
     def _log(
         self,

@@ -29,6 +29,10 @@ class DatasetStage:
         raise AssertionError("the dataset stage has no items")
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
+        self.publish(ctx, state)
+
+    def publish(self, ctx: RunContext, state: SpecState) -> None:
+        """This spec's rows into the dataset of every spec's (also for a spec run elsewhere)."""
         validated: dict[str, dict[str, Any]] = state.values.get("pairs_validated", {})
         seeds = {s["key"]: s for s in state.values.get("pairs_seeds", [])}
         generated: dict[str, dict[str, Any]] = state.values.get("pairs_generated", {})

@@ -66,6 +66,17 @@ class InstructStage:
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
         results: dict[str, dict[str, Any]] = outcomes["seeds"].data if outcomes else {}
+        for key, result in sorted(results.items()):
+            if result.get("reason"):
+                drop(state, result["step"], key, result["reason"])
+            if str(result.get("reason")).startswith(LLM_ERROR):  # the endpoint's, not the seed's
+                ctx.error(f"{state.name} {key}: {result['reason']}")
+        state.values["pairs_generated"] = results
+        self.publish(ctx, state)
+
+    def publish(self, ctx: RunContext, state: SpecState) -> None:
+        """This spec's rows into the files of every spec's (also for a spec run elsewhere)."""
+        results: dict[str, dict[str, Any]] = state.values["pairs_generated"]
         for step, field in zip(STEPS, FIELDS, strict=True):
             rows = [
                 {"spec": state.name, "key": key, field: result[field]}
@@ -82,12 +93,6 @@ class InstructStage:
                 if "tests" in r
             ]
             write_jsonl(ctx.root / "self_oss_output" / "tests.jsonl", spec_rows(self.tests))
-        for key, result in sorted(results.items()):
-            if result.get("reason"):
-                drop(state, result["step"], key, result["reason"])
-            if str(result.get("reason")).startswith(LLM_ERROR):  # the endpoint's, not the seed's
-                ctx.error(f"{state.name} {key}: {result['reason']}")
-        state.values["pairs_generated"] = results
 
 
 def generate(llm: LLM | None, seed: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 from orchestrator.build import BuildOptions, parse_debug
 from orchestrator.environments.sandbox import sandbox_mode
 from orchestrator.errors import UsageError
-from orchestrator.executors import Executor, SpecWork, executor
+from orchestrator.executors import SpecWork, executor
 from orchestrator.pairs import PAIRS_STAGE_NAMES
 from orchestrator.pairs.config import PairsConfig, load_pairs_config, parse_pairs
 from orchestrator.pairs.dataset import DatasetStage
@@ -96,7 +96,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
     check_gpus(specs, options.gpu_ids)
     run_env, llm_config = global_config(options.global_config_path)
     models = probe_llm(llm_config)
-    chosen = _executor(options)
+    chosen = executor(options.executor, options.ray_address)  # Ray missing: said now
     if options.clean and options.resume is None:
         clean_output(options.output_dir)
     root = _run_root(options)
@@ -114,7 +114,7 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
         states = [SpecState(spec) for spec in specs]
         stages = _stages(options, config, source, debug.end)
         started = dt.datetime.now(dt.UTC)
-        work = SpecWork(ctx, stages, states)  # already cut at --debug end
+        work = SpecWork(ctx, stages, states, llm=(llm_config, models))  # cut at --debug end
         work.stage_done = partial(_stage_done, work, options, started, watcher)
         with closing(chosen):
             chosen.run_specs(work)
@@ -176,17 +176,6 @@ def _source(options: PairsOptions, config: PairsConfig) -> Source | None:
 def source_spec(source: Source) -> Spec:
     """The one spec of a --source run: it names the source; nothing of it is built."""
     return Spec(SOURCE_SPEC, RepoSpec(repository=str(source)))
-
-
-def _executor(options: PairsOptions) -> Executor:
-    if options.executor == "ray":
-        # Seeds, instruct, validate and dataset keep every spec's rows in one file each,
-        # which a worker elsewhere would see only its own spec of.
-        raise UsageError(
-            "build-pairs --executor ray: not supported yet; use --executor local"
-            " (build-cases and eval run on Ray)"
-        )
-    return executor(options.executor, options.ray_address)
 
 
 def _stage_done(

@@ -119,6 +119,11 @@ class SeedsStage:
                 ctx.error(f"{state.name} {key}: the stub check could not run: {outcome.reason}")
         state.values["pairs_seeds"] = seeds
         count(state, "seeds", len(seeds))
+        self.publish(ctx, state)
+
+    def publish(self, ctx: RunContext, state: SpecState) -> None:
+        """This spec's seeds into the files of every spec's (also for a spec run elsewhere)."""
+        seeds = state.values["pairs_seeds"]
         self.rows[state.name] = seeds
         write_jsonl(ctx.root / "seed_output" / "filtered_functions.jsonl", spec_rows(self.rows))
         self.stats[state.name] = {

@@ -131,6 +131,11 @@ class ValidateStage:
         passed = [r for r in results if r["status"] == "ok"]
         state.values["pairs_validated"] = {r["key"]: r for r in passed}
         common.count(state, "validated", len(passed))
+        self.publish(ctx, state)
+
+    def publish(self, ctx: RunContext, state: SpecState) -> None:
+        """This spec's results into the files of every spec's (also for a spec run elsewhere)."""
+        results = state.values["pairs_results"]
         self.rows[state.name] = results
         folder = ctx.root / "validation_output"
         common.write_jsonl(folder / "results.jsonl", common.spec_rows(self.rows))

@@ -24,6 +24,7 @@ CONTAINERS = "fbench_containers"  # as orchestrator.executors.ray_tasks declares
 ATTEMPTS = 4
 START_LIMIT = 240.0  # seconds for one node to join
 STARTUP_NICE = 19
+STOP_GRACE = 10.0  # seconds for ``ray start --block`` to stop its node on SIGTERM
 
 
 def free_port() -> int:
@@ -57,12 +58,22 @@ class RayCluster:
     address: str = ""
     start_seconds: dict[str, float] = field(default_factory=dict)
 
+    def restart_worker(self) -> None:
+        """The second node again, after a test killed it: later tests have two nodes."""
+        old = self.worker.process
+        if old is not None:  # its ``ray start`` was killed with the node: reaped here
+            _killpg(old.pid, signal.SIGKILL)
+            old.wait()
+        started = time.monotonic()
+        _start(self.worker, [f"--address={self.address}"])
+        self.start_seconds["worker restart"] = time.monotonic() - started
+
     def stop(self) -> None:
         for node in (self.worker, self.head):
             if node.process is not None and node.process.poll() is None:
                 _killpg(node.process.pid, signal.SIGTERM)
-                try:
-                    node.process.wait(30)
+                try:  # what does not end by then is killed below with the node's processes
+                    node.process.wait(STOP_GRACE)
                 except subprocess.TimeoutExpired:
                     _killpg(node.process.pid, signal.SIGKILL)
                     node.process.wait()

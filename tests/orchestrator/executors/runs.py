@@ -8,6 +8,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from orchestrator.stages import CACHED_STAGE_NAMES
 from tests.orchestrator.feature_project import make_feature_project
 from tests.orchestrator.grading.test_eval import SPEC
 from tests.support.gitrepos import commit_files
@@ -24,6 +25,12 @@ def test_waits():
     while not all(map(glob.glob, {patterns!r})) and time.monotonic() < deadline:
         time.sleep(0.2)
 """
+
+
+def no_stage_cache(stages: tuple[str, ...] = CACHED_STAGE_NAMES) -> str:
+    """``--debug`` that turns every stage's cache off: a run makes all of its results
+    again, but for the environments, which are cached apart from the stages."""
+    return ", ".join(f"{stage}=False" for stage in stages)
 
 
 def feature_specs(work: Path, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:

@@ -128,5 +128,6 @@ def test_a_node_killed_mid_run_loses_no_case(
     finally:
         if run.poll() is None:
             os.kill(run.pid, signal.SIGKILL)
+        ray_cluster.restart_worker()  # for the tests after this one
     (root,) = out.glob("[0-9]*/*")
     assert case_bytes(root) == local_cases

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from orchestrator.executors.transfer import journal_entries, pack, unpack, write_entries
 from orchestrator.pipeline.engine import RunContext
 from orchestrator.pipeline.storage import ResultCache
@@ -79,16 +81,29 @@ def test_ray_missing_is_a_one_line_error_naming_the_extra() -> None:
     assert "--executor ray needs Ray: pip install 'pytest-featurebench[ray]'" in result.stderr
 
 
-def test_build_pairs_refuses_ray_in_one_line(tmp_path: Path) -> None:
-    fbench = Path(sys.executable).parent / "fbench"
-    specs = tmp_path / "specs.py"
-    specs.write_text("SPECS_X = {'repository': 'pypi:cachetools==5.5.2'}\n")
-    result = subprocess.run(
-        [str(fbench), "build-pairs", "--config-path", str(specs), "--executor", "ray"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
+@pytest.mark.parametrize(
+    ("command", "given", "run_dir"),
+    [
+        ("build-pairs", ("--config-path", "specs.py"), "runs"),
+        ("sandbox", ("--config", "jobs.yaml"), "runs/sandbox"),
+    ],
+)
+def test_without_ray_a_command_says_so_in_one_line_before_a_run_directory(
+    tmp_path: Path, command: str, given: tuple[str, str], run_dir: str
+) -> None:
+    (tmp_path / "specs.py").write_text("SPECS_X = {'repository': 'pypi:cachetools==5.5.2'}\n")
+    (tmp_path / "jobs.yaml").write_text(
+        "execution_jobs:\n  - {type: build_cases, meta_name: b, specs: specs.py}\n"
     )
-    assert result.returncode != 0
-    assert "--executor ray: not supported yet" in result.stderr
-    assert not (tmp_path / "runs").exists()
+    argv = ["fbench", command, *given, "--executor", "ray"]
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        f"from orchestrator.cli import main; sys.argv = {argv!r}; main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.endswith("--executor ray needs Ray: pip install 'pytest-featurebench[ray]'")
+    assert not (tmp_path / run_dir).exists()
