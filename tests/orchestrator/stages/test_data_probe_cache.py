@@ -14,32 +14,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from orchestrator.cli import cli
 from orchestrator.pipeline.probe_cache import REUSED
-from tests.orchestrator.feature_project import make_feature_project
-from tests.orchestrator.stages.test_data_warm import SPEC, case_files, endings
-
-
-def build(work: Path, out: str, cache: str, *debug: str) -> Path:
-    repository = work / "geom"
-    if not repository.exists():
-        make_feature_project(repository)
-    spec = {
-        "repository": str(repository),
-        "pip_packages": ["pytest"],
-        "test_cmd": ["pytest", "-q", "-p", "no:cacheprovider"],
-        "max_code_line_lower_bound": 30,
-        "max_code_line_upper_bound": 40,
-        "library_name": "geom",
-    }
-    (work / "specs.py").write_text(f"{SPEC} = {spec!r}\n")
-    command = ["build-cases", "--config-path", str(work / "specs.py")]
-    command += ["--output-dir", str(work / out), "--cache-dir", str(work / cache), *debug]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return sorted((work / out).glob("[0-9]*/*"))[-1]
+from tests.orchestrator.stages.test_data_warm import build, case_files, endings
 
 
 def probe_logs(run: Path) -> dict[str, bool]:

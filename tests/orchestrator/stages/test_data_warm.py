@@ -22,7 +22,9 @@ from tests.orchestrator.feature_project import make_feature_project
 SPEC = "SPECS_GEOM"
 
 
-def build(work: Path, out: str) -> Path:
+def build(work: Path, out: str, cache: str = "", *debug: str) -> Path:
+    """``fbench build-cases`` of the feature project into ``work/out``; the cache is
+    ``work/cache`` (default ``work/out-cache``)."""
     repository = work / "geom"
     if not repository.exists():
         make_feature_project(repository)
@@ -36,7 +38,8 @@ def build(work: Path, out: str) -> Path:
     }
     (work / "specs.py").write_text(f"{SPEC} = {spec!r}\n")
     command = ["build-cases", "--config-path", str(work / "specs.py")]
-    command += ["--output-dir", str(work / out), "--cache-dir", str(work / f"{out}-cache")]
+    cache_dir = work / (cache or f"{out}-cache")
+    command += ["--output-dir", str(work / out), "--cache-dir", str(cache_dir), *debug]
     result = CliRunner().invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return sorted((work / out).glob("[0-9]*/*"))[-1]
