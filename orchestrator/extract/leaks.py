@@ -23,9 +23,6 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
-from dulwich.objects import Blob
-from dulwich.repo import Repo
-
 from orchestrator.environments import Environment
 from orchestrator.extract.masking import Removed, module_name
 
@@ -126,6 +123,11 @@ def scan_repository(repo: Path, marks: dict[str, list[str]]) -> list[str]:
 
 
 def _scan_objects(repo: Path, marks: dict[str, list[str]]) -> list[str]:
+    # Imported here: statements import this module for MIN_LINE, and `fbench --help`
+    # must not load dulwich.
+    from dulwich.objects import Blob
+    from dulwich.repo import Repo
+
     found: list[str] = []
     with Repo(str(repo)) as git:
         store = git.object_store
