@@ -103,6 +103,11 @@ class DockerEnvironment:
         self.extra_env, self.extra_mounts = parse_docker_args(spec.docker_specs.custom_docker_args)
         self._gpu_turns = itertools.count()
 
+    @property
+    def run_env(self) -> dict[str, str]:
+        """The variables a test run gets beyond the image's: the run's and the spec's ``-e``."""
+        return {**self.ctx.run_env, **self.extra_env}
+
     def exists(self) -> bool:
         """Whether the image is built; if so, this process holds it from now on."""
         with engine.client() as client:

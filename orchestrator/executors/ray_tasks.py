@@ -266,7 +266,7 @@ def _worker_context(template: RunContext, root: Path, llm: Any) -> RunContext:
     if llm is not None:
         from orchestrator.llm.client import LLM
 
-        ctx.llm = LLM(llm[0], llm[1], ResultCache(cache_dir), ctx.logs_dir)
+        ctx.llm = LLM(llm[0], llm[1], ctx.cache, ctx.logs_dir)
     return ctx
 
 

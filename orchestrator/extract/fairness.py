@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from orchestrator.extract.leaks import distinctive_lines
 from orchestrator.extract.masking import (
     Masked,
     SourceText,
@@ -45,7 +46,6 @@ from orchestrator.extract.usage import (
     calling,
     interface_names,
     library_calls,
-    removed_lines,
     usage_lines,
 )
 from orchestrator.pipeline.traces import TestTrace
@@ -98,7 +98,7 @@ def statement_listing(
     kept = [text for path, text in {**files, **masked.files}.items() if path != test_file]
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
     listing.exercised = exercised_by(files, listed, tests)
-    _list_usage(listing, files, masked, test_file, tests)
+    _list_usage(listing, files, masked, test_file, tests, kept)
     return listing
 
 
@@ -108,11 +108,13 @@ def _list_usage(
     masked: Masked,
     test_file: str,
     tests: dict[str, TestTrace],
+    kept: list[str],
 ) -> None:
     """Per docstring-less interface, the F2P test lines that use it; for one no test line
     names (a helper), the calls of it in the library code that stays, or else the names
     of the removed objects that call it."""
-    body = removed_lines([r.source for r in masked.removed])
+    # A quote must not hold a line the leak scan would count as the removed body's.
+    body = {line for lines in distinctive_lines(masked.removed, kept).values() for line in lines}
     library = {p: t for p, t in {**files, **masked.files}.items() if not _is_test_path(p)}
     for target, names in listing.exercised.items():
         reaches = interface_names(files[target.path], target)
@@ -215,13 +217,19 @@ def _matches(asserted: str, produced: str, everywhere: str) -> bool:
     return block.size >= long_enough and shared not in everywhere
 
 
+def _between_quotes(literal: str) -> str:
+    """The text of a string literal's source without its quotes (single or triple)."""
+    quote = literal[:3] if literal[:3] in ("'''", '"""') else literal[:1]
+    return literal[len(quote) : -len(quote)]
+
+
 def _template(node: ast.expr, everywhere: str) -> str | None:
     """A regular expression for the texts a formatting literal produces (``'-> %s from
     %s'``, ``f"{n} items"``), when it has :data:`MIN_ASSERTED` fixed characters or more
     and no kept code holds it whole; else None."""
     if isinstance(node, ast.JoinedStr):
         pieces = [p.value if isinstance(p, ast.Constant) else None for p in node.values]
-        whole = ast.unparse(node)[2:-1]
+        whole = _between_quotes(ast.unparse(node)[1:])
     elif isinstance(node, ast.Constant) and isinstance(node.value, str):
         split = _PLACEHOLDER.split(node.value)
         pieces = [x for piece in split for x in (None, piece)][1:]

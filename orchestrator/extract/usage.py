@@ -20,13 +20,14 @@ import ast
 import textwrap
 from collections.abc import Iterator
 
-from orchestrator.extract.leaks import MIN_LINE
-from orchestrator.extract.masking import Target, find_definition, parse
+from orchestrator.extract.masking import Target, blocks, find_definition, parse
 
 MAX_LINES = 6  # quoted lines per interface
 MAX_LINE = 160  # characters per quoted line; longer ones are cut with " ..."
 MAX_CHARS = 800  # characters per interface, all lines together
 _Def = ast.FunctionDef | ast.AsyncFunctionDef
+# Compound statements whose blocks hold quotable lines (handlers, finally, cases too).
+_BLOCKS = ast.If | ast.For | ast.AsyncFor | ast.While | ast.Try | ast.TryStar | ast.Match
 Entry = tuple[str, ...]  # lines quoted together: a parametrize line and the line using it
 
 
@@ -63,7 +64,7 @@ def usage_lines(
     test_file: str, test_source: str, nodeids: list[str], names: set[str], removed: set[str]
 ) -> list[str]:
     """Up to :data:`MAX_LINES` lines of the tests ``nodeids`` that use ``names``, taking
-    turns between tests; none holding a line of ``removed`` (see :func:`removed_lines`)."""
+    turns between tests; none holding a line of ``removed`` (the leak scan's distinctive lines)."""
     if test_file.endswith(".py"):
         try:
             tree = parse(test_source)
@@ -241,8 +242,9 @@ def _statements(source: str, body: list[ast.stmt], raises: str) -> Iterator[tupl
             if len(header) < len(stmt.items):  # a context manager of its own: quotable
                 yield stmt, raises
             yield from _statements(source, stmt.body, inner)
-        elif isinstance(stmt, ast.If | ast.For | ast.AsyncFor | ast.While | ast.Try):
-            yield from _statements(source, [*stmt.body, *stmt.orelse], raises)
+        elif isinstance(stmt, _BLOCKS):
+            for block in sorted(blocks(stmt), key=lambda block: block[0].lineno):  # as written
+                yield from _statements(source, block, raises)
         elif not isinstance(stmt, _Def | ast.ClassDef):
             yield stmt, raises
 
@@ -315,10 +317,3 @@ def _mentions_text(code: str, names: set[str]) -> bool:
         return _mentions(parse(code), names)
     except SyntaxError:  # the first line of a multi-line example
         return any(name in code for name in names)
-
-
-def removed_lines(sources: list[str]) -> set[str]:
-    """The lines of removed code long enough to tell it apart (as the leak scan counts
-    them), which a quote must not hold."""
-    lines = {line.strip() for text in sources for line in text.splitlines()}
-    return {line for line in lines if len(line) >= MIN_LINE}

@@ -125,7 +125,9 @@ def split_tokens(tokens: list[str], rejected: set[str], repo: Path) -> tuple[lis
     dropped: list[str] = []
     words = iter(enumerate(tokens))
     for index, token in words:
-        if token not in rejected:
+        # pytest lists a stray value (``-n 30``'s ``30``) among the rejected words too; the
+        # same word after an accepted option (``--maxfail 30``) is that option's value.
+        if token not in rejected or not token.startswith("-"):
             kept.append(token)
             continue
         dropped.append(token)

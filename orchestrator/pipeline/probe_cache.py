@@ -40,7 +40,7 @@ from orchestrator.pipeline.pytest_runs import PytestRun
 from orchestrator.pipeline.storage import fingerprint, write_atomic
 from pytest_featurebench import records as rec
 
-FORMAT = 1  # the stored layout; bump it too when run_pytest adds other arguments of its own
+FORMAT = 2  # the stored layout; bump it too when run_pytest adds other arguments of its own
 REUSED = "# reused:"  # a reused probe's log starts with this
 _UNHASHED = frozenset((".git", "__pycache__", ".pytest_cache"))
 _READS_CACHE = frozenset(  # pytest options whose effect depends on .pytest_cache
@@ -136,6 +136,7 @@ class Probe:
             "backend": environment.backend,
             "sandbox": str(getattr(environment, "sandbox_mode", None)),
             "variables": dict(sorted((getattr(environment, "run_env", None) or {}).items())),
+            "mounts": repr(getattr(environment, "extra_mounts", None)),  # Docker's own -v
         }
         return fingerprint(
             "probe", FORMAT, identity, tree_digest(self.tree), self.argv, self.settings

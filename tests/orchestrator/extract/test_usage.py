@@ -91,6 +91,23 @@ def test_a_context_manager_is_quoted_by_its_with_header() -> None:
     ]
 
 
+def test_lines_in_handlers_finally_blocks_and_match_cases_are_quoted_one_by_one() -> None:
+    source = (
+        "from pkg import parse\n\n\n"
+        "def test_blocks(kind):\n"
+        "    try:\n        parse(1)\n    except ValueError:\n        assert parse(2) == 2\n"
+        "    finally:\n        parse(3)\n"
+        "    match kind:\n        case 1:\n            assert parse(4) == 4\n"
+        "        case _:\n            pass\n"
+    )
+    assert usage_lines("t.py", source, ["t.py::test_blocks"], {"parse"}, set()) == [
+        "parse(1)",
+        "assert parse(2) == 2",
+        "parse(3)",
+        "assert parse(4) == 4",
+    ]
+
+
 def test_a_doctest_item_gives_its_examples_with_their_output() -> None:
     found = quoted(["tests/test_s.py::tests.test_s.doctested"], {"naturalsize"})
     assert found == [">>> naturalsize(5)  # -> '5 B'"]

@@ -162,6 +162,12 @@ def test_the_summary_and_the_report_say_what_was_dropped(run: Path) -> None:
         ),
         ("--unknown-plugin tests", {"--unknown-plugin"}, ["tests"], ["--unknown-plugin"]),
         ("-n2 --doctest-glob=*.md", {"-n2"}, ["--doctest-glob=*.md"], ["-n2"]),
+        (  # pytest names "30" as rejected too: only -n's is dropped
+            "--timeout 30 --color yes -n 30 --maxfail 30",
+            {"--timeout", "-n", "30"},
+            ["--color", "yes", "--maxfail", "30"],
+            ["--timeout", "30", "-n", "30"],
+        ),
     ],
 )
 def test_split_tokens(
