@@ -128,6 +128,7 @@ def main() -> None:
     )
     options = parser.parse_args()
     work = options.work or Path(tempfile.mkdtemp(prefix="fb-llm-weak-"))
+    work.mkdir(parents=True, exist_ok=True)
     cache = options.cache_dir or work / "cache"
     with serve() as server:
         server.answer = weak_model
