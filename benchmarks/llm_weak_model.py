@@ -8,8 +8,9 @@ one interface of many and invents a method. Each spec runs ``fbench
 build-cases`` offline, then in LLM mode on the same cache (the environments,
 runs and traces are reused). Printed per spec: the valid files of each mode,
 the offline-valid files LLM mode lost (the target is none), the files where the
-offline choice made the case after the model's failed, and the prompt tokens
-per request.
+offline choice made the case after the model's failed, the statements left
+offline, and the prompt tokens per request. LLM mode runs with
+``llm_prompt_for_case`` set, unless ``--no-statements``.
 
     python benchmarks/llm_weak_model.py [--specs specs/example_specs.py ...] [--work DIR]
 """
@@ -26,9 +27,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from orchestrator.pipeline.specs import load_specs  # noqa: E402
 from tests.support.llm_server import MODEL, default_answer, serve, stub_names  # noqa: E402
 
 KEY_VARIABLE = "FB_BENCH_LLM_KEY"
@@ -73,8 +77,22 @@ def build(
         command += ["--global-config-path", str(config)]
     env = {**os.environ, KEY_VARIABLE: "bench-key"}
     subprocess.run(command, check=False, capture_output=True, env=env)
-    (run,) = (work / name).glob("*/*")
+    (run,) = (work / name).glob("[0-9]*/*")  # not latest/, the link to it
     return run
+
+
+def with_statements(specs: Path, work: Path) -> Path:
+    """``specs`` as a .py specs file whose specs also have the model write task statements
+    (``llm_prompt_for_case``), so the weak model's statements are checked too."""
+    found = {s.name: msgspec.to_builtins(s.settings) for s in load_specs(specs)}
+    for spec in found.values():
+        local = specs.parent / str(spec.get("repository", ""))
+        if local.exists():  # a path relative to the specs file: keep it pointing there
+            spec["repository"] = str(local.resolve())
+        spec["llm_prompt_for_case"] = True
+    path = work / f"{specs.stem}_llm.py"
+    path.write_text("".join(f"{name} = {spec!r}\n" for name, spec in found.items()))
+    return path
 
 
 def status(run: Path) -> dict[str, Any]:
@@ -126,6 +144,9 @@ def main() -> None:
     parser.add_argument(
         "--before", type=Path, default=None, help="also run LLM mode with the fbench of this tree"
     )
+    parser.add_argument(
+        "--no-statements", action="store_true", help="LLM mode without llm_prompt_for_case"
+    )
     options = parser.parse_args()
     work = options.work or Path(tempfile.mkdtemp(prefix="fb-llm-weak-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -139,7 +160,8 @@ def main() -> None:
         )
         for specs in options.specs:
             offline = build(specs, work, cache, f"offline-{specs.stem}", None)
-            llm = build(specs, work, cache, f"llm-{specs.stem}", config)
+            asked = specs if options.no_statements else with_statements(specs, work)
+            llm = build(asked, work, cache, f"llm-{specs.stem}", config)
             calls = [
                 json.loads(p.read_text()) for p in (llm / "logs" / "llm_api_calls").glob("*.json")
             ]

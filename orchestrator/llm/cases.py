@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.extract.masking import Definition, Target, find_definition, locate, parse
+from orchestrator.llm import budget
 from orchestrator.llm.budget import cut, room
 from orchestrator.llm.client import LLM
 from orchestrator.llm.prompts import load_prompt
@@ -66,11 +67,20 @@ def _with_docstring(
     if not text:
         return source, None
     lines = source.splitlines(keepends=True)
-    first = node.body[0].lineno - 1
+    first = _first_line(node.body[0]) - 1
     indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
     body = text.replace('"""', "'''").replace("\n", "\n" + indent)
     lines.insert(first, f'{indent}"""{body}\n{indent}"""\n')
-    return "".join(lines), text
+    written = "".join(lines)
+    if budget.parse(written) is None:  # a reply no docstring can hold (a stray \N): none, then
+        return source, None
+    return written, text
+
+
+def _first_line(statement: ast.stmt) -> int:
+    """Where ``statement`` starts: a decorated definition starts at its first decorator."""
+    decorators = getattr(statement, "decorator_list", [])
+    return min([statement.lineno, *(d.lineno for d in decorators)])
 
 
 @dataclass(frozen=True)

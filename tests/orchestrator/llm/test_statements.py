@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.extract.masking import Target
-from orchestrator.llm.cases import task_statement
+from orchestrator.llm.cases import task_statement, with_docstrings
 from orchestrator.llm.client import CHARS_PER_TOKEN
 from orchestrator.llm.statements import interface_names, known_names, problems
 from tests.orchestrator.feature_project import FILES
@@ -98,3 +98,29 @@ def test_the_statement_prompt_fits_the_budget_with_a_large_test_file(
         messages = request["body"]["messages"]
         assert sum(len(m["content"]) for m in messages) <= 1500 * CHARS_PER_TOKEN
         assert STUBS[0] in messages[1]["content"]
+
+
+DECORATED = """import functools
+
+
+class Labeled:
+    def decorator(self, func):
+        @functools.wraps(func)
+        def inner(*args):
+            return func(*args)
+        return inner
+"""
+
+
+def test_a_docstring_goes_above_a_decorated_first_statement(server: Server, tmp_path: Path) -> None:
+    """A body that opens with a decorated function gets its docstring before the decorator,
+    and a reply no docstring can hold leaves the source as it was."""
+    server.script.extend([Reply(content="Wrap func."), Reply(content="Bad \\N escape.")])
+    llm = client(server, tmp_path)
+    target = Target("lib/labeled.py", "Labeled.decorator")
+    source, written = with_docstrings(llm, "lib", DECORATED, target)
+    assert written == {"Labeled.decorator": "Wrap func."}
+    assert '        """Wrap func.\n        """\n        @functools.wraps(func)' in source
+    compile(source, "labeled.py", "exec")
+    again, written = with_docstrings(llm, "lib", DECORATED, target, cached=False)
+    assert (again, written) == (DECORATED, {})
