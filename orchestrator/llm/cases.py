@@ -79,7 +79,7 @@ def _with_docstring(
 
 def _first_line(statement: ast.stmt) -> int:
     """Where ``statement`` starts: a decorated definition starts at its first decorator."""
-    decorators = getattr(statement, "decorator_list", [])
+    decorators: list[ast.expr] = getattr(statement, "decorator_list", [])
     return min([statement.lineno, *(d.lineno for d in decorators)])
 
 
