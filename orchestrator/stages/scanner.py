@@ -11,7 +11,8 @@ A library module collected only for its doctests (``--doctest-modules``) is
 not a test file: it is never a fail-to-pass candidate, so no case takes it out
 as its test file. It is a pass-to-pass candidate: its doctest items that still
 pass with the feature removed join PASS_TO_PASS, graded where they live, and
-eval never restores the module over an agent's edits (``tamper.doctest_module``).
+eval never restores the module over an agent's edits: one rule,
+:func:`orchestrator.pipeline.doctests.doctest_modules`, decides it for both.
 
 When pytest refuses the project's ``addopts`` for options of plugins the
 environment lacks, the collection runs again without them
@@ -30,6 +31,7 @@ from pathlib import Path
 import msgspec
 
 from orchestrator.pipeline import addopts
+from orchestrator.pipeline.doctests import doctest_modules
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.pipeline.repos import Checkout, last_commit_dates
@@ -39,7 +41,8 @@ from orchestrator.pipeline.status import set_addopts_status, update_files_status
 
 class ScannerStage:
     name = "scanner"
-    version = 3  # 2: files are the modules tests run in (nodeids); 3: doctest modules apart
+    version = 4  # 2: files are the modules tests run in (nodeids); 3: doctest modules apart;
+    # 4: a module docstring's doctest (``pkg/__init__.py::pkg``) is one too
     depends_on: tuple[str, ...] = ("image",)
     cache_key: str | None = "scan_cache"
 
@@ -122,36 +125,6 @@ def with_repair(spec: Spec, fixed: addopts.AddoptsRepair) -> Spec:
         test_cmd=[*spec.settings.test_cmd, *fixed.args],
     )
     return Spec(spec.name, settings)
-
-
-def doctest_modules(nodeids: list[str]) -> set[str]:
-    """``.py`` files outside the tests whose every item is a doctest (``pkg.mod.func``)."""
-    names: dict[str, list[str]] = {}
-    for nodeid in nodeids:
-        path, _, name = nodeid.partition("::")
-        names.setdefault(path, []).append(name)
-    return {
-        path
-        for path, found in names.items()
-        if path.endswith(".py") and not _test_file(path) and all(map(_doctest_name, found))
-    }
-
-
-def _doctest_name(name: str) -> bool:
-    """A doctest item is named by a dotted module path; a test by a plain identifier."""
-    return "::" not in name and "." in name.split("[", 1)[0]
-
-
-def _test_file(path: str) -> bool:
-    """pytest's default ``python_files`` and the usual test directories."""
-    parts = Path(path).parts
-    name = parts[-1]
-    return (
-        name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
-        or any(part in ("tests", "test", "testing") for part in parts[:-1])
-    )
 
 
 def pick_candidates(

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import shlex
 from pathlib import Path
@@ -22,6 +21,7 @@ from orchestrator.grading.harness import eval_script
 from orchestrator.pipeline import addopts
 from tests.support.caseutil import instance
 from tests.support.gitrepos import commit_files, setuptools_pyproject
+from tests.support.predictions import edit, evaluate
 
 SPEC = "SPECS_GEO"
 ADDOPTS = "--cov=geo --cov-report=term-missing -n 2 --doctest-modules"
@@ -222,29 +222,13 @@ def test_doctest_items_join_pass_to_pass_graded_in_place(case: Path) -> None:
     assert "geo/text.py" not in removed + restored, script
 
 
-def evaluate(run: Path, case: Path, patch: str, name: str) -> dict[str, Any]:
-    predictions = run.parent / f"{name}.jsonl"
-    row = {"instance_id": instance(case)["instance_id"], "model_name_or_path": name}
-    predictions.write_text(json.dumps({**row, "model_patch": patch}) + "\n")
-    out = run.parent / f"reports-{name}"
-    command = ["eval", "--cases", str(run), "--predictions", str(predictions)]
-    command += ["--cache-dir", str(run.parents[2] / "cache"), "--report", str(out)]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    report: dict[str, Any] = json.loads((out / name / "report.json").read_text())
-    return report
-
-
 def test_an_edit_to_a_doctest_module_is_graded_not_undone(run: Path, case: Path) -> None:
     """Gold resolves; gold plus a broken library module whose doctests are P2P does not."""
     gold = (case / "patch.diff").read_text()
-    assert evaluate(run, case, gold, "gold")["resolved_instances"] == 1
-    original = (case / "repo" / "geo" / "text.py").read_text().splitlines(keepends=True)
-    broken = "".join(original).replace('return text.upper() + "!"', 'return text.upper() + "?"')
-    hunk = difflib.unified_diff(
-        original, broken.splitlines(keepends=True), "a/geo/text.py", "b/geo/text.py"
-    )
-    report = evaluate(run, case, gold + "".join(hunk), "broken")
+    cache = run.parents[2] / "cache"
+    assert evaluate(run, case, gold, "gold", cache)["resolved_instances"] == 1
+    hunk = edit(case, "geo/text.py", 'return text.upper() + "!"', 'return text.upper() + "?"')
+    report = evaluate(run, case, gold + hunk, "broken", cache)
     assert report["resolved_instances"] == 0, report["instances"]
     (row,) = report["instances"].values()
     assert row["p2p_passed"] < row["p2p_total"], row
