@@ -14,10 +14,11 @@ pass with the feature removed join PASS_TO_PASS, graded where they live, and
 eval never restores the module over an agent's edits: one rule,
 :func:`orchestrator.pipeline.doctests.doctest_modules`, decides it for both.
 
-When pytest refuses the project's ``addopts`` for options of plugins the
-environment lacks, the collection runs again without them
+When pytest refuses the project's ``addopts`` for plugins the environment lacks
+(``-p NAME``) or their options, the collection runs again without them
 (:mod:`orchestrator.pipeline.addopts`), and from then on the spec's commands
-carry the repair; ``files_status.json``, the summary and the report say so.
+carry the repair; ``files_status.json``, the summary and the report say so, and
+name the refused collections' logs, kept as ``<spec>.first.log`` and so on.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkIte
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.pipeline.repos import Checkout, last_commit_dates
 from orchestrator.pipeline.specs import Spec
-from orchestrator.pipeline.status import set_addopts_status, update_files_status
+from orchestrator.pipeline.status import update_files_status
 
 
 class ScannerStage:
@@ -55,17 +56,8 @@ class ScannerStage:
         return [WorkItem("collection", inputs)]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
-        checkout: Checkout = state.values["checkout"]
         command = list(state.spec.settings.test_scanner_cmd)
-        run = self._collect(ctx, state, command)
-        result = run.result
-        fixed = (
-            None
-            if run.complete
-            else addopts.repair(result.output, result.returncode, checkout.path)
-        )
-        if fixed is not None:
-            run = self._collect(ctx, state, [*command, *fixed.args])
+        run, fixed = self._collect_repaired(ctx, state, command)
         if not run.complete:
             return Outcome("error", f"collection {run.why_incomplete()}")
         # The nodeid names the module a test runs in; an inherited test method
@@ -78,6 +70,28 @@ class ScannerStage:
             data["addopts"] = msgspec.to_builtins(fixed)
         return Outcome("ok", data={**data, "doctest_modules": library})
 
+    def _collect_repaired(
+        self, ctx: RunContext, state: SpecState, command: list[str]
+    ) -> tuple[PytestRun, addopts.AddoptsRepair | None]:
+        """The collection, run again with ``addopts`` repaired while pytest refuses them;
+        each refused collection's log is kept beside the last one's (:func:`refused_log`)."""
+        repo = state.values["checkout"].path
+        run, fixed = self._collect(ctx, state, command), None
+        for attempt in range(addopts.MAX_REPAIRS):
+            if run.complete:
+                break
+            again = addopts.repair(run.result.output, run.result.returncode, repo, fixed)
+            if again is None:
+                break
+            log = self._log(ctx, state)
+            if log.exists():
+                log.replace(refused_log(log, attempt))
+            run, fixed = self._collect(ctx, state, [*command, *again.args]), again
+        return run, fixed
+
+    def _log(self, ctx: RunContext, state: SpecState) -> Path:
+        return ctx.logs_dir / "test_scanner" / f"{state.name}.log"
+
     def _collect(self, ctx: RunContext, state: SpecState, command: list[str]) -> PytestRun:
         return run_pytest(
             state.values["environment"],
@@ -86,7 +100,7 @@ class ScannerStage:
             warm=True,  # forked from a warm worker where the sandbox allows
             records=ctx.logs_dir / "test_scanner" / f"{state.name}.jsonl",
             timeout=seconds(state.spec.settings.timeout_scanner),
-            log=ctx.logs_dir / "test_scanner" / f"{state.name}.log",
+            log=self._log(ctx, state),
         )
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
@@ -113,8 +127,16 @@ class ScannerStage:
             }
             for path, count in tests.items()
         }
-        update_files_status(ctx.metadata, state.name, files, outcome.data["collect_errors"])
-        set_addopts_status(ctx.metadata, state.name, fixed)
+        if fixed is not None:  # the refused collections' logs, when this run wrote them
+            refused = [refused_log(self._log(ctx, state), n) for n in range(addopts.MAX_REPAIRS)]
+            logs = [p.relative_to(ctx.root).as_posix() for p in refused if p.exists()]
+            fixed = {**fixed, **({"refused_logs": logs} if logs else {})}
+        update_files_status(ctx.metadata, state.name, files, outcome.data["collect_errors"], fixed)
+
+
+def refused_log(log: Path, attempt: int) -> Path:
+    """Where the log of the ``attempt``-th refused collection is kept: ``<spec>.first.log``."""
+    return log.with_suffix(f".{('first', 'second', 'third', 'fourth')[attempt]}.log")
 
 
 def with_repair(spec: Spec, fixed: addopts.AddoptsRepair) -> Spec:
