@@ -81,7 +81,7 @@ def describe(stored: dict[str, Any]) -> str:
     kept, dropped = tuple(stored["kept"]), tuple(stored["dropped"])
     said = AddoptsRepair(stored["config"], kept, dropped).describe()
     logs = stored.get("refused_logs", [])
-    return f"{said}; the refused collection's log: {', '.join(logs)}" if logs else said
+    return f"{said}; the refused collections' logs: {', '.join(logs)}" if logs else said
 
 
 def repair(
@@ -117,9 +117,7 @@ def _configures(path: Path) -> bool:
     or a setup.cfg without a pytest section, and a pyproject.toml without a table)."""
     if not path.is_file():
         return False
-    if path.name in ("pyproject.toml", "tox.ini", "setup.cfg"):
-        return read_addopts(path) is not None or _has_table(path)
-    return True
+    return path.name not in ("pyproject.toml", "tox.ini", "setup.cfg") or _has_table(path)
 
 
 def _has_table(path: Path) -> bool:

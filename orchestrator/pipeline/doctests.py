@@ -51,5 +51,6 @@ def is_doctest_name(path: str, name: str) -> bool:
     parts = PurePosixPath(path).with_suffix("").parts
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
+    parts = tuple(part.replace(".", "_") for part in parts)  # as pytest names them
     heads = (".".join(parts[start:]) for start in range(len(parts)))
     return any(name == head or name.startswith(f"{head}.") for head in heads)

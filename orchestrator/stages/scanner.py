@@ -136,7 +136,7 @@ class ScannerStage:
 
 def refused_log(log: Path, attempt: int) -> Path:
     """Where the log of the ``attempt``-th refused collection is kept: ``<spec>.first.log``."""
-    return log.with_suffix(f".{('first', 'second', 'third', 'fourth')[attempt]}.log")
+    return log.with_suffix(f".{('first', 'second', 'third')[attempt]}.log")
 
 
 def with_repair(spec: Spec, fixed: addopts.AddoptsRepair) -> Spec:

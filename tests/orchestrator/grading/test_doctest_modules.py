@@ -2,10 +2,10 @@
 
 The project collects with ``--doctest-modules --doctest-glob=*.md`` and has:
 
-- ``calc/__init__.py``, a package module whose module docstring is a doctest
-  (``calc/__init__.py::calc``, no dot in the name): library code, graded where it lives;
+- ``geo/__init__.py``, a package module whose module docstring is a doctest
+  (``geo/__init__.py::geo``, no dot in the name): library code, graded where it lives;
 - ``README.md``, a Markdown doctest: a test file, restored;
-- ``calc/shape_checks.py``, tests beside the package (``python_files``) whose
+- ``geo/shape_checks.py``, tests beside the package (``python_files``) whose
   parametrised ids name data files after the module (``[shape_checks.json]``): a test
   file, restored, however much its ids look like a doctest's dotted names;
 - ``tests/test_double.py``, an ordinary test file, restored.
@@ -18,33 +18,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from orchestrator.cli import cli
 from orchestrator.grading.eval_inputs import load_cases
 from orchestrator.grading.harness import eval_script
 from orchestrator.pipeline.doctests import doctest_modules
+from tests.orchestrator.stages.test_scanner_addopts import FILES as GEO
 from tests.support.caseutil import instance
-from tests.support.gitrepos import commit_files, setuptools_pyproject
-from tests.support.predictions import edit, evaluate
+from tests.support.cli_runs import build_project, edit, evaluate
 
-SPEC = "SPECS_CALC"
+SPEC = "SPECS_DOCTESTS"
 FILES = {
-    "pyproject.toml": setuptools_pyproject("calc"),
+    "pyproject.toml": GEO["pyproject.toml"],
     "pytest.ini": (
         "[pytest]\naddopts = --doctest-modules --doctest-glob=*.md\n"
         "python_files = test_*.py *_checks.py\n"
     ),
-    "calc/__init__.py": '''\
-"""Small sums.
+    "geo/__init__.py": '''\
+"""Small geometry.
 
->>> import calc
->>> calc.NAME
-'calc'
+>>> import geo
+>>> geo.NAME
+'geo'
 """
 from .shapes import area, perimeter
 
-NAME = "calc"
+NAME = "geo"
 
 
 def double(x):
@@ -64,55 +62,21 @@ def triple(x):
     """
     return x * 3
 ''',
-    "calc/shapes.py": '''\
-def area(width, height):
-    """The area of a width by height rectangle."""
-    if width < 0 or height < 0:
-        raise ValueError("negative side")
-    product = width * height
-    return product
-
-
-def perimeter(width, height):
-    """The length around a width by height rectangle."""
-    total = width + height
-    return 2 * total
-''',
-    "calc/shape_checks.py": """\
+    "geo/shapes.py": GEO["geo/shapes.py"],
+    "geo/shape_checks.py": """\
 import pytest
 
-from calc import double
+from geo import double
 
 
 @pytest.mark.parametrize("name", ["shape_checks.json", "shape_checks.toml"])
 def test_name_length(name):
     assert double(len(name)) == 2 * len(name)
 """,
-    "README.md": "# calc\n\n```\n>>> from calc import double\n>>> double(3)\n6\n\n```\n",
-    "tests/test_shapes.py": """\
-import pytest
-
-from calc import area, perimeter
-
-
-def test_area():
-    assert area(2, 3) == 6
-
-
-def test_area_square():
-    assert area(4, 4) == 16
-
-
-def test_area_negative():
-    with pytest.raises(ValueError):
-        area(-1, 2)
-
-
-def test_perimeter():
-    assert perimeter(2, 3) == 10
-""",
+    "README.md": "# geo\n\n```\n>>> from geo import double\n>>> double(3)\n6\n\n```\n",
+    "tests/test_shapes.py": GEO["tests/test_shapes.py"],
     "tests/test_double.py": """\
-from calc import double, triple
+from geo import double, triple
 
 
 def test_double():
@@ -128,21 +92,7 @@ def test_triple():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("doctests")
-    commit_files(work / "calc", FILES, "calc", 1_700_000_000)
-    spec = {
-        "repository": str(work / "calc"),
-        "pip_packages": ["pytest"],
-        "min_test_num": 3,
-        "max_code_line_lower_bound": 2,
-        "max_code_line_upper_bound": 20,
-        "stability_runs": 0,
-    }
-    (work / "specs.py").write_text(f"{SPEC} = {spec!r}\n")
-    command = ["build-cases", "--config-path", str(work / "specs.py")]
-    command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache")]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return Path(result.stdout.strip().splitlines()[-1])
+    return build_project(work, SPEC, FILES)
 
 
 @pytest.fixture(scope="module")
@@ -176,15 +126,15 @@ def restored_by_script(case: Path) -> str:
 def test_a_package_module_with_a_module_doctest_is_graded_as_the_agent_left_it(
     run: Path, case: Path
 ) -> None:
-    """``calc/__init__.py::calc`` has no dot: the old scanner took the module for a test
+    """``geo/__init__.py::geo`` has no dot: the old scanner took the module for a test
     file (a fail-to-pass candidate) while eval took it for a doctest module."""
     files = metadata(run, "files_status.json")["files"]
-    assert files["calc/__init__.py"].get("doctest_module") is True, files["calc/__init__.py"]
-    assert not files["calc/__init__.py"]["f2p_candidate"]
-    assert "calc/__init__.py" not in metadata(run, "data_status.json")["files"]
-    assert "calc/__init__.py::calc" in instance(case)["PASS_TO_PASS"]
-    assert "calc/__init__.py" not in restored_by_script(case)
-    assert graded(run, case, "calc/__init__.py", 'NAME = "calc"', 'NAME = "sums"', "init") == 0
+    assert files["geo/__init__.py"].get("doctest_module") is True, files["geo/__init__.py"]
+    assert not files["geo/__init__.py"]["f2p_candidate"]
+    assert "geo/__init__.py" not in metadata(run, "data_status.json")["files"]
+    assert "geo/__init__.py::geo" in instance(case)["PASS_TO_PASS"]
+    assert "geo/__init__.py" not in restored_by_script(case)
+    assert graded(run, case, "geo/__init__.py", 'NAME = "geo"', 'NAME = "sums"', "init") == 0
 
 
 def test_a_markdown_doctest_is_a_test_file_put_back(run: Path, case: Path) -> None:
@@ -199,13 +149,13 @@ def test_test_files_are_put_back_however_their_ids_read(run: Path, case: Path) -
     """The old eval rule took ``test_name_length[shape_checks.json]`` for a doctest of
     ``shape_checks``, and graded the agent's edit of the test file."""
     p2p = instance(case)["PASS_TO_PASS"]
-    assert "calc/shape_checks.py::test_name_length[shape_checks.json]" in p2p
+    assert "geo/shape_checks.py::test_name_length[shape_checks.json]" in p2p
     assert "tests/test_double.py::test_double" in p2p
     script = restored_by_script(case)
-    assert "calc/shape_checks.py" in script
+    assert "geo/shape_checks.py" in script
     assert "tests/test_double.py" in script
     broken = ("== 2 * len(name)", "== 3 * len(name)")
-    assert graded(run, case, "calc/shape_checks.py", *broken, "checks") == 1
+    assert graded(run, case, "geo/shape_checks.py", *broken, "checks") == 1
     assert graded(run, case, "tests/test_double.py", "== 2", "== 5", "double") == 1
 
 
@@ -222,6 +172,7 @@ def test_test_files_are_put_back_however_their_ids_read(run: Path, case: Path) -
         (["tests/helpers.py::tests.helpers.make"], set()),  # under tests/: a test file
         (["README.md::README.md", "docs/usage.rst::usage.rst"], set()),
         (["calc/other.py::calc.shapes.area"], set()),  # named after another module
+        (["docs/v1.2/calc.py::v1_2.calc.area"], {"docs/v1.2/calc.py"}),  # importlib mode
     ],
 )
 def test_the_rule(nodeids: list[str], modules: set[str]) -> None:

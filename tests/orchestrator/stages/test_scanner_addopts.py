@@ -20,8 +20,8 @@ from orchestrator.grading.eval_inputs import load_cases
 from orchestrator.grading.harness import eval_script
 from orchestrator.pipeline import addopts
 from tests.support.caseutil import instance
-from tests.support.gitrepos import commit_files, setuptools_pyproject
-from tests.support.predictions import edit, evaluate
+from tests.support.cli_runs import build_project, edit, evaluate
+from tests.support.gitrepos import setuptools_pyproject
 
 SPEC = "SPECS_GEO"
 ADDOPTS = "--cov=geo --cov-report=term-missing -n 2 --doctest-modules"
@@ -92,21 +92,7 @@ def test_shout_empty():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("addopts")
-    commit_files(work / "geo", FILES, "geo", 1_700_000_000)
-    spec = {
-        "repository": str(work / "geo"),
-        "pip_packages": ["pytest"],  # neither pytest-cov nor pytest-xdist
-        "min_test_num": 3,
-        "max_code_line_lower_bound": 2,
-        "max_code_line_upper_bound": 20,
-        "stability_runs": 0,
-    }
-    (work / "specs.py").write_text(f"{SPEC} = {spec!r}\n")
-    command = ["build-cases", "--config-path", str(work / "specs.py")]
-    command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache")]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return Path(result.stdout.strip().splitlines()[-1])
+    return build_project(work, SPEC, FILES)
 
 
 @pytest.fixture(scope="module")

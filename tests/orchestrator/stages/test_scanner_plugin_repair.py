@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from orchestrator.cli import cli
 from tests.orchestrator.stages.test_scanner_addopts import FILES
 from tests.support.caseutil import instance
-from tests.support.gitrepos import commit_files
+from tests.support.cli_runs import build_project
 
 SPEC = "SPECS_PLUGINS"
 CONFIG = '[pytest]\naddopts = ["-p", "fb_absent_plugin", "--reruns", "2", "--doctest-modules"]\n'
@@ -28,21 +26,7 @@ LOGS = [f"logs/test_scanner/{SPEC}.first.log", f"logs/test_scanner/{SPEC}.second
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("plugins")
     files = {**{k: v for k, v in FILES.items() if k != "tox.ini"}, "pytest.toml": CONFIG}
-    commit_files(work / "geo", files, "geo", 1_700_000_000)
-    spec = {
-        "repository": str(work / "geo"),
-        "pip_packages": ["pytest"],  # no pytest-rerunfailures, no fb_absent_plugin
-        "min_test_num": 3,
-        "max_code_line_lower_bound": 2,
-        "max_code_line_upper_bound": 20,
-        "stability_runs": 0,
-    }
-    (work / "specs.py").write_text(f"{SPEC} = {spec!r}\n")
-    command = ["build-cases", "--config-path", str(work / "specs.py")]
-    command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache")]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return Path(result.stdout.strip().splitlines()[-1])
+    return build_project(work, SPEC, files)
 
 
 def test_the_plugin_and_its_option_are_dropped_and_recorded(run: Path) -> None:
@@ -79,4 +63,4 @@ def test_the_summary_and_the_report_name_the_drops_and_the_logs(run: Path) -> No
         (run / "pipeline_report.md").read_text(),
     ):
         assert said in text
-        assert f"the refused collection's log: {', '.join(LOGS)}" in text
+        assert f"the refused collections' logs: {', '.join(LOGS)}" in text
