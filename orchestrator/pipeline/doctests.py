@@ -10,6 +10,12 @@ module alone: ``calc/__init__.py::calc``, ``humanize.py::humanize``. A test is n
 after its function (``test_area``, ``TestArea::test_zero``, ``test_load[calc.json]``).
 A doctest in a text file (``README.md::README.md`` under ``--doctest-glob``) is a
 test file like any other: it is restored, never graded as the agent left it.
+
+The scanner asks about every collected item, eval about a case's PASS_TO_PASS. They
+agree: a pass-to-pass file is one whose every test passed (the runner) and stayed
+green (the data stage), so its PASS_TO_PASS items are all its items. (Not so for a
+test skipped where the case was built: a library module with tests in it, under a
+custom ``python_files``, whose tests all skip would read as a doctest module to eval.)
 """
 
 from __future__ import annotations
