@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import fnmatch
 import re
 import textwrap
 from collections import Counter
@@ -48,13 +47,13 @@ from orchestrator.extract.usage import (
     library_calls,
     usage_lines,
 )
+from orchestrator.pipeline.doctests import is_test_file
 from orchestrator.pipeline.traces import TestTrace
 
 EXPOSURE = "# Also restore, in "  # comment lines of a stub that only level 1 needs
 MIN_ASSERTED = 6  # shorter strings in tests ("abc", "x=1") are inputs, not messages
 MIN_PRODUCED = 4  # shorter literals of removed code ("B", ", ") say too little
 SHARED_RUN = 16  # text a test's string and a literal share that makes it the same message
-_TEST_DIRS = {"tests", "test", "testing"}
 MAX_TESTS = 8  # test names listed for a docstring-less interface
 _PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]|\{[^{}]*\}")
 
@@ -93,7 +92,7 @@ def statement_listing(
         if found is not None:
             listing.cover(target.path, found.start, found.end)
     for path in sorted(masked.dropped_names):
-        if path in files and not _is_test_path(path):  # eval puts test files back as they are
+        if path in files and not is_test_file(path):  # eval puts test files back as they are
             _list_exposures(listing, files, masked, path, listed)
     kept = [text for path, text in {**files, **masked.files}.items() if path != test_file]
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
@@ -115,7 +114,7 @@ def _list_usage(
     of the removed objects that call it."""
     # A quote must not hold a line the leak scan would count as the removed body's.
     body = {line for lines in distinctive_lines(masked.removed, kept).values() for line in lines}
-    library = {p: t for p, t in {**files, **masked.files}.items() if not _is_test_path(p)}
+    library = {p: t for p, t in {**files, **masked.files}.items() if not is_test_file(p)}
     for target, names in listing.exercised.items():
         reaches = interface_names(files[target.path], target)
         ids = [n for n in tests if n.split("::", 1)[-1] in names]
@@ -127,18 +126,6 @@ def _list_usage(
         if not listing.usage[target] and not listing.callers.get(target) and plain:
             others = {r.target.qualname: r.source for r in masked.removed if r.target != target}
             listing.users[target] = calling(others, plain)
-
-
-def _is_test_path(path: str) -> bool:
-    """Test modules, conftest files and anything in a tests directory, as the plugin says."""
-    *dirs, name = path.split("/")
-    in_tests = bool(_TEST_DIRS.intersection(dirs))
-    return (
-        in_tests
-        or name == "conftest.py"
-        or fnmatch.fnmatch(name, "test_*.py")
-        or name.endswith("_test.py")
-    )
 
 
 def _list_exposures(

@@ -21,6 +21,7 @@ from typing import Any
 
 from orchestrator.extract.worktrees import apply_patch
 from orchestrator.grading.eval_inputs import Case
+from orchestrator.pipeline.doctests import doctest_modules, is_test_file
 
 # Files that decide how pytest or Python runs: an agent's version of them never counts.
 PROTECTED = (
@@ -46,18 +47,6 @@ _SUSPICIOUS = (
         "sets an interpreter hook",
     ),
 )
-
-
-# The plugin's rule for test code (pytest_featurebench/scope.py) with pytest's default
-# python_files, restated: the orchestrator shares only the records module with the plugin.
-_TEST_DIRS = frozenset(("tests", "test", "testing"))
-_TEST_FILES = ("test_*.py", "*_test.py", "conftest.py")
-
-
-def is_test_file(relative: str) -> bool:
-    """A test module, a conftest or anything in a tests directory, as the plugin decides."""
-    *dirs, name = relative.split("/")
-    return bool(_TEST_DIRS.intersection(dirs)) or any(fnmatch(name, g) for g in _TEST_FILES)
 
 
 def restore_tests(tree: Path, case: Case, log: Path) -> None:
@@ -87,22 +76,8 @@ def restore_tests(tree: Path, case: Case, log: Path) -> None:
 def restored_p2p_files(info: dict[str, Any]) -> list[str]:
     """The case's pass-to-pass files eval puts back: its test files, never a library
     module that is one for its doctests (those are graded where they live)."""
-    return [p for p in info["p2p_files"] if not _doctest_module(p, info["PASS_TO_PASS"])]
-
-
-def _doctest_module(path: str, p2p: list[str]) -> bool:
-    """A library module that is a P2P file only for its doctests (``mod.py::pkg.mod.name``).
-
-    A test module named unlike ``test_*.py`` (a custom ``python_files``) has
-    items named after its tests, not after itself, so it is still put back.
-    """
-    if not path.endswith(".py") or is_test_file(path):
-        return False
-    stem = Path(path).stem if Path(path).stem != "__init__" else Path(path).parent.name
-    names = [nodeid.partition("::")[2] for nodeid in p2p if nodeid.partition("::")[0] == path]
-    return bool(names) and all(
-        name == stem or name.endswith(f".{stem}") or f"{stem}." in name for name in names
-    )
+    graded_in_place = doctest_modules(info["PASS_TO_PASS"])
+    return [path for path in info["p2p_files"] if path not in graded_in_place]
 
 
 def protected_files(root: Path) -> set[str]:

@@ -9,8 +9,17 @@ change how tests run under tracing (a second tracer, worker processes, repeated
 outcomes), not which tests exist or what they check. The tests then run with
 ``-o addopts=...`` carrying every option pytest accepted, so options that shape
 collection (``--doctest-modules``, ``--doctest-glob``, ``--import-mode``,
-``-p``, ``--ignore``) stay. The scanner finds the repair once; it becomes part
-of ``test_cmd``, so every later stage's cache key and each case's command carry it.
+``-p``, ``--ignore``) stay. A ``-p NAME`` naming a plugin that is not installed
+stops pytest too (exit 4, ``Error importing plugin "NAME"``): that ``-p NAME`` is
+dropped the same way. pytest stops at the first of these errors, so the scanner
+repairs again on top of the last repair, at most :data:`MAX_REPAIRS` times. The
+repair becomes part of ``test_cmd``, so every later stage's cache key and each
+case's command carry it.
+
+The configuration files read are pytest's own, in the order pytest 9 looks for them
+in a directory: ``pytest.toml`` and ``.pytest.toml`` (a ``[pytest]`` table, native
+TOML: ``addopts`` is a list), ``pytest.ini``, ``.pytest.ini``, ``pyproject.toml``
+(``[tool.pytest]`` or ``[tool.pytest.ini_options]``), ``tox.ini``, ``setup.cfg``.
 """
 
 from __future__ import annotations
@@ -24,6 +33,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR
+MAX_REPAIRS = 3  # each rerun can stop at the next error: a missing plugin, then its options
+CONFIG_FILES = (
+    *("pytest.toml", ".pytest.toml", "pytest.ini", ".pytest.ini"),
+    *("pyproject.toml", "tox.ini", "setup.cfg"),
+)
+_PLUGIN = re.compile(r'Error importing plugin "(?P<name>[^"]+)"')
 _UNRECOGNIZED = re.compile(r"unrecognized arguments: (?P<args>.*)$", re.MULTILINE)
 _INIFILE = re.compile(r"^\s*(?:inifile|configfile): (?P<path>.+?)\s*$", re.MULTILINE)
 # Options of common plugins that take no value: the word after one is not its value.
@@ -56,7 +71,7 @@ class AddoptsRepair:
     def describe(self) -> str:
         return (
             f"{self.config} addopts: dropped {shlex.join(self.dropped)} (pytest rejected them:"
-            " no installed plugin provides them); tests run with"
+            " they name or need plugins that are not installed); tests run with"
             f" {shlex.join(self.args)}"
         )
 
@@ -64,23 +79,83 @@ class AddoptsRepair:
 def describe(stored: dict[str, Any]) -> str:
     """One line for the summary and the report, from what files_status.json keeps."""
     kept, dropped = tuple(stored["kept"]), tuple(stored["dropped"])
-    return AddoptsRepair(stored["config"], kept, dropped).describe()
+    said = AddoptsRepair(stored["config"], kept, dropped).describe()
+    logs = stored.get("refused_logs", [])
+    return f"{said}; the refused collections' logs: {', '.join(logs)}" if logs else said
 
 
-def repair(output: str, returncode: int, repo: Path) -> AddoptsRepair | None:
-    """The repair of a session that pytest refused for options of its ``addopts``;
-    None when the refusal was for something else (an option on the command line, say)."""
-    found = _UNRECOGNIZED.search(output)
+def repair(
+    output: str, returncode: int, repo: Path, previous: AddoptsRepair | None = None
+) -> AddoptsRepair | None:
+    """The repair of a session that pytest refused for its ``addopts`` (on top of
+    ``previous``, the repair that session ran with); None when the refusal was for
+    something else (an option on the command line, say)."""
+    if returncode != USAGE_ERROR:
+        return None
+    config = previous.config if previous is not None else _config(output, repo)
+    tokens = list(previous.kept) if previous is not None else None
+    if previous is None and config is not None:
+        tokens = read_addopts(repo / config)
+    refused = None if tokens is None else _refused(output, tokens, repo)
+    if config is None or refused is None:
+        return None
+    before = () if previous is None else previous.dropped
+    return AddoptsRepair(config, tuple(refused[0]), (*before, *refused[1]))
+
+
+def _config(output: str, repo: Path) -> str | None:
+    """The configuration file pytest named, or the one it reads in the repository's root
+    (an import error of a plugin is reported before the file is named)."""
     located = _INIFILE.search(output)
-    if returncode != USAGE_ERROR or found is None or located is None:
-        return None
-    config = locate(located["path"], repo)
-    tokens = None if config is None else read_addopts(repo / config)
-    rejected = set(found["args"].split())
-    if config is None or tokens is None or not rejected <= set(tokens):
-        return None
-    kept, dropped = split_tokens(tokens, rejected, repo)
-    return AddoptsRepair(config, tuple(kept), tuple(dropped))
+    if located is not None:
+        return locate(located["path"], repo)
+    return next((name for name in CONFIG_FILES if _configures(repo / name)), None)
+
+
+def _configures(path: Path) -> bool:
+    """Whether pytest takes ``path`` for its configuration file (it ignores a tox.ini
+    or a setup.cfg without a pytest section, and a pyproject.toml without a table)."""
+    if not path.is_file():
+        return False
+    return path.name not in ("pyproject.toml", "tox.ini", "setup.cfg") or _has_table(path)
+
+
+def _has_table(path: Path) -> bool:
+    if path.suffix == ".toml":
+        return _pytest_table(path) is not None
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error:
+        return False
+    return parser.has_section("tool:pytest" if path.name == "setup.cfg" else "pytest")
+
+
+def _refused(output: str, tokens: list[str], repo: Path) -> tuple[list[str], list[str]] | None:
+    """``tokens`` into the kept and the dropped ones, when ``output`` is pytest refusing
+    some of them: unrecognized options, or a ``-p`` plugin it cannot import."""
+    found = _UNRECOGNIZED.search(output)
+    if found is not None:
+        rejected = set(found["args"].split())
+        return split_tokens(tokens, rejected, repo) if rejected <= set(tokens) else None
+    plugin = _PLUGIN.search(output)
+    return None if plugin is None else drop_plugin(tokens, plugin["name"])
+
+
+def drop_plugin(tokens: list[str], name: str) -> tuple[list[str], list[str]] | None:
+    """``tokens`` without ``-p NAME`` (or ``-pNAME``); None when they have neither."""
+    kept: list[str] = []
+    dropped: list[str] = []
+    words = iter(enumerate(tokens))
+    for index, token in words:
+        if token == f"-p{name}":
+            dropped.append(token)
+        elif token == "-p" and tokens[index + 1 : index + 2] == [name]:
+            dropped += [token, name]
+            next(words)
+        else:
+            kept.append(token)
+    return (kept, dropped) if dropped else None
 
 
 def locate(path: str, repo: Path) -> str | None:
@@ -108,15 +183,25 @@ def read_addopts(config: Path) -> list[str] | None:
 
 
 def _toml_addopts(config: Path) -> list[str] | None:
-    try:
-        tool: Any = tomllib.loads(config.read_text(encoding="utf-8")).get("tool", {})
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    table = tool.get("pytest", {})
-    value = table.get("ini_options", {}).get("addopts", table.get("addopts"))
+    table = _pytest_table(config)
+    value = None if table is None else table.get("ini_options", {}).get("addopts")
+    if table is not None and value is None:
+        value = table.get("addopts")
     if isinstance(value, str):
         return shlex.split(value)
     return [str(word) for word in value] if isinstance(value, list) else None
+
+
+def _pytest_table(config: Path) -> dict[str, Any] | None:
+    """pytest's table of a TOML file: ``[pytest]`` in its own files (``pytest.toml``),
+    ``[tool.pytest]`` in ``pyproject.toml``."""
+    try:
+        document: Any = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    own = config.name in ("pytest.toml", ".pytest.toml")
+    table = document.get("pytest") if own else document.get("tool", {}).get("pytest")
+    return table if isinstance(table, dict) else None
 
 
 def split_tokens(tokens: list[str], rejected: set[str], repo: Path) -> tuple[list[str], list[str]]:

@@ -12,9 +12,14 @@ _lock = threading.Lock()
 
 
 def update_files_status(
-    metadata: Path, spec: str, files: dict[str, Any], collect_errors: dict[str, str]
+    metadata: Path,
+    spec: str,
+    files: dict[str, Any],
+    collect_errors: dict[str, str],
+    addopts: dict[str, Any] | None = None,
 ) -> None:
-    """Record the scanner's view of a spec's test files in files_status.json."""
+    """Record the scanner's view of a spec's test files in files_status.json, with the
+    options of its ``addopts`` dropped, if any (a run without a repair has none)."""
     with _lock:
         status = _read(metadata / "files_status.json")
         entry = status.setdefault(spec, {})
@@ -24,17 +29,9 @@ def update_files_status(
                 info["runner"] = old[path]["runner"]
         entry["files"] = files
         entry["collect_errors"] = collect_errors
-        write_json(metadata / "files_status.json", status)
-
-
-def set_addopts_status(metadata: Path, spec: str, repair: dict[str, Any] | None) -> None:
-    """Record in files_status.json the options of ``addopts`` dropped for a spec, if any."""
-    with _lock:
-        status = _read(metadata / "files_status.json")
-        entry = status.setdefault(spec, {})
         entry.pop("addopts", None)
-        if repair is not None:
-            entry["addopts"] = repair
+        if addopts is not None:
+            entry["addopts"] = addopts
         write_json(metadata / "files_status.json", status)
 
 

@@ -11,12 +11,14 @@ A library module collected only for its doctests (``--doctest-modules``) is
 not a test file: it is never a fail-to-pass candidate, so no case takes it out
 as its test file. It is a pass-to-pass candidate: its doctest items that still
 pass with the feature removed join PASS_TO_PASS, graded where they live, and
-eval never restores the module over an agent's edits (``tamper.doctest_module``).
+eval never restores the module over an agent's edits: one rule,
+:func:`orchestrator.pipeline.doctests.doctest_modules`, decides it for both.
 
-When pytest refuses the project's ``addopts`` for options of plugins the
-environment lacks, the collection runs again without them
+When pytest refuses the project's ``addopts`` for plugins the environment lacks
+(``-p NAME``) or their options, the collection runs again without them
 (:mod:`orchestrator.pipeline.addopts`), and from then on the spec's commands
-carry the repair; ``files_status.json``, the summary and the report say so.
+carry the repair; ``files_status.json``, the summary and the report say so, and
+name the refused collections' logs, kept as ``<spec>.first.log`` and so on.
 """
 
 from __future__ import annotations
@@ -30,16 +32,18 @@ from pathlib import Path
 import msgspec
 
 from orchestrator.pipeline import addopts
+from orchestrator.pipeline.doctests import doctest_modules
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.pipeline.repos import Checkout, last_commit_dates
 from orchestrator.pipeline.specs import Spec
-from orchestrator.pipeline.status import set_addopts_status, update_files_status
+from orchestrator.pipeline.status import update_files_status
 
 
 class ScannerStage:
     name = "scanner"
-    version = 3  # 2: files are the modules tests run in (nodeids); 3: doctest modules apart
+    version = 4  # 2: files are the modules tests run in (nodeids); 3: doctest modules apart;
+    # 4: a module docstring's doctest (``pkg/__init__.py::pkg``) is one too
     depends_on: tuple[str, ...] = ("image",)
     cache_key: str | None = "scan_cache"
 
@@ -52,17 +56,8 @@ class ScannerStage:
         return [WorkItem("collection", inputs)]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
-        checkout: Checkout = state.values["checkout"]
         command = list(state.spec.settings.test_scanner_cmd)
-        run = self._collect(ctx, state, command)
-        result = run.result
-        fixed = (
-            None
-            if run.complete
-            else addopts.repair(result.output, result.returncode, checkout.path)
-        )
-        if fixed is not None:
-            run = self._collect(ctx, state, [*command, *fixed.args])
+        run, fixed = self._collect_repaired(ctx, state, command)
         if not run.complete:
             return Outcome("error", f"collection {run.why_incomplete()}")
         # The nodeid names the module a test runs in; an inherited test method
@@ -75,6 +70,28 @@ class ScannerStage:
             data["addopts"] = msgspec.to_builtins(fixed)
         return Outcome("ok", data={**data, "doctest_modules": library})
 
+    def _collect_repaired(
+        self, ctx: RunContext, state: SpecState, command: list[str]
+    ) -> tuple[PytestRun, addopts.AddoptsRepair | None]:
+        """The collection, run again with ``addopts`` repaired while pytest refuses them;
+        each refused collection's log is kept beside the last one's (:func:`refused_log`)."""
+        repo = state.values["checkout"].path
+        run, fixed = self._collect(ctx, state, command), None
+        for attempt in range(addopts.MAX_REPAIRS):
+            if run.complete:
+                break
+            again = addopts.repair(run.result.output, run.result.returncode, repo, fixed)
+            if again is None:
+                break
+            log = self._log(ctx, state)
+            if log.exists():
+                log.replace(refused_log(log, attempt))
+            run, fixed = self._collect(ctx, state, [*command, *again.args]), again
+        return run, fixed
+
+    def _log(self, ctx: RunContext, state: SpecState) -> Path:
+        return ctx.logs_dir / "test_scanner" / f"{state.name}.log"
+
     def _collect(self, ctx: RunContext, state: SpecState, command: list[str]) -> PytestRun:
         return run_pytest(
             state.values["environment"],
@@ -83,7 +100,7 @@ class ScannerStage:
             warm=True,  # forked from a warm worker where the sandbox allows
             records=ctx.logs_dir / "test_scanner" / f"{state.name}.jsonl",
             timeout=seconds(state.spec.settings.timeout_scanner),
-            log=ctx.logs_dir / "test_scanner" / f"{state.name}.log",
+            log=self._log(ctx, state),
         )
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
@@ -110,8 +127,16 @@ class ScannerStage:
             }
             for path, count in tests.items()
         }
-        update_files_status(ctx.metadata, state.name, files, outcome.data["collect_errors"])
-        set_addopts_status(ctx.metadata, state.name, fixed)
+        if fixed is not None:  # the refused collections' logs, when this run wrote them
+            refused = [refused_log(self._log(ctx, state), n) for n in range(addopts.MAX_REPAIRS)]
+            logs = [p.relative_to(ctx.root).as_posix() for p in refused if p.exists()]
+            fixed = {**fixed, **({"refused_logs": logs} if logs else {})}
+        update_files_status(ctx.metadata, state.name, files, outcome.data["collect_errors"], fixed)
+
+
+def refused_log(log: Path, attempt: int) -> Path:
+    """Where the log of the ``attempt``-th refused collection is kept: ``<spec>.first.log``."""
+    return log.with_suffix(f".{('first', 'second', 'third')[attempt]}.log")
 
 
 def with_repair(spec: Spec, fixed: addopts.AddoptsRepair) -> Spec:
@@ -122,36 +147,6 @@ def with_repair(spec: Spec, fixed: addopts.AddoptsRepair) -> Spec:
         test_cmd=[*spec.settings.test_cmd, *fixed.args],
     )
     return Spec(spec.name, settings)
-
-
-def doctest_modules(nodeids: list[str]) -> set[str]:
-    """``.py`` files outside the tests whose every item is a doctest (``pkg.mod.func``)."""
-    names: dict[str, list[str]] = {}
-    for nodeid in nodeids:
-        path, _, name = nodeid.partition("::")
-        names.setdefault(path, []).append(name)
-    return {
-        path
-        for path, found in names.items()
-        if path.endswith(".py") and not _test_file(path) and all(map(_doctest_name, found))
-    }
-
-
-def _doctest_name(name: str) -> bool:
-    """A doctest item is named by a dotted module path; a test by a plain identifier."""
-    return "::" not in name and "." in name.split("[", 1)[0]
-
-
-def _test_file(path: str) -> bool:
-    """pytest's default ``python_files`` and the usual test directories."""
-    parts = Path(path).parts
-    name = parts[-1]
-    return (
-        name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
-        or any(part in ("tests", "test", "testing") for part in parts[:-1])
-    )
 
 
 def pick_candidates(

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import shlex
 from pathlib import Path
@@ -21,7 +20,8 @@ from orchestrator.grading.eval_inputs import load_cases
 from orchestrator.grading.harness import eval_script
 from orchestrator.pipeline import addopts
 from tests.support.caseutil import instance
-from tests.support.gitrepos import commit_files, setuptools_pyproject
+from tests.support.cli_runs import build_project, edit, evaluate
+from tests.support.gitrepos import setuptools_pyproject
 
 SPEC = "SPECS_GEO"
 ADDOPTS = "--cov=geo --cov-report=term-missing -n 2 --doctest-modules"
@@ -92,21 +92,7 @@ def test_shout_empty():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("addopts")
-    commit_files(work / "geo", FILES, "geo", 1_700_000_000)
-    spec = {
-        "repository": str(work / "geo"),
-        "pip_packages": ["pytest"],  # neither pytest-cov nor pytest-xdist
-        "min_test_num": 3,
-        "max_code_line_lower_bound": 2,
-        "max_code_line_upper_bound": 20,
-        "stability_runs": 0,
-    }
-    (work / "specs.py").write_text(f"{SPEC} = {spec!r}\n")
-    command = ["build-cases", "--config-path", str(work / "specs.py")]
-    command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache")]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return Path(result.stdout.strip().splitlines()[-1])
+    return build_project(work, SPEC, FILES)
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +111,7 @@ def test_the_rejected_options_and_their_values_are_dropped_and_recorded(run: Pat
         "config": "tox.ini",
         "kept": ["--doctest-modules"],
         "dropped": ["--cov=geo", "--cov-report=term-missing", "-n", "2"],
+        "refused_logs": [f"logs/test_scanner/{SPEC}.first.log"],
     }
 
 
@@ -222,29 +209,13 @@ def test_doctest_items_join_pass_to_pass_graded_in_place(case: Path) -> None:
     assert "geo/text.py" not in removed + restored, script
 
 
-def evaluate(run: Path, case: Path, patch: str, name: str) -> dict[str, Any]:
-    predictions = run.parent / f"{name}.jsonl"
-    row = {"instance_id": instance(case)["instance_id"], "model_name_or_path": name}
-    predictions.write_text(json.dumps({**row, "model_patch": patch}) + "\n")
-    out = run.parent / f"reports-{name}"
-    command = ["eval", "--cases", str(run), "--predictions", str(predictions)]
-    command += ["--cache-dir", str(run.parents[2] / "cache"), "--report", str(out)]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    report: dict[str, Any] = json.loads((out / name / "report.json").read_text())
-    return report
-
-
 def test_an_edit_to_a_doctest_module_is_graded_not_undone(run: Path, case: Path) -> None:
     """Gold resolves; gold plus a broken library module whose doctests are P2P does not."""
     gold = (case / "patch.diff").read_text()
-    assert evaluate(run, case, gold, "gold")["resolved_instances"] == 1
-    original = (case / "repo" / "geo" / "text.py").read_text().splitlines(keepends=True)
-    broken = "".join(original).replace('return text.upper() + "!"', 'return text.upper() + "?"')
-    hunk = difflib.unified_diff(
-        original, broken.splitlines(keepends=True), "a/geo/text.py", "b/geo/text.py"
-    )
-    report = evaluate(run, case, gold + "".join(hunk), "broken")
+    cache = run.parents[2] / "cache"
+    assert evaluate(run, case, gold, "gold", cache)["resolved_instances"] == 1
+    hunk = edit(case, "geo/text.py", 'return text.upper() + "!"', 'return text.upper() + "?"')
+    report = evaluate(run, case, gold + hunk, "broken", cache)
     assert report["resolved_instances"] == 0, report["instances"]
     (row,) = report["instances"].values()
     assert row["p2p_passed"] < row["p2p_total"], row
