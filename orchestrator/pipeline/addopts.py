@@ -10,8 +10,8 @@ outcomes), not which tests exist or what they check. The tests then run with
 ``-o addopts=...`` carrying every option pytest accepted, so options that shape
 collection (``--doctest-modules``, ``--doctest-glob``, ``--import-mode``,
 ``-p``, ``--ignore``) stay. A ``-p NAME`` naming a plugin that is not installed
-stops pytest too (exit 4, ``Error importing plugin "NAME"``): that ``-p NAME`` is
-dropped the same way. pytest stops at the first of these errors, so the scanner
+stops pytest too (``Error importing plugin "NAME"``, exit 4; exit 1 in pytest
+9.0, which lets the ImportError escape): that ``-p NAME`` is dropped the same way. pytest stops at the first of these errors, so the scanner
 repairs again on top of the last repair, at most :data:`MAX_REPAIRS` times. The
 repair becomes part of ``test_cmd``, so every later stage's cache key and each
 case's command carry it.
@@ -90,8 +90,8 @@ def repair(
     """The repair of a session that pytest refused for its ``addopts`` (on top of
     ``previous``, the repair that session ran with); None when the refusal was for
     something else (an option on the command line, say)."""
-    if returncode != USAGE_ERROR:
-        return None
+    if returncode != USAGE_ERROR and not (returncode == 1 and _PLUGIN.search(output)):
+        return None  # pytest 9.0 lets a plugin's ImportError escape: exit 1
     config = previous.config if previous is not None else _config(output, repo)
     tokens = list(previous.kept) if previous is not None else None
     if previous is None and config is not None:

@@ -74,7 +74,7 @@ def test_a_plugin_that_is_not_installed_is_dropped(tmp_path: Path, name: str, te
     the one pytest reads (tox.ini has no pytest section, so it is not that one)."""
     root = repo(tmp_path / "p", {name: text, "tox.ini": "[tox]\nenvlist = py311\n"})
     output, code = session(root)
-    assert code == addopts.USAGE_ERROR
+    assert code in (addopts.USAGE_ERROR, 1)  # 1: pytest 9.0
     assert 'Error importing plugin "fb_absent_plugin"' in output
     fixed = repaired(root)
     assert (fixed.config, fixed.kept) == (name, ("-q",))
