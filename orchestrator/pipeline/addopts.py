@@ -12,9 +12,9 @@ collection (``--doctest-modules``, ``--doctest-glob``, ``--import-mode``,
 ``-p``, ``--ignore``) stay. A ``-p NAME`` naming a plugin that is not installed
 stops pytest too (``Error importing plugin "NAME"``, exit 4; exit 1 in pytest
 9.0, which lets the ImportError escape): that ``-p NAME`` is dropped the same way.
-pytest stops at the first of these errors, so the scanner repairs again on top of the last repair, at most :data:`MAX_REPAIRS` times. The
-repair becomes part of ``test_cmd``, so every later stage's cache key and each
-case's command carry it.
+pytest stops at the first of these errors, so the scanner repairs again on top of
+the last repair, at most :data:`MAX_REPAIRS` times. The repair becomes part of
+``test_cmd``, so every later stage's cache key and each case's command carry it.
 
 The configuration files read are pytest's own, in the order pytest 9 looks for them
 in a directory: ``pytest.toml`` and ``.pytest.toml`` (a ``[pytest]`` table, native
