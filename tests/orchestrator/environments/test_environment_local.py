@@ -153,3 +153,23 @@ def test_a_pip_package_that_needs_the_project_keeps_the_work_tree_installed(
     where, path = done.output.strip().rsplit(" ", 1)[0], done.output.split()[-1]
     assert where == "work tree"
     assert Path(path).resolve().is_relative_to(repo.resolve())
+
+
+def test_test_ids_drawn_from_a_set_are_the_same_in_every_run(
+    environment: tuple[LocalEnvironment, Path], tmp_path: Path
+) -> None:
+    """isodate parametrizes over a set: ``test_format[4-19-expected13-%C]`` took its index
+    from the set's order, so each process named the tests anew, and the traced run's ids
+    matched none of the runner's. String hashing is fixed for every run of the project."""
+    env, _ = environment
+    (tmp_path / "test_set.py").write_text(
+        "import pytest\n\n"
+        "CASES = {(s, frozenset({s})) for s in 'abcdefghijkl'}\n\n"
+        "@pytest.mark.parametrize('name,value', CASES)\n"
+        "def test_case(name, value):\n    assert name in value\n"
+    )
+    command = ["python", "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    runs = [env.run([*command, "test_set.py"], repo=tmp_path, timeout=60) for _ in range(3)]
+    ids = [[line for line in run.output.splitlines() if "::" in line] for run in runs]
+    assert len(ids[0]) == 12, runs[0].output
+    assert ids[1:] == [ids[0], ids[0]]
