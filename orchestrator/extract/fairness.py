@@ -42,6 +42,7 @@ from orchestrator.extract.masking import (
     parse,
     scope_statements,
 )
+from orchestrator.extract.raises import raised_for_tests
 from orchestrator.extract.usage import (
     calling,
     interface_names,
@@ -66,6 +67,7 @@ class Listing:
     helpers: list[Target]
     exposures: dict[Target, list[str]] = field(default_factory=dict)
     strings: dict[Target, list[str]] = field(default_factory=dict)
+    raises: dict[Target, list[str]] = field(default_factory=dict)  # what tests expect raised
     exercised: dict[Target, list[str]] = field(default_factory=dict)
     usage: dict[Target, list[str]] = field(default_factory=dict)  # test lines, when exercised
     callers: dict[Target, list[str]] = field(default_factory=dict)  # library lines, when none
@@ -97,6 +99,7 @@ def statement_listing(
             _list_exposures(listing, files, masked, path, listed)
     kept = [text for path, text in {**files, **masked.files}.items() if path != test_file]
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
+    listing.raises = raised_for_tests(files[test_file], masked, listed)
     listing.exercised = exercised_by(files, listed, tests)
     _list_usage(listing, files, masked, test_file, tests, kept)
     return listing
@@ -334,6 +337,7 @@ def stub_notes(listing: Listing, target: Target) -> list[str]:
     """The comment lines under an interface's stub: its exact strings, its exposures."""
     strings = listing.strings.get(target, [])
     said = [f"# The tests expect this exact text from it: {s}" for s in strings]
+    said += [f"# The tests expect it to raise: {r}" for r in listing.raises.get(target, [])]
     return [*said, *listing.exposures.get(target, [])]
 
 

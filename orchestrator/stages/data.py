@@ -90,7 +90,8 @@ class DataStage:
     # 9: statement-faithful gold, level 2 from copies, stability reruns; 10: sdists' names;
     # 11: what the file's other tests need is kept back, or emptied when that is enough;
     # 12: a docstring-less interface's stub quotes the F2P test lines that use it;
-    # 13: order-dependent P2P tests leave PASS_TO_PASS rather than drop the case
+    # 13: order-dependent P2P tests leave PASS_TO_PASS rather than drop the case, and
+    # stubs name the exceptions the tests expect
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 
