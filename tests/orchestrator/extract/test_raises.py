@@ -1,10 +1,12 @@
-"""The exceptions a statement names: what the F2P tests expect and removed code raises."""
+"""What a statement names beyond docstrings: the exceptions the F2P tests expect that
+removed code raises, and the test lines that use a documented interface."""
 
 from __future__ import annotations
 
 from orchestrator.extract.fairness import statement_listing, stub_notes
 from orchestrator.extract.masking import Target, mask
 from orchestrator.extract.raises import expected_exceptions, raised_for_tests
+from orchestrator.pipeline.traces import TestTrace
 
 FILES = {
     "when/__init__.py": "from when.errors import WhenError\nfrom when.parse import parse, shift\n",
@@ -72,3 +74,33 @@ def test_each_interface_lists_the_raises_the_tests_expect_and_no_other() -> None
 def test_a_raise_the_tests_do_not_expect_is_not_listed() -> None:
     masked = mask(FILES, [PARSE])
     assert raised_for_tests("def test_nothing():\n    assert True\n", masked, [PARSE]) == {}
+
+
+def test_a_documented_interface_gets_the_test_lines_that_use_it() -> None:
+    """isodate's duration_isoformat says it is "just a wrapper around strftime"; its tests
+    assert a sign strftime never writes. A docstring may undersell, so documented
+    interfaces get the F2P test lines too, as comments; none of them removed code."""
+    files = {
+        "fmt/__init__.py": "",
+        "fmt/core.py": (
+            "def render(value):\n"
+            "    '''Just a wrapper around str.'''\n"
+            "    return ('-' if value < 0 else '') + str(abs(value))\n"
+        ),
+        "tests/test_fmt.py": (
+            "from fmt.core import render\n\n\n"
+            "def test_render():\n    x = 2\n    assert render(-x) == '-2'\n"
+        ),
+    }
+    target = Target("fmt/core.py", "render")
+    masked = mask(files, [target])
+    tests = {
+        "tests/test_fmt.py::test_render": TestTrace("passed", [("fmt/core.py", "render", 1, 1)])
+    }
+    listing = statement_listing(files, masked, [target], [], "tests/test_fmt.py", tests)
+    assert listing.exercised == {}  # its docstring stays: no stand-in
+    assert stub_notes(listing, target) == [
+        "# The tests use it so:",
+        "#     assert render(-x) == '-2'",
+    ]
+    assert statement_listing(files, masked, [target], [], "tests/test_fmt.py", {}).checked == {}
