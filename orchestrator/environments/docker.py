@@ -211,9 +211,10 @@ class DockerEnvironment:
     def install_script(self, wheel: str, variables: Mapping[str, str]) -> str:
         """The instance's install: the spec's commands, the plugin, then a check for copies."""
         spec = self.spec
-        commands = [command for command in [*spec.pre_install, spec.install] if command]
-        if spec.pip_packages:
-            commands.append(shlex.join(["python", "-m", "pip", "install", *spec.pip_packages]))
+        # pip_packages first, as the local backend and exports: the project's install wins.
+        commands = [shlex.join(["python", "-m", "pip", "install", *spec.pip_packages])]
+        commands = commands if spec.pip_packages else []
+        commands += [command for command in [*spec.pre_install, spec.install] if command]
         # --no-deps, then only what is missing: the project's own pins stay as they are.
         commands.append(f"python -m pip install --no-deps --force-reinstall {SETUP}/{wheel}")
         commands += [

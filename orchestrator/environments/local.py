@@ -67,10 +67,13 @@ class LocalEnvironment:
         run_command([*uv, str(self.root / "venv")], env=env, log_path=log, check=True, timeout=600)
 
     def install(self, repo: Path, log: Path) -> None:
-        for command in [*self.spec.pre_install, self.spec.install]:
-            self._shell(command, repo, log)
+        # pip_packages first: one of them may depend on the project itself (pytest needs
+        # iniconfig and pluggy), and installed after the project it would replace the
+        # work tree's editable install with the index's copy. Exports install in this order.
         if self.spec.pip_packages:
             self._pip(["install", *self.spec.pip_packages], repo, log)
+        for command in [*self.spec.pre_install, self.spec.install]:
+            self._shell(command, repo, log)
         self._install_plugin(repo, log)
         (self.root / _MARKER).write_text(self.key + "\n")
 

@@ -41,6 +41,7 @@ from orchestrator.extract.masking import (
     parse,
     scope_statements,
 )
+from orchestrator.extract.raises import raised_for_tests
 from orchestrator.extract.usage import (
     calling,
     interface_names,
@@ -65,8 +66,10 @@ class Listing:
     helpers: list[Target]
     exposures: dict[Target, list[str]] = field(default_factory=dict)
     strings: dict[Target, list[str]] = field(default_factory=dict)
+    raises: dict[Target, list[str]] = field(default_factory=dict)  # what tests expect raised
     exercised: dict[Target, list[str]] = field(default_factory=dict)
     usage: dict[Target, list[str]] = field(default_factory=dict)  # test lines, when exercised
+    checked: dict[Target, list[str]] = field(default_factory=dict)  # test lines, documented
     callers: dict[Target, list[str]] = field(default_factory=dict)  # library lines, when none
     users: dict[Target, list[str]] = field(default_factory=dict)  # removed callers, else
     covered: dict[str, set[int]] = field(default_factory=dict)  # path -> original lines
@@ -96,8 +99,9 @@ def statement_listing(
             _list_exposures(listing, files, masked, path, listed)
     kept = [text for path, text in {**files, **masked.files}.items() if path != test_file]
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
+    listing.raises = raised_for_tests(files[test_file], masked, listed)
     listing.exercised = exercised_by(files, listed, tests)
-    _list_usage(listing, files, masked, test_file, tests, kept)
+    _list_usage(listing, files, masked, test_file, tests, kept, listed)
     return listing
 
 
@@ -108,10 +112,13 @@ def _list_usage(
     test_file: str,
     tests: dict[str, TestTrace],
     kept: list[str],
+    listed: list[Target],
 ) -> None:
     """Per docstring-less interface, the F2P test lines that use it; for one no test line
     names (a helper), the calls of it in the library code that stays, or else the names
-    of the removed objects that call it."""
+    of the removed objects that call it. A documented interface gets its test lines too:
+    a docstring may undersell what the tests assert (isodate's duration_isoformat is
+    "just a wrapper around strftime", and also signs negative durations)."""
     # A quote must not hold a line the leak scan would count as the removed body's.
     body = {line for lines in distinctive_lines(masked.removed, kept).values() for line in lines}
     library = {p: t for p, t in {**files, **masked.files}.items() if not is_test_file(p)}
@@ -126,6 +133,10 @@ def _list_usage(
         if not listing.usage[target] and not listing.callers.get(target) and plain:
             others = {r.target.qualname: r.source for r in masked.removed if r.target != target}
             listing.users[target] = calling(others, plain)
+    for target, names in exercised_by(files, listed, tests, documented=True).items():
+        reaches = interface_names(files[target.path], target)
+        ids = [n for n in tests if n.split("::", 1)[-1] in names]
+        listing.checked[target] = usage_lines(test_file, files[test_file], ids, reaches, body)
 
 
 def _list_exposures(
@@ -272,13 +283,19 @@ def _literals(source: str) -> list[tuple[ast.expr, str]]:
 
 
 def exercised_by(
-    files: dict[str, str], listed: list[Target], tests: dict[str, TestTrace]
+    files: dict[str, str],
+    listed: list[Target],
+    tests: dict[str, TestTrace],
+    documented: bool = False,
 ) -> dict[Target, list[str]]:
-    """Per listed object without a docstring, the F2P tests whose traces run it."""
+    """Per listed object without a docstring (with one, if ``documented``), the F2P tests
+    whose traces run it."""
     found: dict[Target, list[str]] = {}
     for target in listed:
         source = SourceText(files[target.path], target.path)
-        if _has_docstring(source, target.qualname):
+        if find_definition(source.tree, target.qualname) is None:
+            continue
+        if _has_docstring(source, target.qualname) != documented:
             continue
         inside = (target.qualname, f"{target.qualname}.")
         names = sorted(
@@ -321,6 +338,9 @@ def stub_notes(listing: Listing, target: Target) -> list[str]:
     """The comment lines under an interface's stub: its exact strings, its exposures."""
     strings = listing.strings.get(target, [])
     said = [f"# The tests expect this exact text from it: {s}" for s in strings]
+    said += [f"# The tests expect it to raise: {r}" for r in listing.raises.get(target, [])]
+    checked = listing.checked.get(target, [])
+    said += ["# The tests use it so:", *(f"#     {line}" for line in checked)] if checked else []
     return [*said, *listing.exposures.get(target, [])]
 
 

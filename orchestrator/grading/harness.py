@@ -16,6 +16,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from orchestrator.environments.sandbox import HASH_SEED
 from orchestrator.grading.eval_inputs import Case
 
 LOG_PARSER = "parse_log_pytest"
@@ -55,6 +56,7 @@ def eval_script(case: Case, test_patch: str, tests: list[str]) -> str:
             "set -uxo pipefail",
             "cd /testbed",
             f"export PYTHONPATH={shlex.quote(pythonpath)}",
+            f"export PYTHONHASHSEED={HASH_SEED}",  # as the case's tests were named with
             # The test files as the case has them: what the patch made of them goes.
             f"rm -f {' '.join(shlex.quote(p) for p in [info['test_file'], *_p2p_files(info)])}",
             f"find . -path ./.git -prune -o \\( {names} \\) -type f -exec rm -f {{}} +",

@@ -67,6 +67,16 @@ class PytestRun:
                 found[record.nodeid] = record.outcome
         return found
 
+    def described(self, nodeid: str) -> str:
+        """``nodeid``, and when this run never reported it, why that may be."""
+        if nodeid in self.outcomes():
+            return nodeid
+        return (
+            f"{nodeid} (not collected: this run named the tests differently; ids taken from"
+            " the order of a set, or of values hashed by address such as None before"
+            " Python 3.12, change from process to process)"
+        )
+
     def summaries(self) -> dict[str, str]:
         return {
             r.nodeid: r.summary

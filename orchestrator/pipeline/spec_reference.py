@@ -29,7 +29,10 @@ MEANINGS = {
     "custom_instance_image_build": "Docker: extra Dockerfile lines for the instance image",
     "pre_install": "shell commands run in the repository before `install`",
     "install": "the shell command that installs the project into the environment",
-    "pip_packages": "packages installed into the environment beside the project (pytest, ...)",
+    "pip_packages": (
+        "packages installed into the environment beside the project (pytest, ...),"
+        " before `pre_install` and `install`, so the project's own install wins"
+    ),
     "docker_specs": "Docker: the containers' run arguments and extra `-e`/`-v` arguments",
     "docker_specs.run_args": "Docker: how the containers run",
     "docker_specs.run_args.cuda_visible_num": "Docker: GPUs per container, drawn from --gpu-ids",

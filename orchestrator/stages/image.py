@@ -24,7 +24,7 @@ log = logging.getLogger("fbench.image")
 
 class ImageStage:
     name = "image"
-    version = 1
+    version = 2  # 2: pip_packages are installed before the project
     depends_on: tuple[str, ...] = ("repo",)
     cache_key: str | None = None  # the environment's own completion marker is its cache
 

@@ -243,3 +243,17 @@ def test_a_rebuild_replaces_its_image_and_a_failed_build_leaves_nothing(
         assert client.images.get(environment.tag).id == second
     finally:
         environment.remove()
+
+
+def test_the_instance_install_puts_pip_packages_before_the_project(tmp_path: Path) -> None:
+    """As the local backend and exports: a pip package needing the project (pytest needs
+    iniconfig) must not replace the editable install that came before it."""
+    spec = RepoSpec(repository="a/b", pre_install=["echo pre"], pip_packages=["pytest"])
+    environment = DockerEnvironment("order0", spec, scratch_context(tmp_path, "docker", {}))
+    script = environment.install_script("plugin.whl", {})
+    steps = [line for line in script.splitlines() if line.startswith("cd /testbed")]
+    assert [s.split("-c ", 1)[1] for s in steps[:3]] == [
+        "'python -m pip install pytest' || exit $?",
+        "'echo pre' || exit $?",
+        "'pip install -e .' || exit $?",
+    ]

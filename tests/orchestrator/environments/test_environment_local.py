@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.environments.local import LocalEnvironment
 from orchestrator.pipeline.specs import RepoSpec
-from tests.support.gitrepos import commit_files
+from tests.support.gitrepos import commit_files, setuptools_pyproject
 
 SHOW_ENV = "import json, os; print(json.dumps(dict(os.environ)))"
 
@@ -117,3 +117,59 @@ def test_a_missing_pytest_is_installed_with_its_dependencies(tmp_path: Path) -> 
     probe = "import msgspec, pluggy, pytest, pytest_featurebench.plugin; print('ok')"
     done = env.run(["python", "-c", probe], repo=repo, timeout=60)
     assert done.output.strip() == "ok", done.output
+
+
+def test_a_pip_package_that_needs_the_project_keeps_the_work_tree_installed(
+    tmp_path: Path,
+) -> None:
+    """pytest needs iniconfig: a spec of iniconfig's own repository (whose untagged work
+    tree builds as 0.1.dev1) once ran its tests against PyPI's iniconfig, since pip
+    replaced the editable install when pip_packages came after it. Here a released
+    ``tinyini`` 2.0 (a directory standing in for the index) and a package needing it."""
+    repo = tmp_path / "tinyini"  # a src layout: the current directory does not hold it
+    src_layout = setuptools_pyproject("tinyini", '[tool.setuptools.package-dir]\n"" = "src"\n')
+    module = {"src/tinyini/__init__.py": "WHERE = 'work tree'\n"}
+    commit_files(repo, {"pyproject.toml": src_layout, **module}, "tiny", 1)
+    released = tmp_path / "released"
+    (released / "tinyini").mkdir(parents=True)
+    (released / "pyproject.toml").write_text(
+        setuptools_pyproject("tinyini").replace('"0.1"', '"2.0"')
+    )
+    (released / "tinyini" / "__init__.py").write_text("WHERE = 'index'\n")
+    needer = tmp_path / "needer"
+    (needer / "needer").mkdir(parents=True)
+    pyproject = setuptools_pyproject("needer").replace(
+        'version = "0.1"', 'version = "1"\ndependencies = ["tinyini>=2"]'
+    )
+    (needer / "pyproject.toml").write_text(pyproject)
+    (needer / "needer" / "__init__.py").write_text("")
+    spec = RepoSpec(repository=str(repo), pip_packages=[str(released), str(needer), "pytest"])
+    env = LocalEnvironment("needs-test", spec, tmp_path / "cache")
+    env.create(tmp_path / "create.log")
+    env.install(repo, tmp_path / "install.log")
+    probe = "import needer, tinyini; print(tinyini.WHERE, tinyini.__file__)"
+    done = env.run(["python", "-c", probe], repo=repo, timeout=60)
+    assert done.ok, done.output
+    where, path = done.output.strip().rsplit(" ", 1)[0], done.output.split()[-1]
+    assert where == "work tree"
+    assert Path(path).resolve().is_relative_to(repo.resolve())
+
+
+def test_test_ids_drawn_from_a_set_are_the_same_in_every_run(
+    environment: tuple[LocalEnvironment, Path], tmp_path: Path
+) -> None:
+    """isodate parametrizes over a set: ``test_format[4-19-expected13-%C]`` took its index
+    from the set's order, so each process named the tests anew, and the traced run's ids
+    matched none of the runner's. String hashing is fixed for every run of the project."""
+    env, _ = environment
+    (tmp_path / "test_set.py").write_text(
+        "import pytest\n\n"
+        "CASES = {(s, frozenset({s})) for s in 'abcdefghijkl'}\n\n"
+        "@pytest.mark.parametrize('name,value', CASES)\n"
+        "def test_case(name, value):\n    assert name in value\n"
+    )
+    command = ["python", "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    runs = [env.run([*command, "test_set.py"], repo=tmp_path, timeout=60) for _ in range(3)]
+    ids = [[line for line in run.output.splitlines() if "::" in line] for run in runs]
+    assert len(ids[0]) == 12, runs[0].output
+    assert ids[1:] == [ids[0], ids[0]]

@@ -227,6 +227,7 @@ def test_eval_sh_graded_by_swebench_resolves_gold_only(
     venv = shared_cache(tmp_path_factory) / "envs" / json.loads(instance["environment"])["key"]
     env = {"PATH": f"{venv / 'venv' / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
     script = instance["eval_script"].replace("/testbed", str(testbed))
+    assert "\nexport PYTHONHASHSEED=0\n" in script  # as the case's test ids were named
     done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
     log = tmp_path / "test_output.txt"
     log.write_text(done.stdout + done.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -12,9 +13,9 @@ from orchestrator.pipeline.engine import RunContext, SpecState, WorkItem
 from orchestrator.pipeline.repos import Checkout
 from orchestrator.pipeline.specs import RepoSpec, Spec
 from orchestrator.pipeline.storage import ResultCache
-from orchestrator.stages.data_checks import Runner
+from orchestrator.stages.data_checks import Dropped, Runner, Verdict
 from orchestrator.stages.runner import RunnerStage
-from orchestrator.stages.stability import rerun_unstable, unstable_tests
+from orchestrator.stages.stability import confirm_stable, rerun_unstable, unstable_tests
 from tests.support.projects import installed_environment, write_tree
 
 FILES = {
@@ -122,3 +123,27 @@ def test_the_final_reruns_catch_what_the_file_order_hides(
         "tests/test_once.py::test_once": "flaky",
     }
     assert rerun_unstable(runner, tree, files, tests[:1], runs=0) == {}
+
+
+def _verdict(fail_to_pass: list[str], pass_to_pass: list[str]) -> Verdict:
+    """Only the test lists matter to the reruns; masking's results are not read."""
+    masked, classification = cast(Any, None), cast(Any, None)
+    return Verdict(masked, classification, fail_to_pass, pass_to_pass, [], 1.0, [])
+
+
+def test_an_order_dependent_pass_to_pass_test_leaves_the_case_not_the_case_itself(
+    environment: tuple[LocalEnvironment, Path], tmp_path: Path
+) -> None:
+    """pathspec's IterTreeTest numbers its tests: test_02_link_* need test_02_link_1 first.
+    As P2P they fail only reversed, so they leave PASS_TO_PASS; as F2P the case drops."""
+    env, source = environment
+    tree = fresh_tree(source, tmp_path / "tree")
+    file = "tests/test_needs_first.py"
+    runner = Runner(env, RepoSpec(repository=str(tree)), tmp_path / "logs", "S", file, ["."])
+    fill, uses = f"{file}::test_fill", f"{file}::test_uses"
+    verdict = _verdict([fill], [uses])
+    confirm_stable(runner, tree, verdict, runs=2)
+    assert verdict.pass_to_pass == []
+    assert verdict.notes == [f"left out of PASS_TO_PASS, order-dependent: {uses} (order-dependent)"]
+    with pytest.raises(Dropped, match=r"1 unstable: .*test_uses \(order-dependent\)"):
+        confirm_stable(runner, tree, _verdict([uses], []), runs=2)
