@@ -105,6 +105,14 @@ def kill_when_logged(command: list[str], said: Path, logs: tuple[Path, str], lin
             driver.wait()
 
 
+def resume(command: str, run: Path, *args: str) -> None:
+    """``fbench <command> --resume run``, in a driver of its own, to its successful end."""
+    resumed = subprocess.run(
+        fbench(command, "--resume", str(run), *args), capture_output=True, text=True, timeout=1800
+    )
+    assert resumed.returncode == 0, resumed.stderr
+
+
 def wait_for_line(
     run: subprocess.Popen[bytes], said: Path, logs: tuple[Path, str], line: str
 ) -> None:

@@ -4,7 +4,6 @@ are an undisturbed run's."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from orchestrator.pairs.run import CACHED
@@ -13,6 +12,7 @@ from tests.orchestrator.executors.runs import (
     fbench,
     kill_when_logged,
     no_stage_cache,
+    resume,
     stamps,
     write_specs,
 )
@@ -67,13 +67,7 @@ def test_a_killed_ray_driver_resumes_build_pairs_without_running_again_what_it_t
     assert "SPECS_WORDKIT" not in taken
     for home in cache.glob(RELEASE.parent.as_posix()):
         (home / RELEASE.name).touch()
-    resumed = subprocess.run(
-        fbench("build-pairs", "--resume", str(run), *common),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert resumed.returncode == 0, resumed.stderr
+    resume("build-pairs", run, *common)
     assert stamps(run, "SPECS_TEXTKIT") == before  # none of textkit's items ran again
     assert stamps(run, "SPECS_WORDKIT")  # the slow spec ran, to its end
     undisturbed = Project(tmp_path, specs, cache).build_pairs("local", *options)

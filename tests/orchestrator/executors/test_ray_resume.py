@@ -3,7 +3,6 @@ what it had taken back is reused, not run again, and the cases are an undisturbe
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from tests.orchestrator.executors.runs import (
@@ -13,6 +12,7 @@ from tests.orchestrator.executors.runs import (
     feature_specs,
     kill_when_logged,
     no_stage_cache,
+    resume,
     stamps,
     waiting_spec,
     write_specs,
@@ -47,13 +47,7 @@ def test_a_killed_ray_driver_resumes_without_running_again_what_it_took_back(
     before = stamps(run, "SPECS_GEOM")
     assert "SPECS_WAITS: ran on Ray node" not in (run / "logs" / "fbench.log").read_text()
     release.touch()
-    resumed = subprocess.run(
-        fbench("build-cases", "--resume", str(run), *common, *address),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert resumed.returncode == 0, resumed.stderr
+    resume("build-cases", run, *common, *address)
     assert stamps(run, "SPECS_GEOM") == before  # none of geom's items ran again
     assert stamps(run, "SPECS_WAITS")  # the slow spec ran, to its end
     undisturbed = build(path, tmp_path / "local", Path(cache), *options)
