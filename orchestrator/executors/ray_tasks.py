@@ -8,10 +8,13 @@ directory, the journal and the summary. A task whose node dies is retried on
 another node by Ray (``max_retries``); one that cannot be run at all is recorded
 as the spec's error, and ``--resume`` runs it again.
 
-Stages that keep files of every spec's rows (build-pairs') have a ``publish``:
-the driver calls it for each stage whose ``apply`` ran in the task, so those files
-are the ones a local run writes. In LLM mode the task makes its own client and
-sends back what it spent, which the driver adds to its own client's figures.
+Stages that keep files of every spec's rows (build-pairs') have a ``publish`` and
+name those files in ``published``. A task sends back no such file (its copy holds
+its own spec's rows alone); the driver calls ``publish`` for each stage whose
+``apply`` ran in the task, so each file is written once per spec taken back, with
+every spec's rows so far, as a local run writes it. In LLM mode the task makes its
+own client and sends back what it spent, which the driver adds to its own
+client's figures.
 """
 
 from __future__ import annotations
@@ -30,12 +33,10 @@ from orchestrator.errors import UsageError
 from orchestrator.executors import SpecWork
 from orchestrator.executors.transfer import Entry, journal_entries, pack, unpack, write_entries
 from orchestrator.pipeline.engine import (
-    Outcome,
     RunContext,
     SpecState,
     Stage,
     StageStats,
-    WorkItem,
     run_spec,
 )
 from orchestrator.pipeline.specs import Spec
@@ -56,7 +57,6 @@ class SpecResult:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     node: str = ""
-    applied: list[str] = field(default_factory=list)  # the stages whose apply ran for the spec
     llm: Any = None  # (LLMStats, down): what the task's LLM client spent, for the driver's
 
 
@@ -143,7 +143,7 @@ class RayExecutor:
             work.ctx.error(message)
         if result.llm is not None and work.ctx.llm is not None:
             work.ctx.llm.add(*result.llm)
-        _publish(work, state, result.applied)
+        _publish(work, state, result.state.fingerprints)
         log.info("%s: ran on Ray node %s", state.name, result.node)
         show = work.progress_of(state.name)
         for stage in work.stages:
@@ -169,13 +169,19 @@ def _lost(work: SpecWork, state: SpecState, reason: str) -> None:
         work.ended(state.name, stage.name, stats)
 
 
-def _publish(work: SpecWork, state: SpecState, applied: list[str]) -> None:
+def _publish(work: SpecWork, state: SpecState, applied: dict[str, str]) -> None:
     """Stages that write files of every spec's rows (build-pairs') add this spec's rows,
-    as their ``apply`` would have here: the worker's copies hold its spec's rows alone."""
+    as their ``apply`` would have here. ``applied``: the task's fingerprints; the engine
+    sets a stage's just before its ``apply``, and a task's state starts with none."""
     for stage in work.stages:
         publish = getattr(stage, "publish", None)
         if publish is not None and stage.name in applied:
             publish(work.ctx, state)
+
+
+def _published(stages: list[Stage]) -> frozenset[str]:
+    """The files the driver's ``publish`` writes, which a task does not send back."""
+    return frozenset(path for stage in stages for path in getattr(stage, "published", ()))
 
 
 def _subdirs(ctx: RunContext) -> list[str]:
@@ -225,32 +231,12 @@ def _spec_task(
         sent = write_entries(root, entries)
         ctx = _worker_context(template, root, llm)
         stats: dict[str, StageStats] = {}
-        applied: list[str] = []
-        run_spec(ctx, [_Applied(s, applied) for s in stages], state, stats.__setitem__)
+        run_spec(ctx, stages, state, stats.__setitem__)
         for key in NODE_LOCAL:
             state.values.pop(key, None)
-        files = pack(root, skip=sent)
+        files = pack(root, skip=sent | _published(stages))
     spent = (ctx.llm.stats, ctx.llm.down) if ctx.llm is not None else None
-    return SpecResult(state, stats, files, ctx.warnings, ctx.errors, _node_id(), applied, spent)
-
-
-class _Applied:
-    """A stage that notes when its ``apply`` runs, for the driver to publish the same."""
-
-    def __init__(self, stage: Stage, applied: list[str]):
-        self.stage, self.applied = stage, applied
-        self.name, self.version = stage.name, stage.version
-        self.depends_on, self.cache_key = stage.depends_on, stage.cache_key
-
-    def items(self, ctx: RunContext, state: SpecState) -> list[WorkItem]:
-        return self.stage.items(ctx, state)
-
-    def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
-        return self.stage.run(ctx, state, item)
-
-    def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
-        self.applied.append(self.name)
-        self.stage.apply(ctx, state, outcomes)
+    return SpecResult(state, stats, files, ctx.warnings, ctx.errors, _node_id(), spent)
 
 
 def _worker_context(template: RunContext, root: Path, llm: Any) -> RunContext:

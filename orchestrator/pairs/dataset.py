@@ -12,12 +12,16 @@ from orchestrator.pairs.common import REPO_TESTS, SELF_TESTS, count, spec_rows, 
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.storage import write_json
 
+DATASET = "final_dataset/instruction_dataset.jsonl"
+STATS = "final_dataset/stats.json"
+
 
 class DatasetStage:
     name = "dataset"
     version = 1
     depends_on: tuple[str, ...] = ()
     cache_key: str | None = None  # it only writes what the stages before it found
+    published = (DATASET, STATS)  # the files of every spec's rows that publish writes
 
     def __init__(self) -> None:
         self.rows: dict[str, list[dict[str, Any]]] = {}
@@ -42,9 +46,8 @@ class DatasetStage:
         ]
         count(state, "final", len(rows))
         self.rows[state.name] = rows
-        folder = ctx.root / "final_dataset"
-        write_jsonl(folder / "instruction_dataset.jsonl", spec_rows(self.rows))
-        write_json(folder / "stats.json", dataset_stats(self.rows))
+        write_jsonl(ctx.root / DATASET, spec_rows(self.rows))
+        write_json(ctx.root / STATS, dataset_stats(self.rows))
 
 
 def dataset_row(

@@ -33,6 +33,7 @@ OFFLINE_MODEL = "offline (the seed itself)"
 STEPS = ("concepts", "instructions", "responses")
 FIELDS = ("concept", "instruction", "response")
 LLM_ERROR = "llm error"
+FOLDER = "self_oss_output"
 
 
 class InstructStage:
@@ -40,6 +41,8 @@ class InstructStage:
     version = 1
     depends_on: tuple[str, ...] = ("seeds",)
     cache_key: str | None = None  # cheap offline; with an LLM the client caches each answer
+    # The files of every spec's rows that publish writes (tests: a --source run's).
+    published = tuple(f"{FOLDER}/{name}.jsonl" for name in (*STEPS, "tests"))
 
     def __init__(self, batch_size: int = 8, delay: float = 0.0) -> None:
         self.batch_size = batch_size
@@ -85,14 +88,14 @@ class InstructStage:
             ]
             count(state, step, len(rows))
             self.rows[step][state.name] = rows
-            write_jsonl(ctx.root / "self_oss_output" / f"{step}.jsonl", spec_rows(self.rows[step]))
+            write_jsonl(ctx.root / FOLDER / f"{step}.jsonl", spec_rows(self.rows[step]))
         if any("tests" in result for result in results.values()):  # self-tests: what was written
             self.tests[state.name] = [
                 {"spec": state.name, "key": key, **{k: v for k, v in r.items() if "tests" in k}}
                 for key, r in sorted(results.items())
                 if "tests" in r
             ]
-            write_jsonl(ctx.root / "self_oss_output" / "tests.jsonl", spec_rows(self.tests))
+            write_jsonl(ctx.root / FOLDER / "tests.jsonl", spec_rows(self.tests))
 
 
 def generate(llm: LLM | None, seed: dict[str, Any], files: dict[str, str]) -> dict[str, Any]:

@@ -110,10 +110,14 @@ def build_pairs(options: PairsOptions) -> tuple[Path, RunContext]:
         write_json(ctx.metadata / PAIRS_CONFIG, config)  # what --resume reads back
         ctx.progress = progress
         ctx.llm = llm_client(llm_config, models, ctx)
-        _record_source(ctx, options, specs, source)
+        if source is not None:  # what --resume reads back
+            write_json(ctx.metadata / SOURCE_FILE, {"source": str(source)})
         states = [SpecState(spec) for spec in specs]
         stages = _stages(options, config, source, debug.end)
         started = dt.datetime.now(dt.UTC)
+        # --resume works from here: on Ray, the repo stage ends for every spec only once
+        # the last spec's task is back, and a driver killed before that had no specs file.
+        write_run_metadata(ctx, options, states, started, Path(specs_dir(options)))
         work = SpecWork(ctx, stages, states, llm=(llm_config, models))  # cut at --debug end
         work.stage_done = partial(_stage_done, work, options, started, watcher)
         with closing(chosen):
@@ -140,18 +144,6 @@ def _stages(
         DatasetStage(),
     ]
     return stages[: [stage.name for stage in stages].index(end) + 1]
-
-
-def _record_source(
-    ctx: RunContext, options: PairsOptions, specs: list[Spec], source: Source | None
-) -> None:
-    """A source run has no repo stage to wait for: what --resume reads is known now."""
-    if source is None:
-        return
-    write_json(ctx.metadata / SOURCE_FILE, {"source": str(source)})
-    states = [SpecState(spec) for spec in specs]
-    started = dt.datetime.now(dt.UTC)
-    write_run_metadata(ctx, options, states, started, Path(specs_dir(options)))
 
 
 def _source(options: PairsOptions, config: PairsConfig) -> Source | None:

@@ -40,6 +40,8 @@ from orchestrator.pipeline.storage import write_json
 from orchestrator.pipeline.traces import FileTrace
 from orchestrator.stages.data import scratch_root
 
+ROWS = "seed_output/filtered_functions.jsonl"
+STATS = "seed_output/stats.json"
 STUB_SURVIVED = "stub survives"
 
 
@@ -61,6 +63,7 @@ class SeedsStage:
     version = 1
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "data_cache"  # the pairs stages' counterpart of the data stage
+    published = (ROWS, STATS)  # the files of every spec's rows that publish writes
 
     def __init__(self, config: PairsConfig, num_samples: int | None) -> None:
         self.config = config
@@ -125,13 +128,13 @@ class SeedsStage:
         """This spec's seeds into the files of every spec's (also for a spec run elsewhere)."""
         seeds = state.values["pairs_seeds"]
         self.rows[state.name] = seeds
-        write_jsonl(ctx.root / "seed_output" / "filtered_functions.jsonl", spec_rows(self.rows))
+        write_jsonl(ctx.root / ROWS, spec_rows(self.rows))
         self.stats[state.name] = {
             "functions": state.values["pairs_funnel"]["functions"],
             "seeds": len(seeds),
             "dropped": state.values.get("pairs_drops", {}).get("seeds", {}),
         }
-        write_json(ctx.root / "seed_output" / "stats.json", self.stats)
+        write_json(ctx.root / STATS, self.stats)
 
     def _candidates(self, ctx: RunContext, state: SpecState) -> list[Candidate]:
         traces: dict[str, FileTrace] = state.values.get("traces", {})

@@ -18,7 +18,15 @@ from orchestrator.errors import FbenchError
 from orchestrator.pairs.common import SELF_TESTS, count, drop, spec_rows, write_jsonl
 from orchestrator.pairs.config import PairsConfig
 from orchestrator.pairs.functions import function_facts, module_context
-from orchestrator.pairs.seeds import Candidate, deduplicate, filter_reason, function_row, sample
+from orchestrator.pairs.seeds import (
+    ROWS,
+    STATS,
+    Candidate,
+    deduplicate,
+    filter_reason,
+    function_row,
+    sample,
+)
 from orchestrator.pairs.source import Source, SourceFile, source_files
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
 from orchestrator.pipeline.storage import write_json
@@ -55,7 +63,7 @@ class SourceSeedsStage:
         seeds = [self._row(state, c, files[c.key][1]) for c in chosen]
         state.values["pairs_seeds"] = seeds
         count(state, "seeds", len(seeds))
-        write_jsonl(ctx.root / "seed_output" / "filtered_functions.jsonl", spec_rows({"": seeds}))
+        write_jsonl(ctx.root / ROWS, spec_rows({"": seeds}))
         stats = {
             "source": str(self.source),
             "rows": rows,
@@ -63,7 +71,7 @@ class SourceSeedsStage:
             "seeds": len(seeds),
             "dropped": state.values.get("pairs_drops", {}).get("seeds", {}),
         }
-        write_json(ctx.root / "seed_output" / "stats.json", {state.name: stats})
+        write_json(ctx.root / STATS, {state.name: stats})
 
     def _read(self, state: SpecState) -> tuple[dict[str, tuple[Candidate, SourceFile]], int, int]:
         """The candidates kept, by key, with their files; how many rows and functions were read."""

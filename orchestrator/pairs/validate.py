@@ -28,6 +28,9 @@ from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkIte
 from orchestrator.pipeline.storage import write_json
 from orchestrator.stages.data import scratch_root
 
+RESULTS = "validation_output/results.jsonl"
+STATS = "validation_output/validation_stats.json"
+
 VERDICT_KEYS = (
     "max_pep8_issues",
     "max_docstring_issues",
@@ -47,6 +50,7 @@ class ValidateStage:
     version = 1
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "data_cache"  # the pairs stages' counterpart of the data stage
+    published = (RESULTS, STATS)  # the files of every spec's rows that publish writes
 
     def __init__(self, config: PairsConfig) -> None:
         self.config = config
@@ -137,10 +141,9 @@ class ValidateStage:
         """This spec's results into the files of every spec's (also for a spec run elsewhere)."""
         results = state.values["pairs_results"]
         self.rows[state.name] = results
-        folder = ctx.root / "validation_output"
-        common.write_jsonl(folder / "results.jsonl", common.spec_rows(self.rows))
+        common.write_jsonl(ctx.root / RESULTS, common.spec_rows(self.rows))
         self.stats[state.name] = validation_stats(results)
-        write_json(folder / "validation_stats.json", self.stats)
+        write_json(ctx.root / STATS, self.stats)
 
 
 def splice(files: dict[str, str], path: str, qualname: str, response: str) -> dict[str, str]:

@@ -1,7 +1,13 @@
-"""Multi-spec runs of ``fbench build-cases`` for the executor tests, and their cases as bytes."""
+"""Multi-spec runs of ``fbench`` for the executor tests (some with a driver killed
+mid-run), and their cases as bytes."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,4 +82,57 @@ def case_bytes(run: Path) -> dict[str, bytes]:
         if path.is_file() and not str(path).endswith("/.git/index")
     }
     assert found, f"{run} has no cases"
+    return found
+
+
+def fbench(*args: str) -> list[str]:
+    """The ``fbench`` command of this environment: a driver of its own, to be killed."""
+    return [str(Path(sys.executable).parent / "fbench"), *args]
+
+
+def kill_when_logged(command: list[str], said: Path, logs: tuple[Path, str], line: str) -> None:
+    """Start the driver ``command`` (its output to ``said``), and SIGKILL it once it has
+    logged ``line`` in the log that ``logs`` (a folder and a pattern under it) finds."""
+    with said.open("wb") as out:
+        driver = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for_line(driver, said, logs, line)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finally:
+        if driver.poll() is None:
+            os.kill(driver.pid, signal.SIGKILL)
+            driver.wait()
+
+
+def resume(command: str, run: Path, *args: str) -> None:
+    """``fbench <command> --resume run``, in a driver of its own, to its successful end."""
+    resumed = subprocess.run(
+        fbench(command, "--resume", str(run), *args), capture_output=True, text=True, timeout=1800
+    )
+    assert resumed.returncode == 0, resumed.stderr
+
+
+def wait_for_line(
+    run: subprocess.Popen[bytes], said: Path, logs: tuple[Path, str], line: str
+) -> None:
+    """Until the running driver ``run`` has logged ``line`` (see :func:`kill_when_logged`)."""
+    deadline = time.monotonic() + 900
+    while True:
+        found = list(logs[0].glob(logs[1]))
+        if found and line in found[0].read_text():
+            return
+        assert run.poll() is None, said.read_text()
+        assert time.monotonic() < deadline, f"the driver never logged {line!r}: {found}"
+        time.sleep(0.5)
+
+
+def stamps(run: Path, spec: str) -> dict[str, tuple[int, int]]:
+    """Inode and mtime of each log a spec's items wrote: a new item run writes them anew."""
+    found = {
+        str(p.relative_to(run)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in (run / "logs").glob(f"*/{spec}/**/*")
+        if p.is_file()
+    }
+    assert found, f"{spec} wrote no item logs"
     return found

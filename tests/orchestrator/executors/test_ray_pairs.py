@@ -4,8 +4,10 @@ of every spec's rows and the LLM's token counts are those of ``--executor local`
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ SHARED_FILES = (
     "final_dataset/stats.json",
 )
 NO_STAGE_CACHE = no_stage_cache(CACHED)
+KITS = ("textkit", "wordkit")
 # What the client counts the same whatever the order of the requests (the loopback
 # server's prompt cache keeps one prompt, so cached_prompt_tokens depends on the order).
 COUNTED = ("calls", "attempts", "cache_hits", "failures", "prompt_tokens", "completion_tokens")
@@ -47,7 +50,7 @@ def twokit(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two specs, each a textkit repository of its own: two specs' rows in each file."""
     root = tmp_path_factory.mktemp("twokit")
     specs = {}
-    for name in ("textkit", "wordkit"):
+    for name in KITS:
         make_text_project(root / name)
         specs[f"SPECS_{name.upper()}"] = {
             "repository": str(root / name),
@@ -82,20 +85,64 @@ def report(run: Path) -> dict[str, Any]:
     return data
 
 
+# Which specs' rows each shared file of a run holds at each of its writes, in order.
+Writes = dict[str, list[set[str]]]
+
+
 @pytest.fixture(scope="module")
-def offline(twokit: Path, ray_cluster: RayCluster) -> tuple[Path, Path]:
+def offline(twokit: Path, ray_cluster: RayCluster) -> tuple[Path, Path, Writes]:
     """A local run, then a Ray run with every stage's cache off: the Ray tasks make all
-    of it again, but the environments (cached apart from the stages)."""
+    of it again, but the environments (cached apart from the stages). The Ray run's
+    driver is this process: each of its writes of a shared file is seen as it lands."""
     local = pairs_run(twokit, "local")
-    return local, pairs_run(twokit, "ray", "--debug", NO_STAGE_CACHE, *on_ray(ray_cluster))
+    with seen_writes(twokit, twokit / "ray") as writes:
+        ray = pairs_run(twokit, "ray", "--debug", NO_STAGE_CACHE, *on_ray(ray_cluster))
+    return local, ray, writes
 
 
-def test_ray_makes_the_pairs_local_makes(offline: tuple[Path, Path]) -> None:
-    local, ray = offline
+@contextmanager
+def seen_writes(twokit: Path, output: Path) -> Iterator[Writes]:
+    """Every write of a shared file under ``output`` is atomic, a rename into place: the
+    rename is watched, and the file's content is read as it lands. A spec's rows are
+    known by its name, or by its repository (a dataset row names only that)."""
+    writes: Writes = {}
+    marks = {f"SPECS_{n.upper()}": json.dumps(str(twokit / n)) for n in KITS}
+    rename = os.replace
+
+    def watched(source: Any, target: Any, **options: Any) -> None:
+        path = Path(os.fsdecode(target))
+        name = "/".join(path.parts[-2:])
+        if path.is_relative_to(output) and name in SHARED_FILES:
+            text = Path(os.fsdecode(source)).read_text()
+            writes.setdefault(name, []).append(
+                {spec for spec, repo in marks.items() if spec in text or repo in text}
+            )
+        rename(source, target, **options)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "replace", watched)
+        yield writes
+
+
+def test_ray_makes_the_pairs_local_makes(offline: tuple[Path, Path, Writes]) -> None:
+    local, ray, _ = offline
     assert shared_files(ray) == shared_files(local)
     assert report(ray)["funnel"] == report(local)["funnel"]
     assert report(ray)["funnel"]["final"] == 10  # both specs' five seeds made pairs
     assert len(ray_nodes_of(ray)) == 2
+
+
+def test_each_shared_file_is_written_once_per_spec_with_every_spec_so_far(
+    offline: tuple[Path, Path, Writes],
+) -> None:
+    """The driver writes each shared file once as each spec comes back, with the rows of
+    every spec back so far: never a worker's copy, which holds its own spec's rows alone."""
+    writes = offline[2]
+    assert set(writes) == set(SHARED_FILES)
+    for name, held in writes.items():
+        assert len(held) == 2, (name, held)
+        assert len(held[0]) == 1, (name, held)
+        assert held[0] < held[1] == {f"SPECS_{n.upper()}" for n in KITS}, name
 
 
 def ray_nodes_of(run: Path) -> set[str]:
@@ -111,7 +158,7 @@ def server() -> Iterator[Server]:
 
 def test_the_workers_llm_tokens_reach_the_driver(
     twokit: Path,
-    offline: tuple[Path, Path],
+    offline: tuple[Path, Path, Writes],
     ray_cluster: RayCluster,
     server: Server,
     tmp_path: Path,

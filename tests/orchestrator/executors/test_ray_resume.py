@@ -3,18 +3,17 @@ what it had taken back is reused, not run again, and the cases are an undisturbe
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from tests.orchestrator.executors.runs import (
     build,
     case_bytes,
+    fbench,
     feature_specs,
+    kill_when_logged,
     no_stage_cache,
+    resume,
+    stamps,
     waiting_spec,
     write_specs,
 )
@@ -24,32 +23,6 @@ TAKEN_BACK = "SPECS_GEOM: ran on Ray node"  # the driver's line once it wrote th
 # Every stage's cache off: only the run's journal can spare work. The environments stay
 # cached, so the three runs build each of them once.
 NO_STAGE_CACHE = no_stage_cache()
-
-
-def fbench(*args: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "fbench"), *args]
-
-
-def wait_for_line(log: Path, run: subprocess.Popen[bytes], root: Path) -> None:
-    deadline = time.monotonic() + 900
-    while True:
-        logs = list(root.glob("[0-9]*/*/logs/fbench.log"))
-        if logs and TAKEN_BACK in logs[0].read_text():
-            return
-        assert run.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, f"the driver never took back SPECS_GEOM: {logs}"
-        time.sleep(0.5)
-
-
-def stamps(run: Path, spec: str) -> dict[str, tuple[int, int]]:
-    """Inode and mtime of each log a spec's items wrote: a new item run writes them anew."""
-    found = {
-        str(p.relative_to(run)): (p.stat().st_ino, p.stat().st_mtime_ns)
-        for p in (run / "logs").glob(f"*/{spec}/**/*")
-        if p.is_file()
-    }
-    assert found, f"{spec} wrote no item logs"
-    return found
 
 
 def test_a_killed_ray_driver_resumes_without_running_again_what_it_took_back(
@@ -69,26 +42,12 @@ def test_a_killed_ray_driver_resumes_without_running_again_what_it_took_back(
     common = (*options, "--cache-dir", cache)
     command = fbench("build-cases", "--config-path", str(path), "--output-dir", str(out))
     command += [*common, *address]
-    with (tmp_path / "first.log").open("wb") as log:
-        first = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for_line(tmp_path / "first.log", first, out)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait()
-    finally:
-        if first.poll() is None:
-            os.kill(first.pid, signal.SIGKILL)
+    kill_when_logged(command, tmp_path / "first.log", (out, "[0-9]*/*/logs/fbench.log"), TAKEN_BACK)
     (run,) = out.glob("[0-9]*/*")
     before = stamps(run, "SPECS_GEOM")
     assert "SPECS_WAITS: ran on Ray node" not in (run / "logs" / "fbench.log").read_text()
     release.touch()
-    resumed = subprocess.run(
-        fbench("build-cases", "--resume", str(run), *common, *address),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert resumed.returncode == 0, resumed.stderr
+    resume("build-cases", run, *common, *address)
     assert stamps(run, "SPECS_GEOM") == before  # none of geom's items ran again
     assert stamps(run, "SPECS_WAITS")  # the slow spec ran, to its end
     undisturbed = build(path, tmp_path / "local", Path(cache), *options)
