@@ -22,6 +22,7 @@ from typing import Any
 from orchestrator.errors import UsageError
 from orchestrator.pipeline import addopts
 from orchestrator.pipeline.storage import is_run_dir, write_atomic, write_json
+from orchestrator.pipeline.summary import llm_line
 from orchestrator.report.plots import write_plots
 from orchestrator.stages import STAGE_NAMES
 
@@ -63,6 +64,9 @@ def report_data(run: Path) -> dict[str, Any]:
     specs = sorted({*files_status, *data_status, *summary.get("specs", {})})
     return {
         "run": str(run),
+        "errors": summary.get("errors", []),
+        "warnings": summary.get("warnings", []),
+        "llm": summary.get("llm"),
         "stages": _in_pipeline_order(summary.get("stages", {})),
         "specs": {
             name: _spec_data(
@@ -144,7 +148,9 @@ def _funnel(
 
 
 def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
-    lines = ["# Pipeline report", "", f"Run: `{data['run']}`", "", "## Stage timings", ""]
+    lines = ["# Pipeline report", "", f"Run: `{data['run']}`", ""]
+    lines += _problems(data)
+    lines += ["## Stage timings", ""]
     lines += _stage_table(data["stages"])
     lines += ["", "## Yield funnel", ""]
     lines += ["| spec | " + " | ".join(FUNNEL) + " | cases |", "|---" * (len(FUNNEL) + 2) + "|"]
@@ -166,6 +172,21 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
         lines += ["", "## Plots", ""]
         lines += [f"![{title}]({path})" for title, path in plots.items()]
     return "\n".join(lines) + "\n"
+
+
+def _problems(data: dict[str, Any]) -> list[str]:
+    """The run's service errors and warnings, first: a run that exited non-zero says why."""
+    llm = data.get("llm") or {}
+    lines = [f"LLM: {llm_line(llm)}.", ""] if llm else []
+    if llm.get("down"):
+        lines += [f"**LLM endpoint down: {llm['down']}.**", ""]
+    errors = [e for e in data.get("errors", []) if e != llm.get("down")]
+    if not (errors or data.get("warnings")):
+        return lines
+    lines += ["## Errors and warnings", ""]
+    lines += [f"- error: {_cell(e)}" for e in errors]
+    lines += [f"- warning: {_cell(w)}" for w in data.get("warnings", [])]
+    return [*lines, ""]
 
 
 def _stage_table(stages: dict[str, Any]) -> list[str]:

@@ -46,6 +46,10 @@ class Server:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # One slot's prompt-prefix cache, as llama.cpp keeps: the words of the last prompt.
     last_prompt: list[str] = field(default_factory=list)
+    # Killed when this many completions have been answered: the next one gets no reply,
+    # and the port stops listening, as when the server's process dies mid-run.
+    kill_after: int | None = None
+    stop: Callable[[], None] = field(default=lambda: None)
 
     def cached_words(self, body: dict[str, Any]) -> int:
         """The words this prompt shares, from its start, with the one before it."""
@@ -115,6 +119,10 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
             self._record(body)
+            if server.kill_after is not None and len(server.completions()) > server.kill_after:
+                server.stop()
+                self.close_connection = True
+                return  # no reply at all: the client sees the connection dropped
             with server.lock:
                 reply = server.script.popleft() if server.script else Reply()
             time.sleep(reply.delay or server.latency)
@@ -177,16 +185,23 @@ def _completion(body: dict[str, Any], content: str, cached: int = 0) -> dict[str
 
 
 @contextmanager
-def serve(latency: float = 0.0) -> Iterator[Server]:
-    """A running server on 127.0.0.1, stopped on exit."""
+def serve(latency: float = 0.0, port: int = 0) -> Iterator[Server]:
+    """A running server on 127.0.0.1 (``port``: 0 for any free one), stopped on exit."""
     state = Server(latency=latency)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
     httpd.daemon_threads = True
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
+    stopped = threading.Lock()
+
+    def stop() -> None:
+        if stopped.acquire(blocking=False):  # once, from a handler or from here
+            httpd.shutdown()
+            httpd.server_close()
+
+    state.stop = stop
     try:
         yield state
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        stop()

@@ -9,12 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from orchestrator.cli import cli
 from tests.orchestrator.feature_project import make_feature_project
 from tests.orchestrator.llm.conftest import KEY, KEY_VARIABLE
 from tests.orchestrator.llm.test_llm import build, write_config
 from tests.support.gitrepos import commit_files
-from tests.support.llm_server import Reply, Server, default_answer, stub_names, task_statement
+from tests.support.llm_server import (
+    Reply,
+    Server,
+    default_answer,
+    serve,
+    stub_names,
+    task_statement,
+)
 
 # Four more tests reaching Polygon.edges make it shared: 3 of its 7 tests are test_polygon's.
 EDGES_AGAIN = (
@@ -114,6 +123,7 @@ def test_an_endpoint_failing_every_request_is_told_not_cached_and_asked_again(
     config.write_text(config.read_text() + "max_retries = 1\n")
     server.script.extend([Reply(500)] * 50)
     code, output, run = build(tmp_path, config)
+    assert code == 1, output  # a service error: the run says so in its exit status
     assert run is not None
     assert len(server.completions()) == 2
     summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())
@@ -129,3 +139,48 @@ def test_an_endpoint_failing_every_request_is_told_not_cached_and_asked_again(
     assert len(server.completions()) > 2  # asked again: nothing of the failure was kept
     reasons = (again / "debug_outputs" / "llm_top_classification").rglob("reasons.json")
     assert any("LLM selected" in r.read_text() for r in reasons)
+
+
+def prompts(server: Server) -> list[str]:
+    return ["\n".join(m["content"] for m in r["body"]["messages"]) for r in server.completions()]
+
+
+def test_a_server_killed_mid_run_fails_the_run_and_resume_asks_again(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server dies after two answers: the run exits 1 and its summary and report say
+    why; nothing decided without the model is kept, so --resume asks again what failed
+    (top's batches and the case texts) and none of what was answered."""
+    monkeypatch.setenv(KEY_VARIABLE, KEY)
+    project(tmp_path)
+    config = write_config(tmp_path / "config.toml", server.url)
+    config.write_text(config.read_text() + "max_retries = 1\n")
+    server.kill_after = 2
+    code, output, run = build(tmp_path, config)
+    assert code == 1, output
+    assert run is not None
+    answered = prompts(server)[:2]
+    summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())
+    assert summary["errors"] == [summary["llm"]["down"]]
+    assert summary["llm"]["down"].startswith(f"LLM request to {server.url} failed")
+    assert any("not cached" in w and "rerun" in w for w in summary["warnings"])
+    report = (run / "pipeline_report.md").read_text()
+    assert f"LLM endpoint down: LLM request to {server.url} failed" in report
+    assert "not cached" in report
+    texts = [n for f in status(run)["files"].values() for n in f.get("notes", [])]
+    assert any(n.startswith("offline task texts: LLM request to") for n in texts)
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    with serve(port=port) as back:  # the server is back, at the same address
+        command = ["build-cases", "--resume", str(run), "--global-config-path", str(config)]
+        result = CliRunner().invoke(cli, command, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        asked = prompts(back)
+    assert not set(asked) & set(answered)  # answered ones come from the cache
+    assert any("Test file: tests/" in p and '"selected"' in p for p in asked)  # top again
+    assert any("task statements" in p for p in asked)  # and the case texts
+    summary = json.loads((run / "metadata_outputs" / "summary.json").read_text())
+    assert summary["errors"] == []
+    assert summary["llm"]["down"] is None
+    texts = [n for f in status(run)["files"].values() for n in f.get("notes", [])]
+    assert not any(n.startswith("offline task texts") for n in texts)
+    assert "LLM endpoint down" not in (run / "pipeline_report.md").read_text()
