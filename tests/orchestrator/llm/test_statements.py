@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.extract.masking import Target
-from orchestrator.llm.cases import task_statement
+from orchestrator.llm.cases import task_statement, with_docstrings
 from orchestrator.llm.client import CHARS_PER_TOKEN
 from orchestrator.llm.statements import interface_names, known_names, problems
 from tests.orchestrator.feature_project import FILES
@@ -98,3 +98,21 @@ def test_the_statement_prompt_fits_the_budget_with_a_large_test_file(
         messages = request["body"]["messages"]
         assert sum(len(m["content"]) for m in messages) <= 1500 * CHARS_PER_TOKEN
         assert STUBS[0] in messages[1]["content"]
+
+
+def test_the_docstring_prompt_fits_the_budget_with_a_long_function(
+    server: Server, tmp_path: Path
+) -> None:
+    """A class of 30k characters without docstrings: each docstring prompt fits 1500 tokens,
+    and the docstrings go into the source the stub is made from."""
+    body = "".join(f"        total += {i}\n" for i in range(1500))
+    source = f"class Big:\n    def total(self):\n        total = 0\n{body}        return total\n"
+    assert len(source) > 1500 * CHARS_PER_TOKEN * 5
+    llm = client(server, tmp_path, max_prompt_tokens=1500)
+    written, docstrings = with_docstrings(llm, "geom", source, Target("geom/big.py", "Big"))
+    assert set(docstrings) == {"Big", "Big.total"}
+    assert len(server.completions()) == 2
+    for request in server.completions():
+        messages = request["body"]["messages"]
+        assert sum(len(m["content"]) for m in messages) <= 1500 * CHARS_PER_TOKEN
+    assert written.count('"""') == 4
