@@ -31,6 +31,7 @@ ASSETS = "pipeline_report"
 FUNNEL = ("test files", "F2P candidates", "traced", "masked", "validated", "exported")
 _BEFORE_TRACING = frozenset(("runner", "dynamic"))
 _MASKING = frozenset(("classify", "mask"))
+_MODEL_FAILED = "the model's choice failed"  # data's note on a case the offline choice made
 
 
 def write_pipeline_report(run: Path) -> Path:
@@ -123,6 +124,12 @@ def _spec_data(
             p: {"stage": f.get("stage"), "reason": f.get("reason")} for p, f in dropped.items()
         },
         "cases": {name: cases[name] for name in sorted(names) if name in cases},
+        "llm_fallbacks": {
+            path: note
+            for path, f in status_files.items()
+            for note in f.get("notes", [])[:1]
+            if note.startswith(_MODEL_FAILED)
+        },
     }
 
 
@@ -218,6 +225,10 @@ def _spec_tables(spec: dict[str, Any]) -> list[str]:
         lines += ["", "| dropped candidate | stage | reason |", "|---|---|---|"]
         for path, why in spec["dropped"].items():
             lines.append(f"| `{path}` | {why['stage']} | {_cell(why['reason'])} |")
+    if spec.get("llm_fallbacks"):
+        lines += ["", "| valid after the model's choice failed | first attempt |", "|---|---|"]
+        for path, note in spec["llm_fallbacks"].items():
+            lines.append(f"| `{path}` | {_cell(note)} |")
     if spec["collect_errors"]:
         lines += ["", "| test file that does not collect | error |", "|---|---|"]
         for path, message in spec["collect_errors"].items():

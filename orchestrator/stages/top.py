@@ -288,9 +288,10 @@ def _choose(
         model.offline_objects = top_objects(offline)
         return model
     fallback = _settle(state, unit, choice, found, offline, (limits, core))
-    if fallback.status != "ok" or fallback.llm is None:
+    if fallback.status != "ok" or fallback.llm is None:  # both attempts, as data says them
+        model.reason = f"llm choice: {model.reason}; offline choice: {fallback.reason}"
         return model
-    fallback.llm["model_choice_failed"] = f"{model.reason}; the offline choice is used"
+    fallback.llm["model_choice_failed"] = model.reason  # data's notes say it with the case
     return fallback
 
 
