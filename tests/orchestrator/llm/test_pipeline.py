@@ -99,6 +99,11 @@ def test_a_weak_model_never_makes_fewer_valid_files_than_offline(
         "the model's choice failed (top: the objects that can be removed reach only "
     )
     assert rounded["notes"][0].endswith("the offline choice made the case")
+    assert [(a["choice"], a.get("stage"), a.get("status")) for a in rounded["attempts"]] == [
+        ("llm", "top", None),
+        ("offline", None, "valid"),
+    ]
+    assert [a["choice"] for a in textutil["attempts"]] == ["llm", "offline"]
     report = (llm_run / "pipeline_report.md").read_text()
     assert "| `tests/test_round.py` | the model's choice failed (top: " in report
     assert "| `tests/test_textutil.py` | the model's choice failed (" in report
@@ -149,6 +154,24 @@ def test_an_endpoint_failing_every_request_is_told_not_cached_and_asked_again(
     assert len(server.completions()) > 2  # asked again: nothing of the failure was kept
     reasons = (again / "debug_outputs" / "llm_top_classification").rglob("reasons.json")
     assert any("LLM selected" in r.read_text() for r in reasons)
+
+
+def test_a_unit_both_choices_fail_in_top_gives_both_reasons(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No choice can have 99 pass-to-pass files: the model's reaches too few tests, and the
+    offline one, tried next, too few files; the drop names both."""
+    monkeypatch.setenv(KEY_VARIABLE, KEY)
+    project(tmp_path)
+    server.answer = weak_model
+    config = write_config(tmp_path / "config.toml", server.url)
+    code, output, run = build(tmp_path, config, min_p2p_files=99, max_p2p_files=99)
+    assert run is not None, output
+    assert code == 0, output  # honest drops, not an error
+    reason = status(run)["files"]["tests/test_round.py"]["reason"]
+    assert reason.startswith("llm choice: the objects that can be removed reach only ")
+    assert "; offline choice: only " in reason
+    assert "need 99 (min_p2p_files)" in reason
 
 
 def prompts(server: Server) -> list[str]:
