@@ -73,7 +73,7 @@ def build(
         command += ["--global-config-path", str(config)]
     env = {**os.environ, KEY_VARIABLE: "bench-key"}
     subprocess.run(command, check=False, capture_output=True, env=env)
-    (run,) = (work / name).glob("*/*")
+    (run,) = (work / name).glob("[0-9]*/*")  # not latest/, the link to it
     return run
 
 

@@ -42,7 +42,10 @@ class Server:
     requests: list[dict[str, Any]] = field(default_factory=list)
     script: deque[Reply] = field(default_factory=deque)
     latency: float = 0.0
-    answer: Callable[[dict[str, Any]], str] = field(default=lambda body: default_answer(body))
+    # None: the connection is dropped without a reply (a request the server failed).
+    answer: Callable[[dict[str, Any]], str | None] = field(
+        default=lambda body: default_answer(body)
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
     # One slot's prompt-prefix cache, as llama.cpp keeps: the words of the last prompt.
     last_prompt: list[str] = field(default_factory=list)
@@ -133,6 +136,9 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 self._send(reply.status, error, reply.headers)
             else:
                 content = reply.content if reply.content is not None else server.answer(body)
+                if content is None:
+                    self.close_connection = True
+                    return
                 cached = server.cached_words(body)
                 self._send(200, _completion(body, content, cached), reply.headers)
 

@@ -174,6 +174,38 @@ def test_a_unit_both_choices_fail_in_top_gives_both_reasons(
     assert "need 99 (min_p2p_files)" in reason
 
 
+def test_a_smaller_unit_the_endpoint_failed_on_is_asked_again(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """test_round's whole file is answered, then fails in top, and the endpoint fails on
+    its groups of tests ('auto' tries them next): the file's result, though it shows only
+    the whole file, is not cached, and the next run asks about the groups again."""
+    monkeypatch.setenv(KEY_VARIABLE, KEY)
+    project(tmp_path)
+    asked: list[str] = []
+
+    def failing_after_round(body: dict[str, Any]) -> str | None:
+        text = "\n".join(m["content"] for m in body["messages"])
+        if "Test file: tests/test_round.py" in text:
+            asked.append(text)
+            if len(asked) > 3:  # the whole file's two batches, and the second's retry
+                return None
+        return weak_model(body)
+
+    server.answer = failing_after_round
+    config = write_config(tmp_path / "config.toml", server.url)
+    config.write_text(config.read_text() + "max_retries = 1\n")
+    settings = {"min_p2p_files": 99, "max_p2p_files": 99}
+    code, output, _ = build(tmp_path, config, **settings)
+    assert code == 1, output
+    assert len(asked) == 5  # then one group's request and its retry
+    again: list[str] = []
+    server.answer = lambda body: again.append(json.dumps(body)) or weak_model(body)
+    code, output, _ = build(tmp_path, config, **settings)
+    assert code == 0, output
+    assert any("Test file: tests/test_round.py" in text for text in again)
+
+
 def prompts(server: Server) -> list[str]:
     return ["\n".join(m["content"] for m in r["body"]["messages"]) for r in server.completions()]
 
