@@ -121,8 +121,8 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
-            self._record(body)
-            if server.kill_after is not None and len(server.completions()) > server.kill_after:
+            number = self._record(body)  # this request's place, taken with the lock
+            if server.kill_after is not None and number > server.kill_after:
                 server.stop()
                 self.close_connection = True
                 return  # no reply at all: the client sees the connection dropped
@@ -142,11 +142,13 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 cached = server.cached_words(body)
                 self._send(200, _completion(body, content, cached), reply.headers)
 
-        def _record(self, body: Any) -> None:
+        def _record(self, body: Any) -> int:
+            """Keep the request; returns how many completions have come, this one included."""
             with server.lock:
                 server.requests.append(
                     {"path": self.path, "headers": dict(self.headers), "body": body}
                 )
+                return len(server.completions())
 
         def _send(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
             self._send_bytes(status, json.dumps(data).encode(), headers or {})
