@@ -184,7 +184,7 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
 def _problems(data: dict[str, Any]) -> list[str]:
     """The run's service errors and warnings, first: a run that exited non-zero says why."""
     llm = data.get("llm") or {}
-    lines = [f"LLM: {llm_line(llm)}.", ""] if llm else []
+    lines = [f"{llm_line(llm)}.", ""] if llm else []  # "llm (model): N requests ..."
     if llm.get("down"):
         lines += [f"**LLM endpoint down: {llm['down']}.**", ""]
     errors = [e for e in data.get("errors", []) if e != llm.get("down")]
