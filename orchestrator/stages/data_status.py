@@ -37,7 +37,7 @@ def write_data_status(
                 "cases": written.get(path, []),
                 "notes": data.get("notes", []),
                 "seconds": data.get("seconds"),
-                **{k: data[k] for k in ("attempts",) if k in data},  # the model's, then offline
+                **({"attempts": data["attempts"]} if "attempts" in data else {}),
             }
         else:
             files[path] = {

@@ -71,6 +71,27 @@ def valid(run: Path) -> set[str]:
     return {path for path, entry in status(run)["files"].items() if entry["status"] == "valid"}
 
 
+def assert_both_attempts_told(run: Path) -> None:
+    """Where the offline choice made the case after the model's failed, in data
+    (test_textutil) or in top (test_round): its notes, its attempts and the report say so."""
+    textutil = status(run)["files"]["tests/test_textutil.py"]
+    assert textutil["notes"][0].startswith("the model's choice failed (")
+    assert textutil["notes"][0].endswith("the offline choice made the case")
+    assert [a["choice"] for a in textutil["attempts"]] == ["llm", "offline"]
+    rounded = status(run)["files"]["tests/test_round.py"]
+    assert rounded["notes"][0].startswith(
+        "the model's choice failed (top: the objects that can be removed reach only "
+    )
+    assert rounded["notes"][0].endswith("the offline choice made the case")
+    assert [(a["choice"], a.get("stage"), a.get("status")) for a in rounded["attempts"]] == [
+        ("llm", "top", None),
+        ("offline", None, "valid"),
+    ]
+    report = (run / "pipeline_report.md").read_text()
+    assert "| `tests/test_round.py` | the model's choice failed (top: " in report
+    assert "| `tests/test_textutil.py` | the model's choice failed (" in report
+
+
 def test_a_weak_model_never_makes_fewer_valid_files_than_offline(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -91,22 +112,7 @@ def test_a_weak_model_never_makes_fewer_valid_files_than_offline(
     polygon_prompts = [p for p in prompts if "Test file: tests/test_polygon.py" in p]
     assert polygon_prompts
     assert not any('"qualname": "Polygon.edges"' in p for p in polygon_prompts)  # shared
-    textutil = status(llm_run)["files"]["tests/test_textutil.py"]
-    assert textutil["notes"][0].startswith("the model's choice failed (")
-    assert textutil["notes"][0].endswith("the offline choice made the case")
-    rounded = status(llm_run)["files"]["tests/test_round.py"]
-    assert rounded["notes"][0].startswith(
-        "the model's choice failed (top: the objects that can be removed reach only "
-    )
-    assert rounded["notes"][0].endswith("the offline choice made the case")
-    assert [(a["choice"], a.get("stage"), a.get("status")) for a in rounded["attempts"]] == [
-        ("llm", "top", None),
-        ("offline", None, "valid"),
-    ]
-    assert [a["choice"] for a in textutil["attempts"]] == ["llm", "offline"]
-    report = (llm_run / "pipeline_report.md").read_text()
-    assert "| `tests/test_round.py` | the model's choice failed (top: " in report
-    assert "| `tests/test_textutil.py` | the model's choice failed (" in report
+    assert_both_attempts_told(llm_run)
     counting = status(llm_run)["files"]["tests/test_counting.py"]
     assert any(
         n.startswith(
