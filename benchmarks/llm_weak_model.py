@@ -124,10 +124,11 @@ def report(offline: Path, llm: Path, server_calls: list[dict[str, Any]]) -> None
     for spec, entry in sorted(status(offline).items()):
         mine = llm_status.get(spec, {"files": {}})
         lost = valid(entry) - valid(mine)
+        top_noted = noted(mine, "the model's choice failed (top: ")  # counted as top's
         print(
             f"{spec:<18} {entry['f2p_candidates']:>4} {len(valid(entry)):>8} {len(valid(mine)):>5}"
             f" {len(lost):>5} {top_fallbacks(llm, spec):>13}"
-            f" {noted(mine, 'the offline choice made the case'):>14}"
+            f" {noted(mine, 'the offline choice made the case') - top_noted:>14}"
             f" {noted(mine, 'offline task statement'):>18}"
         )
     tokens = [c["usage"]["prompt_tokens"] for c in server_calls if c.get("usage")]

@@ -33,6 +33,9 @@ _RETRY = (
     "\n\nYour previous reply could not be used ({problem})."
     " Reply with the JSON object only, naming candidates exactly as listed: {keys}."
 )
+# What was wrong, within the 500 characters _reserve keeps beside the listed names: a reply
+# may name hundreds of invented objects, and the second prompt must fit the budget too.
+_PROBLEM_CHARS = 300
 
 
 class Selection(msgspec.Struct):
@@ -143,7 +146,7 @@ def _ask(ask: Question, batch: list[Candidate], variables: dict[str, str]) -> Ba
         asked = dict(variables)
         if problem:
             keys = ", ".join(json.dumps(label) for label in labels.values())
-            asked["candidates"] += _RETRY.format(problem=problem, keys=keys)
+            asked["candidates"] += _RETRY.format(problem=_shorten(problem), keys=keys)
         try:
             text = ask.llm.complete(ask.template, asked, ask.cached)
         except LLMError as exc:
@@ -158,6 +161,10 @@ def _ask(ask: Question, batch: list[Candidate], variables: dict[str, str]) -> Ba
     result.fallback = f"the reply was malformed twice ({problem})"
     result.selected, result.reasons = [], {}
     return result
+
+
+def _shorten(problem: str) -> str:
+    return problem if len(problem) <= _PROBLEM_CHARS else problem[: _PROBLEM_CHARS - 5] + " ..."
 
 
 def _apply(

@@ -22,6 +22,7 @@ from typing import Any
 from orchestrator.errors import UsageError
 from orchestrator.pipeline import addopts
 from orchestrator.pipeline.storage import is_run_dir, write_atomic, write_json
+from orchestrator.pipeline.summary import llm_line
 from orchestrator.report.plots import write_plots
 from orchestrator.stages import STAGE_NAMES
 
@@ -30,6 +31,7 @@ ASSETS = "pipeline_report"
 FUNNEL = ("test files", "F2P candidates", "traced", "masked", "validated", "exported")
 _BEFORE_TRACING = frozenset(("runner", "dynamic"))
 _MASKING = frozenset(("classify", "mask"))
+_MODEL_FAILED = "the model's choice failed"  # data's note on a case the offline choice made
 
 
 def write_pipeline_report(run: Path) -> Path:
@@ -63,6 +65,9 @@ def report_data(run: Path) -> dict[str, Any]:
     specs = sorted({*files_status, *data_status, *summary.get("specs", {})})
     return {
         "run": str(run),
+        "errors": summary.get("errors", []),
+        "warnings": summary.get("warnings", []),
+        "llm": summary.get("llm"),
         "stages": _in_pipeline_order(summary.get("stages", {})),
         "specs": {
             name: _spec_data(
@@ -119,6 +124,12 @@ def _spec_data(
             p: {"stage": f.get("stage"), "reason": f.get("reason")} for p, f in dropped.items()
         },
         "cases": {name: cases[name] for name in sorted(names) if name in cases},
+        "llm_fallbacks": {
+            path: note
+            for path, f in status_files.items()
+            for note in f.get("notes", [])[:1]
+            if note.startswith(_MODEL_FAILED)
+        },
     }
 
 
@@ -144,7 +155,9 @@ def _funnel(
 
 
 def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
-    lines = ["# Pipeline report", "", f"Run: `{data['run']}`", "", "## Stage timings", ""]
+    lines = ["# Pipeline report", "", f"Run: `{data['run']}`", ""]
+    lines += _problems(data)
+    lines += ["## Stage timings", ""]
     lines += _stage_table(data["stages"])
     lines += ["", "## Yield funnel", ""]
     lines += ["| spec | " + " | ".join(FUNNEL) + " | cases |", "|---" * (len(FUNNEL) + 2) + "|"]
@@ -166,6 +179,21 @@ def markdown(data: dict[str, Any], plots: dict[str, str]) -> str:
         lines += ["", "## Plots", ""]
         lines += [f"![{title}]({path})" for title, path in plots.items()]
     return "\n".join(lines) + "\n"
+
+
+def _problems(data: dict[str, Any]) -> list[str]:
+    """The run's service errors and warnings, first: a run that exited non-zero says why."""
+    llm = data.get("llm") or {}
+    lines = [f"{llm_line(llm)}.", ""] if llm else []  # "llm (model): N requests ..."
+    if llm.get("down"):
+        lines += [f"**LLM endpoint down: {llm['down']}.**", ""]
+    errors = [e for e in data.get("errors", []) if e != llm.get("down")]
+    if not (errors or data.get("warnings")):
+        return lines
+    lines += ["## Errors and warnings", ""]
+    lines += [f"- error: {_cell(e)}" for e in errors]
+    lines += [f"- warning: {_cell(w)}" for w in data.get("warnings", [])]
+    return [*lines, ""]
 
 
 def _stage_table(stages: dict[str, Any]) -> list[str]:
@@ -197,6 +225,10 @@ def _spec_tables(spec: dict[str, Any]) -> list[str]:
         lines += ["", "| dropped candidate | stage | reason |", "|---|---|---|"]
         for path, why in spec["dropped"].items():
             lines.append(f"| `{path}` | {why['stage']} | {_cell(why['reason'])} |")
+    if spec.get("llm_fallbacks"):
+        lines += ["", "| valid after the model's choice failed | first attempt |", "|---|---|"]
+        for path, note in spec["llm_fallbacks"].items():
+            lines.append(f"| `{path}` | {_cell(note)} |")
     if spec["collect_errors"]:
         lines += ["", "| test file that does not collect | error |", "|---|---|"]
         for path, message in spec["collect_errors"].items():

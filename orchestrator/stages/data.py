@@ -57,7 +57,15 @@ from orchestrator.pipeline.specs import pypi_requirement
 from orchestrator.pipeline.storage import file_slug, fingerprint, write_atomic
 from orchestrator.stages.data_checks import Dropped, MaskedTree, Runner, Verdict, check_masked
 from orchestrator.stages.data_fairness import check_statement_faithful
-from orchestrator.stages.data_fallback import fall_back, fallback_inputs, with_fallbacks
+from orchestrator.stages.data_fallback import (
+    attempts_in_top,
+    choices,
+    fall_back,
+    fallback_inputs,
+    record_attempts,
+    top_failure,
+    with_fallbacks,
+)
 from orchestrator.stages.data_fallback import p2p_files as fallback_p2p_files
 from orchestrator.stages.data_images import case_images
 from orchestrator.stages.data_level2 import level2_case
@@ -112,11 +120,8 @@ class DataStage:
         when the model's cannot make one. Every attempt is recorded."""
         started = time.monotonic()
         top = state.values["top"][item.key]
-        choices = [("llm" if ctx.llm is not None else "offline", top["top_objects"])]
-        if top.get("offline_objects"):
-            choices.append(("offline", top["offline_objects"]))
-        attempts: list[dict[str, Any]] = []
-        for choice, objects in choices:
+        attempts = attempts_in_top(top)  # the model's choice failed there already
+        for choice, objects in choices(ctx.llm is not None, top):
             try:
                 data = build_case_data(ctx, state, item.key, objects)
             except Dropped as dropped:
@@ -124,14 +129,7 @@ class DataStage:
                 attempts.append({"choice": choice, "reason": dropped.reason, **details})
                 continue
             data["seconds"] = round(time.monotonic() - started, 2)
-            if attempts:
-                data["attempts"] = [*attempts, {"choice": choice, "status": "valid"}]
-                failed = attempts[0]
-                data["notes"].insert(
-                    0,
-                    f"the model's choice failed ({failed['stage']}: {failed['reason']});"
-                    " the offline choice made the case",
-                )
+            record_attempts(data, attempts, choice)
             return Outcome("ok", data=data, keep=not data["llm_texts"].get("failed"))
         reason = "; ".join(f"{a['choice']} choice: {a['reason']}" for a in attempts)
         last = attempts[-1]
@@ -161,7 +159,7 @@ def _unit_inputs(state: SpecState, unit_key: str) -> dict[str, Any]:
     smaller units ``auto`` falls back to if it drops, when it has any."""
     unit = state.values["top"][unit_key]
     found = {key: unit[key] for key in _UNIT_KEYS if unit.get(key) or key != "offline_objects"}
-    return {**found, **fallback_inputs(state, unit, _UNIT_KEYS)}
+    return {**found, **fallback_inputs(state, unit, _UNIT_KEYS), **top_failure(unit)}
 
 
 def remove_half_built(ctx: RunContext) -> None:

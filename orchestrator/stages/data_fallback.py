@@ -7,6 +7,9 @@ statement-faithful gold, a leak), each of those units is tried in turn, as its
 own candidate with its own cases. They are tried within the file's item, so a
 file that does not drop runs and writes exactly what it did before, and a
 cached result of the file holds its units' results too.
+
+In LLM mode a case made by the offline choice after the model's failed (in top
+or here) says so in its notes, and lists both attempts.
 """
 
 from __future__ import annotations
@@ -62,3 +65,40 @@ def p2p_files(state: SpecState, key: str) -> list[str]:
     """A unit's pass-to-pass files, a smaller unit's among them."""
     files: list[str] = {**state.values.get("fallback_p2p", {}), **state.values["p2p_choice"]}[key]
     return files
+
+
+def top_failure(unit: dict[str, Any]) -> dict[str, str]:
+    """Why the model's choice failed in top, when top used the offline one: the case's
+    notes say it, so it is an input of the case's result."""
+    failed = (unit.get("llm") or {}).get("model_choice_failed")
+    return {"model_choice_failed": failed} if failed else {}
+
+
+def attempts_in_top(unit: dict[str, Any]) -> list[dict[str, Any]]:
+    failed = top_failure(unit).get("model_choice_failed")
+    return [{"choice": "llm", "stage": "top", "reason": failed}] if failed else []
+
+
+def choices(llm_mode: bool, unit: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The objects to try in turn, each named for who chose it: in LLM mode the model's,
+    then the offline ones when they differ (top chose the offline ones if the model's
+    could not make a case there)."""
+    first = "llm" if llm_mode and not top_failure(unit) else "offline"
+    found = [(first, unit["top_objects"])]
+    if unit.get("offline_objects"):
+        found.append(("offline", unit["offline_objects"]))
+    return found
+
+
+def record_attempts(data: dict[str, Any], attempts: list[dict[str, Any]], choice: str) -> None:
+    """The case's notes (first) and ``attempts``, when the model's choice failed (in top
+    or here) and ``choice``, the offline one, made the case."""
+    if not attempts:
+        return
+    data["attempts"] = [*attempts, {"choice": choice, "status": "valid"}]
+    first = attempts[0]
+    data["notes"].insert(
+        0,
+        f"the model's choice failed ({first['stage']}: {first['reason']});"
+        " the offline choice made the case",
+    )

@@ -16,6 +16,8 @@ from typing import Any
 from orchestrator.pipeline.engine import Outcome
 from orchestrator.pipeline.status import locked_update
 
+_DROP_KEYS = ("removed", "emptied", "protected", "budget", "attempts")
+
 
 def write_data_status(
     metadata: Path,
@@ -35,13 +37,14 @@ def write_data_status(
                 "cases": written.get(path, []),
                 "notes": data.get("notes", []),
                 "seconds": data.get("seconds"),
+                **({"attempts": data["attempts"]} if "attempts" in data else {}),
             }
         else:
             files[path] = {
                 "status": "dropped",
                 "stage": data.get("stage", "data"),
                 "reason": outcome.reason,
-                **{k: data[k] for k in ("removed", "emptied", "protected", "budget") if k in data},
+                **{k: data[k] for k in _DROP_KEYS if k in data},
             }
     for path, why in (dropped or {}).items():
         files.setdefault(path, why)

@@ -45,6 +45,10 @@ def case_texts(
         texts = _llm_texts(ctx.llm, library, files, verdict, (file, cached))
     except LLMError as exc:
         ctx.error(ctx.llm.down or f"data: {state.name} {file}: {exc}")
+        ctx.warn(
+            "data: cases whose texts the LLM endpoint failed to write keep the offline texts"
+            " and are not cached; a rerun asks the model again"
+        )
         verdict.notes.append(f"offline task texts: {exc}")
         offline.failed = str(exc)
         return offline

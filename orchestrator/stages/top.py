@@ -118,8 +118,9 @@ class TopStage:
         valid = [c for c in choices if c.status == "ok"]
         outcome = Outcome("ok" if valid else "failed", None if valid else choices[0].reason)
         outcome.data = data
-        # Made while the LLM endpoint failed: used in this run, asked again in the next.
-        outcome.keep = all(c.keep for c in choices)
+        # Made while the LLM endpoint failed: used in this run, asked again in the next. The
+        # file's flag, not its choices': a failed unit tried and set aside leaves no choice.
+        outcome.keep = item.key not in state.values.get("top_llm_failed", set())
         return outcome
 
     def apply(self, ctx: RunContext, state: SpecState, outcomes: dict[str, Outcome]) -> None:
@@ -279,7 +280,7 @@ def _choose(
     if ctx.llm is None or not ask_llm:
         return _settle(state, unit, choice, found, offline, (limits, core))
     found, choice.llm = _decide_with_llm(ctx, state, unit, found)
-    choice.keep = _told_failures(ctx, state, unit.key, choice.llm)
+    choice.keep = _told_failures(ctx, state, unit, choice.llm)
     chosen = [c for c in found if c.chosen]
     if {c.key for c in chosen} == {c.key for c in offline}:
         return _settle(state, unit, choice, found, chosen, (limits, core))
@@ -288,9 +289,10 @@ def _choose(
         model.offline_objects = top_objects(offline)
         return model
     fallback = _settle(state, unit, choice, found, offline, (limits, core))
-    if fallback.status != "ok" or fallback.llm is None:
+    if fallback.status != "ok" or fallback.llm is None:  # both attempts, as data says them
+        model.reason = f"llm choice: {model.reason}; offline choice: {fallback.reason}"
         return model
-    fallback.llm["model_choice_failed"] = f"{model.reason}; the offline choice is used"
+    fallback.llm["model_choice_failed"] = model.reason  # data's notes say it with the case
     return fallback
 
 
@@ -402,16 +404,20 @@ def _smaller_units(spec: RepoSpec) -> str:
     return "; case_unit = 'auto' tries classes and groups" if spec.case_unit == "file" else ""
 
 
-def _told_failures(ctx: RunContext, state: SpecState, file: str, report: dict[str, Any]) -> bool:
+def _told_failures(
+    ctx: RunContext, state: SpecState, unit: units.Unit, report: dict[str, Any]
+) -> bool:
     """Record the endpoint's failures as the run's errors; False when there were any.
 
     A batch the offline selector decided because the endpoint failed is no verdict of
-    the model: the file's result is used in this run but not stored, so it is asked again.
+    the model: the file's result is used in this run but not stored, so it is asked
+    again, whichever of its units it was for (``top_llm_failed``).
     """
     errors = [b["error"] for b in report["batches"] if b["error"]]
     if not errors:
         return True
-    ctx.error(ctx.llm.down or f"top: {state.name} {file}: {errors[0]}")
+    state.values.setdefault("top_llm_failed", set()).add(unit.file)
+    ctx.error(ctx.llm.down or f"top: {state.name} {unit.key}: {errors[0]}")
     ctx.warn(
         "top: batches the LLM endpoint failed were decided offline and are not cached;"
         " a rerun asks the model again"

@@ -42,10 +42,17 @@ class Server:
     requests: list[dict[str, Any]] = field(default_factory=list)
     script: deque[Reply] = field(default_factory=deque)
     latency: float = 0.0
-    answer: Callable[[dict[str, Any]], str] = field(default=lambda body: default_answer(body))
+    # None: the connection is dropped without a reply (a request the server failed).
+    answer: Callable[[dict[str, Any]], str | None] = field(
+        default=lambda body: default_answer(body)
+    )
     lock: threading.Lock = field(default_factory=threading.Lock)
     # One slot's prompt-prefix cache, as llama.cpp keeps: the words of the last prompt.
     last_prompt: list[str] = field(default_factory=list)
+    # Killed when this many completions have been answered: the next one gets no reply,
+    # and the port stops listening, as when the server's process dies mid-run.
+    kill_after: int | None = None
+    stop: Callable[[], None] = field(default=lambda: None)
 
     def cached_words(self, body: dict[str, Any]) -> int:
         """The words this prompt shares, from its start, with the one before it."""
@@ -114,7 +121,11 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", 0))
             body = json.loads(self.rfile.read(length) or b"{}")
-            self._record(body)
+            number = self._record(body)  # this request's place, taken with the lock
+            if server.kill_after is not None and number > server.kill_after:
+                server.stop()
+                self.close_connection = True
+                return  # no reply at all: the client sees the connection dropped
             with server.lock:
                 reply = server.script.popleft() if server.script else Reply()
             time.sleep(reply.delay or server.latency)
@@ -125,14 +136,19 @@ def _handler(server: Server) -> type[BaseHTTPRequestHandler]:
                 self._send(reply.status, error, reply.headers)
             else:
                 content = reply.content if reply.content is not None else server.answer(body)
+                if content is None:
+                    self.close_connection = True
+                    return
                 cached = server.cached_words(body)
                 self._send(200, _completion(body, content, cached), reply.headers)
 
-        def _record(self, body: Any) -> None:
+        def _record(self, body: Any) -> int:
+            """Keep the request; returns how many completions have come, this one included."""
             with server.lock:
                 server.requests.append(
                     {"path": self.path, "headers": dict(self.headers), "body": body}
                 )
+                return len(server.completions())
 
         def _send(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
             self._send_bytes(status, json.dumps(data).encode(), headers or {})
@@ -177,16 +193,23 @@ def _completion(body: dict[str, Any], content: str, cached: int = 0) -> dict[str
 
 
 @contextmanager
-def serve(latency: float = 0.0) -> Iterator[Server]:
-    """A running server on 127.0.0.1, stopped on exit."""
+def serve(latency: float = 0.0, port: int = 0) -> Iterator[Server]:
+    """A running server on 127.0.0.1 (``port``: 0 for any free one), stopped on exit."""
     state = Server(latency=latency)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
     httpd.daemon_threads = True
     state.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
+    stopped = threading.Lock()
+
+    def stop() -> None:
+        if stopped.acquire(blocking=False):  # once, from a handler or from here
+            httpd.shutdown()
+            httpd.server_close()
+
+    state.stop = stop
     try:
         yield state
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        stop()

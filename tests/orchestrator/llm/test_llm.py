@@ -137,7 +137,7 @@ def write_config(path: Path, url: str) -> Path:
     return path
 
 
-def build(work: Path, config: Path) -> tuple[int, str, Path | None]:
+def build(work: Path, config: Path, **settings: object) -> tuple[int, str, Path | None]:
     if not (work / "geom").exists():
         make_feature_project(work / "geom")
     spec = {
@@ -148,6 +148,7 @@ def build(work: Path, config: Path) -> tuple[int, str, Path | None]:
         "max_code_line_upper_bound": 40,
         "llm_prompt_for_case": True,
         "library_name": "geom",
+        **settings,
     }
     (work / "specs.py").write_text(f"SPECS_GEOM = {spec!r}\n")
     command = ["build-cases", "--config-path", str(work / "specs.py")]

@@ -124,3 +124,21 @@ def test_a_docstring_goes_above_a_decorated_first_statement(server: Server, tmp_
     compile(source, "labeled.py", "exec")
     again, written = with_docstrings(llm, "lib", DECORATED, target, cached=False)
     assert (again, written) == (DECORATED, {})
+
+
+def test_the_docstring_prompt_fits_the_budget_with_a_long_function(
+    server: Server, tmp_path: Path
+) -> None:
+    """A class of 30k characters without docstrings: each docstring prompt fits 1500 tokens,
+    and the docstrings go into the source the stub is made from."""
+    body = "".join(f"        total += {i}\n" for i in range(1500))
+    source = f"class Big:\n    def total(self):\n        total = 0\n{body}        return total\n"
+    assert len(source) > 1500 * CHARS_PER_TOKEN * 5
+    llm = client(server, tmp_path, max_prompt_tokens=1500)
+    written, docstrings = with_docstrings(llm, "geom", source, Target("geom/big.py", "Big"))
+    assert set(docstrings) == {"Big", "Big.total"}
+    assert len(server.completions()) == 2
+    for request in server.completions():
+        messages = request["body"]["messages"]
+        assert sum(len(m["content"]) for m in messages) <= 1500 * CHARS_PER_TOKEN
+    assert written.count('"""') == 4

@@ -190,3 +190,28 @@ def test_agreement_counts_only_files_where_both_chose() -> None:
     summary = mean_agreement({"x.py": both, "y.py": one_sided})
     assert summary["mean"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
     assert summary["files_both_chose"] == 1
+
+
+def test_the_second_request_stays_within_the_budget_whatever_the_reply_named(
+    server: Server, tmp_path: Path
+) -> None:
+    """A reply of hundreds of invented names: the note the second request adds is bounded."""
+    invented = [f"invented_helper_number_{i}_of_a_weak_model" for i in range(300)]
+    server.script.extend([reply(*invented), reply("f0")])
+    files = {
+        "tests/test_big.py": big_test_file(200),
+        "tests/mixins.py": MIXIN,
+        "geom/textutil.py": "def f0(x):\n    return x\n",
+    }
+    eligible = [candidate("f0")]
+    reach = {eligible[0].key: {f"tests/test_big.py::test_{j}" for j in range(0, 200, 8)}}
+    llm = client(server, tmp_path, max_prompt_tokens=1500)
+    (batch,) = select_with_llm(llm, "geom", "tests/test_big.py", files, eligible, 5, reach=reach)
+    assert batch.selected == [eligible[0].key]
+    first, second = (
+        sum(len(m["content"]) for m in r["body"]["messages"]) for r in server.completions()
+    )
+    assert first > 1500 * CHARS_PER_TOKEN - 1000  # the first request used the room it had
+    assert second <= 1500 * CHARS_PER_TOKEN
+    note = server.completions()[1]["body"]["messages"][-1]["content"]
+    assert "it names no candidate: 'invented_helper_number_0_of_a_weak_model'" in note
