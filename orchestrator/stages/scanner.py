@@ -34,6 +34,7 @@ import msgspec
 from orchestrator.pipeline import addopts
 from orchestrator.pipeline.doctests import doctest_modules
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.pipeline.own_imports import unimportable_library
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.pipeline.repos import Checkout, last_commit_dates
 from orchestrator.pipeline.specs import Spec
@@ -65,6 +66,10 @@ class ScannerStage:
         counts = Counter(item.nodeid.split("::")[0] for item in run.collected())
         errors = {error.file: error.message for error in run.collect_errors()}
         library = sorted(doctest_modules([item.nodeid for item in run.collected()]))
+        repo = state.values["checkout"].path
+        broken = unimportable_library(set(counts) - set(library), errors, repo)
+        if broken is not None:  # the environment's failure, not the tests': never stored
+            return Outcome("error", broken)
         data = {"tests": dict(sorted(counts.items())), "collect_errors": errors}
         if fixed is not None:  # only then: a spec without the repair keeps its outcome
             data["addopts"] = msgspec.to_builtins(fixed)
