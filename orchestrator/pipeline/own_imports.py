@@ -15,6 +15,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 _MISSING = re.compile(r"No module named '([^']+)'")
+_NOT_LIBRARY = {".git", "tests", "test", "testing"}  # folders whose modules are not the project
+_SCRIPTS = {"conftest", "setup", "noxfile"}
 
 
 def unimportable_library(
@@ -47,10 +49,12 @@ def _last_missing(message: str) -> str | None:
 
 def own_packages(repo: Path) -> set[str]:
     """The repository's importable top-level names, its tests and build scripts left out."""
-    from orchestrator.extract.leaks import top_level_modules
+    from orchestrator.extract.masking import module_name
 
-    return {
-        name
-        for name in top_level_modules(repo)
-        if not name.startswith(("test", "conftest")) and name not in ("setup", "noxfile")
+    paths = {
+        relative.as_posix()
+        for found in repo.rglob("*.py")
+        if not _NOT_LIBRARY & set((relative := found.relative_to(repo)).parts)
     }
+    names = {name.split(".")[0] for path in paths if (name := module_name(path, paths))}
+    return {name for name in names if not name.startswith("test") and name not in _SCRIPTS}
