@@ -2,7 +2,9 @@
 
 The key covers the backend, the interpreter, every install command, the
 commit and the plugin's sources: changing an install command builds a new
-environment; changing a test timeout does not. Once every spec has its
+environment; changing a test timeout does not. An environment that no longer
+serves its checkout (a moved cache: :mod:`orchestrator.environments.binding`)
+is built again rather than reused. Once every spec has its
 environment, the Docker images of the keys they replaced are removed
 (:func:`remove_replaced`).
 """

@@ -6,6 +6,9 @@ fail-to-pass candidates have at least ``min_test_num`` tests and a last commit
 on or after ``start_time``, at most ``max_f2p_num``, newest first; pass-to-pass
 candidates are every test file, at most ``max_p2p_num``, drawn with ``--seed``.
 The result goes to ``metadata_outputs/files_status.json``.
+A collection where no test file can import the project's own package is the
+environment's failure (:mod:`orchestrator.pipeline.own_imports`): an error,
+never stored, so a rerun collects again.
 
 A library module collected only for its doctests (``--doctest-modules``) is
 not a test file: it is never a fail-to-pass candidate, so no case takes it out
