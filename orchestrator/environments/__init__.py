@@ -39,6 +39,13 @@ class Environment(Protocol):
     def exists(self) -> bool:
         """Whether a complete environment with this key is already there."""
 
+    def stale(self, repo: Path) -> str | None:
+        """Why the complete environment can no longer serve ``repo`` (None: it can).
+
+        A virtualenv records its checkout's absolute path: a moved cache or a
+        deleted checkout leaves one that imports nothing of the project.
+        """
+
     def create(self, log: Path) -> None:
         """Make the base: an empty virtualenv, or the base and instance image."""
 

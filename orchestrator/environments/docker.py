@@ -114,6 +114,11 @@ class DockerEnvironment:
             engine.clean_stale_containers(client)
             return leases.lease(client, self.tag, self.key)
 
+    def stale(self, repo: Path) -> str | None:
+        # The project is installed from /testbed inside the image, and every run mounts
+        # its work tree there: no host path is recorded that a moved cache could break.
+        return None
+
     def create(self, log: Path) -> None:
         with engine.client() as client:
             base = self._base_image(client)

@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from orchestrator.environments import resolve_command, sandbox
+from orchestrator.environments.binding import MARKER, marker_text, why_unbound
 from orchestrator.environments.interpreters import find_interpreter
 from orchestrator.environments.plugin_wheel import build_plugin_wheel
 from orchestrator.errors import CommandError
 from orchestrator.pipeline.process import CommandResult, run_command
 from orchestrator.pipeline.specs import RepoSpec
 
-_MARKER = ".featurebench-complete"
 _IMPORTS_PROBE = """
 import importlib, sys
 for name in sys.argv[1:]:
@@ -55,7 +55,11 @@ class LocalEnvironment:
         self.python = self.root / "venv" / "bin" / "python"
 
     def exists(self) -> bool:
-        return (self.root / _MARKER).is_file()
+        return (self.root / MARKER).is_file()
+
+    def stale(self, repo: Path) -> str | None:
+        """Why this complete environment no longer imports the project from ``repo``."""
+        return why_unbound(self.root, self.python, repo)
 
     def create(self, log: Path) -> None:
         if self.root.exists():
@@ -75,7 +79,7 @@ class LocalEnvironment:
         for command in [*self.spec.pre_install, self.spec.install]:
             self._shell(command, repo, log)
         self._install_plugin(repo, log)
-        (self.root / _MARKER).write_text(self.key + "\n")
+        (self.root / MARKER).write_text(marker_text(self.key, repo))
 
     def _install_plugin(self, repo: Path, log: Path) -> None:
         # --no-deps, then only what is missing: the project's own pins stay as they are.

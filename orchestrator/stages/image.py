@@ -2,7 +2,9 @@
 
 The key covers the backend, the interpreter, every install command, the
 commit and the plugin's sources: changing an install command builds a new
-environment; changing a test timeout does not. Once every spec has its
+environment; changing a test timeout does not. An environment that no longer
+serves its checkout (a moved cache: :mod:`orchestrator.environments.binding`)
+is built again rather than reused. Once every spec has its
 environment, the Docker images of the keys they replaced are removed
 (:func:`remove_replaced`).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from orchestrator.environments import Environment, make_environment
 from orchestrator.environments.plugin_wheel import plugin_digest
@@ -56,7 +59,7 @@ class ImageStage:
         rebuild = settings.rebuild_instance_image or settings.rebuild_base_image
         # Another run on this cache may be building it: wait, then reuse what it made.
         with cache_lock(ctx.cache_dir, "environment", key):
-            if rebuild or not environment.exists():
+            if rebuild or not environment.exists() or _unbound(environment, checkout, log):
                 environment.create(log)
                 environment.install(checkout.path, log)
                 return Outcome("ok", "built", data={"key": key})
@@ -71,6 +74,19 @@ class ImageStage:
         environment: Environment = make_environment(ctx, key, state.spec.settings)
         state.values["environment"] = environment
         state.fingerprints[self.name] = key
+
+
+def _unbound(environment: Environment, checkout: Checkout, log_path: Path) -> bool:
+    """Whether the environment to reuse lost its checkout (a moved cache, say): then it is
+    built again, and the run's log and the environment's own say why in one line."""
+    why = environment.stale(checkout.path)
+    if why is not None:
+        line = f"environment {environment.key} is rebuilt: {why}"
+        log.info(line)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("a", encoding="utf-8") as handle:
+            handle.write(f"# {line}\n")
+    return why is not None
 
 
 def remove_replaced(ctx: RunContext, states: Sequence[SpecState]) -> None:

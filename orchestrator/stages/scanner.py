@@ -6,6 +6,9 @@ fail-to-pass candidates have at least ``min_test_num`` tests and a last commit
 on or after ``start_time``, at most ``max_f2p_num``, newest first; pass-to-pass
 candidates are every test file, at most ``max_p2p_num``, drawn with ``--seed``.
 The result goes to ``metadata_outputs/files_status.json``.
+A collection where no test file can import the project's own package is the
+environment's failure (:mod:`orchestrator.pipeline.own_imports`): an error,
+never stored, so a rerun collects again.
 
 A library module collected only for its doctests (``--doctest-modules``) is
 not a test file: it is never a fail-to-pass candidate, so no case takes it out
@@ -34,6 +37,7 @@ import msgspec
 from orchestrator.pipeline import addopts
 from orchestrator.pipeline.doctests import doctest_modules
 from orchestrator.pipeline.engine import Outcome, RunContext, SpecState, WorkItem
+from orchestrator.pipeline.own_imports import unimportable_library
 from orchestrator.pipeline.pytest_runs import PytestRun, run_pytest, seconds
 from orchestrator.pipeline.repos import Checkout, last_commit_dates
 from orchestrator.pipeline.specs import Spec
@@ -65,6 +69,10 @@ class ScannerStage:
         counts = Counter(item.nodeid.split("::")[0] for item in run.collected())
         errors = {error.file: error.message for error in run.collect_errors()}
         library = sorted(doctest_modules([item.nodeid for item in run.collected()]))
+        repo = state.values["checkout"].path
+        broken = unimportable_library(set(counts) - set(library), errors, repo)
+        if broken is not None:  # the environment's failure, not the tests': never stored
+            return Outcome("error", broken)
         data = {"tests": dict(sorted(counts.items())), "collect_errors": errors}
         if fixed is not None:  # only then: a spec without the repair keeps its outcome
             data["addopts"] = msgspec.to_builtins(fixed)
