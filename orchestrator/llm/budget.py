@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import ast
 import re
-import threading
 
+from orchestrator.extract import masking
 from orchestrator.llm.client import CHARS_PER_TOKEN, LLM
 from orchestrator.llm.prompts import Prompt
 
 _PARAMS = re.compile(r"\[.*\]$")
 _BASE_DEPTH = 4  # how far up a chain of base classes a test method is looked for
 Block = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
-# CPython 3.11 before 3.11.8 can fail ast.parse run by two threads at once ("AST constructor
-# recursion depth mismatch", gh-106905); the top stage asks about several files at a time.
-_PARSING = threading.Lock()
 
 
 def parse(source: str) -> ast.Module | None:
-    """The syntax tree of ``source``, or None when it does not parse."""
+    """The syntax tree of ``source``, or None when it does not parse; masking's parse, so
+    one lock keeps every thread's parse apart (CPython 3.11's parser is not thread-safe)."""
     try:
-        with _PARSING:
-            return ast.parse(source)
+        return masking.parse(source)
     except SyntaxError:
         return None
 

@@ -13,8 +13,14 @@ import ast
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orchestrator.extract.masking import Definition, Target, find_definition, locate, parse
-from orchestrator.llm import budget
+from orchestrator.extract.masking import (
+    Definition,
+    Target,
+    find_definition,
+    first_line,
+    locate,
+    parse,
+)
 from orchestrator.llm.budget import cut, room
 from orchestrator.llm.client import LLM
 from orchestrator.llm.prompts import load_prompt
@@ -67,20 +73,12 @@ def _with_docstring(
     if not text:
         return source, None
     lines = source.splitlines(keepends=True)
-    first = _first_line(node.body[0]) - 1
+    first = first_line(node.body[0]) - 1  # a decorated statement starts at its decorator
     indent = lines[first][: len(lines[first]) - len(lines[first].lstrip())]
-    body = text.replace('"""', "'''").replace("\n", "\n" + indent)
+    # Backslashes doubled: the docstring reads back as written, and a \N or \d stays text.
+    body = text.replace("\\", "\\\\").replace('"""', "'''").replace("\n", "\n" + indent)
     lines.insert(first, f'{indent}"""{body}\n{indent}"""\n')
-    written = "".join(lines)
-    if budget.parse(written) is None:  # a reply no docstring can hold (a stray \N): none, then
-        return source, None
-    return written, text
-
-
-def _first_line(statement: ast.stmt) -> int:
-    """Where ``statement`` starts: a decorated definition starts at its first decorator."""
-    decorators: list[ast.expr] = getattr(statement, "decorator_list", [])
-    return min([statement.lineno, *(d.lineno for d in decorators)])
+    return "".join(lines), text
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,13 @@ When pytest refuses the project's ``addopts`` for plugins the environment lacks
 (``-p NAME``) or their options, the collection runs again without them
 (:mod:`orchestrator.pipeline.addopts`), and from then on the spec's commands
 carry the repair; ``files_status.json``, the summary and the report say so, and
-name the refused collections' logs, kept as ``<spec>.first.log`` and so on.
+name the refused collections' logs, kept as ``<spec>.refused1.log`` and so on.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 from collections import Counter
 from collections.abc import Set as AbstractSet
@@ -84,6 +85,8 @@ class ScannerStage:
         """The collection, run again with ``addopts`` repaired while pytest refuses them;
         each refused collection's log is kept beside the last one's (:func:`refused_log`)."""
         repo = state.values["checkout"].path
+        for attempt in range(addopts.MAX_REPAIRS):  # an earlier run's, in a --logs-dir kept
+            refused_log(self._log(ctx, state), attempt).unlink(missing_ok=True)
         run, fixed = self._collect(ctx, state, command), None
         for attempt in range(addopts.MAX_REPAIRS):
             if run.complete:
@@ -137,14 +140,19 @@ class ScannerStage:
         }
         if fixed is not None:  # the refused collections' logs, when this run wrote them
             refused = [refused_log(self._log(ctx, state), n) for n in range(addopts.MAX_REPAIRS)]
-            logs = [p.relative_to(ctx.root).as_posix() for p in refused if p.exists()]
+            # The run root may be relative (runs/...), the logs dir is resolved; may be outside.
+            logs = [relative(p, ctx.root) for p in refused if p.exists()]
             fixed = {**fixed, **({"refused_logs": logs} if logs else {})}
         update_files_status(ctx.metadata, state.name, files, outcome.data["collect_errors"], fixed)
 
 
+def relative(path: Path, root: Path) -> str:
+    return Path(os.path.relpath(path, root.resolve())).as_posix()
+
+
 def refused_log(log: Path, attempt: int) -> Path:
-    """Where the log of the ``attempt``-th refused collection is kept: ``<spec>.first.log``."""
-    return log.with_suffix(f".{('first', 'second', 'third')[attempt]}.log")
+    """Where the log of the ``attempt``-th refused collection is kept: ``<spec>.refused1.log``."""
+    return log.with_suffix(f".refused{attempt + 1}.log")
 
 
 def with_repair(spec: Spec, fixed: addopts.AddoptsRepair) -> Spec:

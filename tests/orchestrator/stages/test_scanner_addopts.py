@@ -111,7 +111,7 @@ def test_the_rejected_options_and_their_values_are_dropped_and_recorded(run: Pat
         "config": "tox.ini",
         "kept": ["--doctest-modules"],
         "dropped": ["--cov=geo", "--cov-report=term-missing", "-n", "2"],
-        "refused_logs": [f"logs/test_scanner/{SPEC}.first.log"],
+        "refused_logs": [f"logs/test_scanner/{SPEC}.refused1.log"],
     }
 
 

@@ -19,7 +19,7 @@ from tests.support.cli_runs import build_project
 
 SPEC = "SPECS_PLUGINS"
 CONFIG = '[pytest]\naddopts = ["-p", "fb_absent_plugin", "--reruns", "2", "--doctest-modules"]\n'
-LOGS = [f"logs/test_scanner/{SPEC}.first.log", f"logs/test_scanner/{SPEC}.second.log"]
+LOGS = [f"logs/test_scanner/{SPEC}.refused1.log", f"logs/test_scanner/{SPEC}.refused2.log"]
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,10 @@ FILES = {
         "from orders import SEEN\n\n\ndef test_fill():\n    SEEN.append(2)\n\n\n"
         "def test_uses():\n    assert 2 in SEEN\n"
     ),
+    "tests/test_also_needs.py": (
+        "from orders import SEEN\n\n\ndef test_fill():\n    SEEN.append(2)\n\n\n"
+        "def test_uses():\n    assert 2 in SEEN\n"
+    ),
     # Fails on its first run in a tree, passes after: flaky, but predictably so.
     "tests/test_once.py": (
         "from pathlib import Path\n\n\ndef test_once():\n"
@@ -125,10 +129,12 @@ def test_the_final_reruns_catch_what_the_file_order_hides(
     assert rerun_unstable(runner, tree, files, tests[:1], runs=0) == {}
 
 
-def _verdict(fail_to_pass: list[str], pass_to_pass: list[str]) -> Verdict:
+def _verdict(
+    fail_to_pass: list[str], pass_to_pass: list[str], p2p_files: tuple[str, ...] = ()
+) -> Verdict:
     """Only the test lists matter to the reruns; masking's results are not read."""
     masked, classification = cast(Any, None), cast(Any, None)
-    return Verdict(masked, classification, fail_to_pass, pass_to_pass, [], 1.0, [])
+    return Verdict(masked, classification, fail_to_pass, pass_to_pass, [*p2p_files], 1.0, [])
 
 
 def test_an_order_dependent_pass_to_pass_test_leaves_the_case_not_the_case_itself(
@@ -141,9 +147,35 @@ def test_an_order_dependent_pass_to_pass_test_leaves_the_case_not_the_case_itsel
     file = "tests/test_needs_first.py"
     runner = Runner(env, RepoSpec(repository=str(tree)), tmp_path / "logs", "S", file, ["."])
     fill, uses = f"{file}::test_fill", f"{file}::test_uses"
-    verdict = _verdict([fill], [uses])
+    verdict = _verdict([fill], [uses, DIRTIES], (POLLUTED,))
     confirm_stable(runner, tree, verdict, runs=2)
-    assert verdict.pass_to_pass == []
+    assert (verdict.pass_to_pass, verdict.p2p_files) == ([DIRTIES], [POLLUTED])
     assert verdict.notes == [f"left out of PASS_TO_PASS, order-dependent: {uses} (order-dependent)"]
     with pytest.raises(Dropped, match=r"1 unstable: .*test_uses \(order-dependent\)"):
         confirm_stable(runner, tree, _verdict([uses], []), runs=2)
+
+
+POLLUTED = "tests/test_polluted.py"
+DIRTIES = f"{POLLUTED}::test_dirties"
+ALSO = "tests/test_also_needs.py"
+
+
+def test_a_p2p_file_left_without_tests_leaves_the_case_and_too_few_files_drop_it(
+    environment: tuple[LocalEnvironment, Path], tmp_path: Path
+) -> None:
+    """Grading restores a P2P file with no PASS_TO_PASS test over the agent's work (it cannot
+    tell a doctest module by its items then): it goes, and min_p2p_files is checked again."""
+    env, source = environment
+    tree = fresh_tree(source, tmp_path / "tree")
+    file = "tests/test_needs_first.py"
+    fill, uses, also = f"{file}::test_fill", f"{file}::test_uses", f"{ALSO}::test_uses"
+    for need in (0, 1):
+        spec = RepoSpec(repository=str(tree), min_p2p_files=need)
+        runner = Runner(env, spec, tmp_path / f"logs{need}", "S", file, ["."])
+        verdict = _verdict([fill], [uses, also], (ALSO,))
+        if need:
+            with pytest.raises(Dropped, match="leave too few P2P files; need 1"):
+                confirm_stable(runner, tree, verdict, runs=2)
+        else:
+            confirm_stable(runner, tree, verdict, runs=2)
+            assert (verdict.pass_to_pass, verdict.p2p_files) == ([], [])
