@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from orchestrator.extract.masking import Target
@@ -113,9 +114,9 @@ class Labeled:
 
 
 def test_a_docstring_goes_above_a_decorated_first_statement(server: Server, tmp_path: Path) -> None:
-    """A body that opens with a decorated function gets its docstring before the decorator,
-    and a reply no docstring can hold leaves the source as it was."""
-    server.script.extend([Reply(content="Wrap func."), Reply(content="Bad \\N escape.")])
+    """A body that opens with a decorated function gets its docstring before the decorator;
+    a backslash in the reply (\\N is a syntax error in a string) reads back as written."""
+    server.script.extend([Reply(content="Wrap func."), Reply(content="Bad \\N or \\d.")])
     llm = client(server, tmp_path)
     target = Target("lib/labeled.py", "Labeled.decorator")
     source, written = with_docstrings(llm, "lib", DECORATED, target)
@@ -123,7 +124,9 @@ def test_a_docstring_goes_above_a_decorated_first_statement(server: Server, tmp_
     assert '        """Wrap func.\n        """\n        @functools.wraps(func)' in source
     compile(source, "labeled.py", "exec")
     again, written = with_docstrings(llm, "lib", DECORATED, target, cached=False)
-    assert (again, written) == (DECORATED, {})
+    assert written == {"Labeled.decorator": "Bad \\N or \\d."}
+    method = ast.parse(again).body[1].body[0]  # type: ignore[attr-defined]
+    assert (ast.get_docstring(method) or "").strip() == "Bad \\N or \\d."
 
 
 def test_the_docstring_prompt_fits_the_budget_with_a_long_function(
