@@ -48,6 +48,9 @@ class ImageStage:
             from orchestrator.environments.docker_base import docker_inputs
 
             inputs.update(docker_inputs(spec))
+        else:  # a local environment's editable install points at its checkout: keyed by it,
+            # so runs on one cache with different --repos-dir never rebuild each other's
+            inputs["checkout"] = str(state.values["checkout"].path.resolve())
         return [WorkItem("environment", inputs)]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:
