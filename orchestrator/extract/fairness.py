@@ -42,6 +42,7 @@ from orchestrator.extract.masking import (
     parse,
     scope_statements,
 )
+from orchestrator.extract.members import Members, attributes_note, class_members, used_names
 from orchestrator.extract.usage import (
     calling,
     interface_names,
@@ -70,6 +71,7 @@ class Listing:
     usage: dict[Target, list[str]] = field(default_factory=dict)  # test lines, when exercised
     callers: dict[Target, list[str]] = field(default_factory=dict)  # library lines, when none
     users: dict[Target, list[str]] = field(default_factory=dict)  # removed callers, else
+    members: dict[Target, Members] = field(default_factory=dict)  # a class's, others use
     covered: dict[str, set[int]] = field(default_factory=dict)  # path -> original lines
 
     def cover(self, path: str, start: int, end: int) -> None:
@@ -99,6 +101,10 @@ def statement_listing(
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
     listing.exercised = exercised_by(files, listed, tests)
     _list_usage(listing, files, masked, test_file, tests, kept)
+    used = used_names([*kept, files[test_file]])  # removed code's own uses need no listing
+    for target in listed:
+        source = files[target.path]
+        listing.members[target] = class_members(source, target.qualname, target.path, used)
     return listing
 
 
@@ -334,6 +340,7 @@ def stub_notes(listing: Listing, target: Target) -> list[str]:
     """The comment lines under an interface's stub: its exact strings, its exposures."""
     strings = listing.strings.get(target, [])
     said = [f"# The tests expect this exact text from it: {s}" for s in strings]
+    said += attributes_note(listing.members.get(target, Members()))
     return [*said, *listing.exposures.get(target, [])]
 
 
