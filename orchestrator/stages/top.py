@@ -78,8 +78,9 @@ class UnitChoice(msgspec.Struct, kw_only=True):
 
 class TopStage:
     name = "top"
-    version = 11  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
+    version = 12  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
     # 8: budgets count classes whole; 9: wide classes; 10, 11: auto's fallbacks for data
+    # 12: failed groups split again
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -219,12 +220,39 @@ def _units_below(
         rest = [t for t in units.passing(trace) if t not in taken]
         eligible = [c for c in whole.candidates if allowed(c)]
         groups = units.group_units(whole.file, rest, trace, eligible, spec.min_test_num)
-        found += [
-            _widened(ctx, state, u, ask_llm)
-            for u in groups
-            if mode == "group" or list(u.tests) != whole.tests
-        ]
+        found += _split_down(ctx, state, whole, groups, (mode, ask_llm))
     return found
+
+
+def _split_down(
+    ctx: RunContext,
+    state: SpecState,
+    whole: UnitChoice,
+    groups: list[units.Unit],
+    how: tuple[str, bool],
+) -> list[UnitChoice]:
+    """The groups, and for those that cannot be a case (or repeat the whole file) their
+    tests split again by the objects that tell them apart, ``SPLITS`` levels down."""
+    mode, ask_llm = how
+    trace: FileTrace = state.values["traces"][whole.file]
+    eligible = [c for c in whole.candidates if allowed(c)]
+    found: list[UnitChoice] = []
+    for _ in range(SPLITS + 1):
+        failed: list[units.Unit] = []
+        for group in groups:
+            if mode != "group" and list(group.tests) == whole.tests:
+                failed.append(group)  # the file, tried already: only its split is new
+                continue
+            found.append(_widened(ctx, state, group, ask_llm))
+            failed += [] if found[-1].status == "ok" else [group]
+        split = (
+            units.split_group(g, trace, eligible, state.spec.settings.min_test_num) for g in failed
+        )
+        groups = [u for parts in split for u in parts]
+    return found
+
+
+SPLITS = 2  # how many times the tests of a group that fails are grouped again
 
 
 def _fallback(choice: UnitChoice) -> dict[str, Any]:

@@ -10,9 +10,11 @@ FAIL_TO_PASS; the file's other tests must keep passing and join PASS_TO_PASS.
   named after that object (``naturalsize``, ``Version-parse``).
 
 ``auto`` tries the whole file first, then its classes, then groups of the
-tests no valid class took. Units with fewer than ``min_test_num`` tests are
-not tried. Each unit's objects are weighed against the line budget drawn for
-it between ``max_code_line_lower_bound`` and ``max_code_line_upper_bound``.
+tests no valid class took, then (twice at most) the tests of a group that
+cannot be a case, grouped again without the objects all of them reach. Units
+with fewer than ``min_test_num`` tests are not tried. Each unit's objects are
+weighed against the line budget drawn for it between
+``max_code_line_lower_bound`` and ``max_code_line_upper_bound``.
 """
 
 from __future__ import annotations
@@ -93,6 +95,28 @@ def group_units(
             best = min(reached)[1][1]
             by_object.setdefault(names[best], []).append(nodeid)
     return _units(file, by_object, min_tests)
+
+
+def split_group(
+    unit: Unit, trace: FileTrace, eligible: list[Candidate], min_tests: int
+) -> list[Unit]:
+    """The tests of a unit that cannot be a case, grouped again by the objects that tell
+    them apart, each named ``{unit}-{object}``.
+
+    An object every one of the tests reaches (a library's one entry point, such as
+    ``tabulate()`` or ``docopt()``) tells none of them apart, yet it is every test's
+    nearest object: grouping by it gives back the same tests. Left out, the next
+    nearest objects split the tests by what they exercise (multi-line cells, wrapping).
+    """
+    tests = set(unit.tests)
+    reach: dict[str, set[str]] = {}
+    for nodeid in tests:
+        for row in trace.tests[nodeid].calls:
+            reach.setdefault(f"{row[0]}::{row[1]}:{row[2]}", set()).add(nodeid)
+    telling = [c for c in eligible if 0 < len(reach.get(c.key, ())) < len(tests)]
+    groups = group_units(unit.file, sorted(tests), trace, telling, min_tests)
+    prefix = "" if unit.name == FILE_UNIT else f"{unit.name}-"
+    return [Unit(g.file, prefix + g.name, g.tests) for g in groups if set(g.tests) != tests]
 
 
 def _units(file: str, tests: dict[str, list[str]], min_tests: int) -> list[Unit]:
