@@ -72,6 +72,7 @@ class Listing:
     callers: dict[Target, list[str]] = field(default_factory=dict)  # library lines, when none
     users: dict[Target, list[str]] = field(default_factory=dict)  # removed callers, else
     members: dict[Target, Members] = field(default_factory=dict)  # a class's, others use
+    examples: dict[Target, list[str]] = field(default_factory=dict)  # test lines, documented
     covered: dict[str, set[int]] = field(default_factory=dict)  # path -> original lines
 
     def cover(self, path: str, start: int, end: int) -> None:
@@ -101,6 +102,7 @@ def statement_listing(
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
     listing.exercised = exercised_by(files, listed, tests)
     _list_usage(listing, files, masked, test_file, tests, kept)
+    _list_examples(listing, files, masked, test_file, exercised_by(files, listed, tests, True))
     used = used_names([*kept, files[test_file]])  # removed code's own uses need no listing
     for target in listed:
         source = files[target.path]
@@ -133,6 +135,24 @@ def _list_usage(
         if not listing.usage[target] and not listing.callers.get(target) and plain:
             others = {r.target.qualname: r.source for r in masked.removed if r.target != target}
             listing.users[target] = calling(others, plain)
+
+
+def _list_examples(
+    listing: Listing,
+    files: dict[str, str],
+    masked: Masked,
+    test_file: str,
+    documented: dict[Target, list[str]],
+) -> None:
+    """Per interface whose docstring shows no example, the F2P test lines that use it: a
+    docstring says what it does, the tests pin how (exact output, edge cases)."""
+    kept = [text for path, text in {**files, **masked.files}.items() if path != test_file]
+    body = {line for lines in distinctive_lines(masked.removed, kept).values() for line in lines}
+    tests = files[test_file]
+    for target, names in documented.items():
+        reaches = interface_names(files[target.path], target)
+        ids = [f"{test_file}::{name}" for name in names]
+        listing.examples[target] = usage_lines(test_file, tests, ids, reaches, body)
 
 
 def _is_test_path(path: str) -> bool:
@@ -291,13 +311,18 @@ def _literals(source: str) -> list[tuple[ast.expr, str]]:
 
 
 def exercised_by(
-    files: dict[str, str], listed: list[Target], tests: dict[str, TestTrace]
+    files: dict[str, str],
+    listed: list[Target],
+    tests: dict[str, TestTrace],
+    documented: bool = False,
 ) -> dict[Target, list[str]]:
-    """Per listed object without a docstring, the F2P tests whose traces run it."""
+    """Per listed object without a docstring (``documented``: with one that shows no
+    ``>>>`` example), the F2P tests whose traces run it."""
     found: dict[Target, list[str]] = {}
     for target in listed:
-        source = SourceText(files[target.path], target.path)
-        if _has_docstring(source, target.qualname):
+        defined = find_definition(SourceText(files[target.path], target.path).tree, target.qualname)
+        doc = None if defined is None else ast.get_docstring(defined[0][-1])
+        if defined is None or (doc is None) == documented or ">>>" in (doc or ""):
             continue
         inside = (target.qualname, f"{target.qualname}.")
         names = sorted(
@@ -311,11 +336,6 @@ def exercised_by(
         if names:
             found[target] = names
     return found
-
-
-def _has_docstring(src: SourceText, qualname: str) -> bool:
-    found = find_definition(src.tree, qualname)
-    return found is None or ast.get_docstring(found[0][-1]) is not None
 
 
 def exercised_doc(listing: Listing, target: Target) -> str:
@@ -341,6 +361,8 @@ def stub_notes(listing: Listing, target: Target) -> list[str]:
     strings = listing.strings.get(target, [])
     said = [f"# The tests expect this exact text from it: {s}" for s in strings]
     said += attributes_note(listing.members.get(target, Members()))
+    examples = listing.examples.get(target, [])
+    said += ["# The tests use it so:", *(f"#     {line}" for line in examples)] if examples else []
     return [*said, *listing.exposures.get(target, [])]
 
 
