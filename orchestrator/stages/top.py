@@ -80,7 +80,7 @@ class TopStage:
     name = "top"
     version = 12  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
     # 8: budgets count classes whole; 9: wide classes; 10, 11: auto's fallbacks for data
-    # 12: failed groups split again
+    # 12: failed groups split again, and widened by an object short of the whole file
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -267,16 +267,21 @@ def _widened(
     unit with those tests in (``name-wide``): tests that share their objects go together
     (``TestLast`` takes in the tests of functions built on ``last``)."""
     choice = _choose(ctx, state, group, ask_llm)
-    shared = [c for c in choice.candidates if c.reason.endswith(OTHERS)]
-    if choice.status == "ok" or not shared:
+    if choice.status == "ok":
         return choice
-    nearest = min(shared, key=lambda c: (c.depth, -c.file_tests, c.key))
     trace: FileTrace = state.values["traces"][group.file]
     passing = set(units.passing(trace))
     reach = tests_reaching(trace, state.spec.settings.max_depth_top, passing)
-    tests = set(group.tests) | reach.get(nearest.key, set())
-    if tests == passing:  # the whole file, tried already
+    # An object every test of the file reaches (its one entry point) widens to the file.
+    shared = [
+        c
+        for c in choice.candidates
+        if c.reason.endswith(OTHERS) and set(group.tests) | reach.get(c.key, set()) != passing
+    ]
+    if not shared:
         return choice
+    nearest = min(shared, key=lambda c: (c.depth, -c.file_tests, c.key))
+    tests = set(group.tests) | reach.get(nearest.key, set())
     wide = units.Unit(group.file, f"{group.name}-wide", tuple(sorted(tests)))
     wider = _choose(ctx, state, wide, ask_llm)
     return wider if wider.status == "ok" else choice
