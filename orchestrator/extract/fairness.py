@@ -126,7 +126,7 @@ def _list_usage(
     library = {p: t for p, t in {**files, **masked.files}.items() if not _is_test_path(p)}
     for target, names in listing.exercised.items():
         reaches = interface_names(files[target.path], target)
-        ids = [n for n in tests if n.split("::", 1)[-1] in names]
+        ids = named_first([n for n in tests if n.split("::", 1)[-1] in names], target)
         listing.usage[target] = usage_lines(test_file, files[test_file], ids, reaches, body)
         name = target.qualname.rsplit(".", 1)[-1]
         plain = set() if name.startswith("__") else {name}  # Max() does not call __repr__
@@ -151,8 +151,15 @@ def _list_examples(
     tests = files[test_file]
     for target, names in documented.items():
         reaches = interface_names(files[target.path], target)
-        ids = [f"{test_file}::{name}" for name in names]
+        ids = named_first([f"{test_file}::{name}" for name in names], target)
         listing.examples[target] = usage_lines(test_file, tests, ids, reaches, body)
+
+
+def named_first(nodeids: list[str], target: Target) -> list[str]:
+    """``nodeids`` with the tests named after the interface first (its own tests quote it
+    best: ``test_parse_docstring_sections`` over the hundreds of tests that reach it)."""
+    name = target.qualname.rsplit(".", 1)[-1].strip("_").lower()
+    return sorted(nodeids, key=lambda nodeid: name not in nodeid.rsplit("::", 1)[-1].lower())
 
 
 def _is_test_path(path: str) -> bool:

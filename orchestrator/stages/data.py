@@ -84,12 +84,13 @@ _UNIT_KEYS = ("file", "unit", "tests", "top_objects", "offline_objects", "budget
 class DataStage:
     name = "data"
     version = (
-        12  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
+        13  # 2: emptying; 3: leak scan by share; 4: P2P unmasked; 5: mends; 6: named at import
     )
     # 7: total_ordering dunders emptied, classes named by import-time calls kept; 8: units;
     # 9: statement-faithful gold, level 2 from copies, stability reruns; 10: sdists' names;
     # 11: what the file's other tests need is kept back, or emptied when that is enough;
     # 12: a docstring-less interface's stub quotes the F2P test lines that use it
+    # 13: class stubs show the members others use; documented interfaces get test lines
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 

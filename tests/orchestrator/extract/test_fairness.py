@@ -117,6 +117,8 @@ SECTIONS = {
     ),
     "tests/test_doc.py": (
         "from pkg.doc import sections, shown\n\n\n"
+        "def test_a_lint():\n"
+        "    assert sections('usage:')[2] == ''\n\n\n"
         "def test_sections():\n"
         "    assert sections('x usage: p') == ('x ', 'usage:', 'p')\n\n\n"
         "def test_shown():\n"
@@ -131,13 +133,14 @@ def test_a_documented_interface_without_an_example_gets_the_tests_lines() -> Non
     targets = [Target("pkg/doc.py", "sections"), Target("pkg/doc.py", "shown")]
     masked = mask(SECTIONS, targets)
     tests = {
-        f"tests/test_doc.py::test_{name}": TestTrace("passed", [["pkg/doc.py", name, 1, 1]])
-        for name in ("sections", "shown")
+        f"tests/test_doc.py::test_{name}": TestTrace("passed", [["pkg/doc.py", called, 1, 1]])
+        for name, called in (("a_lint", "sections"), ("sections", "sections"), ("shown", "shown"))
     }
     listing = statement_listing(SECTIONS, masked, targets, [], "tests/test_doc.py", tests)
     assert listing.exercised == {}  # both have docstrings: no test names stand in for them
-    assert stub_notes(listing, targets[0])[-2:] == [
+    assert stub_notes(listing, targets[0])[-3:] == [  # the test named after it first
         "# The tests use it so:",
         "#     assert sections('x usage: p') == ('x ', 'usage:', 'p')",
+        "#     assert sections('usage:')[2] == ''",
     ]
     assert stub_notes(listing, targets[1]) == []
