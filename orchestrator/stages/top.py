@@ -231,8 +231,9 @@ def _split_down(
     groups: list[units.Unit],
     how: tuple[str, bool],
 ) -> list[UnitChoice]:
-    """The groups, and for those that cannot be a case (or repeat the whole file) their
-    tests split again by the objects that tell them apart, ``SPLITS`` levels down."""
+    """The groups, and for those that cannot be a case as they are (or repeat the whole
+    file) their tests split again by the objects that tell them apart, ``SPLITS`` levels
+    down."""
     mode, ask_llm = how
     trace: FileTrace = state.values["traces"][whole.file]
     eligible = [c for c in whole.candidates if allowed(c)]
@@ -243,8 +244,13 @@ def _split_down(
             if mode != "group" and list(group.tests) == whole.tests:
                 failed.append(group)  # the file, tried already: only its split is new
                 continue
-            found.append(_widened(ctx, state, group, ask_llm))
-            failed += [] if found[-1].status == "ok" else [group]
+            choice = _widened(ctx, state, group, ask_llm)
+            # A group that fails as it is splits even when its widened unit passes: that
+            # one can hold most of the file, and drop later in data.
+            failed += [] if choice.status == "ok" and choice.unit == group.name else [group]
+            # Split, then widened, a group can come back to the tests of a unit found already.
+            if all(set(c.tests) != set(choice.tests) for c in found):
+                found.append(choice)
         split = (
             units.split_group(g, trace, eligible, state.spec.settings.min_test_num) for g in failed
         )
@@ -272,16 +278,17 @@ def _widened(
     trace: FileTrace = state.values["traces"][group.file]
     passing = set(units.passing(trace))
     reach = tests_reaching(trace, state.spec.settings.max_depth_top, passing)
-    # An object every test of the file reaches (its one entry point) widens to the file.
+    widened = {c.key: set(group.tests) | reach.get(c.key, set()) for c in choice.candidates}
+    # Widened to the share of the file its objects must fail, a unit is the file in
+    # effect, and the file was tried: an entry point every test reaches does just that.
+    most = (1.0 - state.spec.settings.f2p_pass_rate_threshold) * len(passing)
     shared = [
-        c
-        for c in choice.candidates
-        if c.reason.endswith(OTHERS) and set(group.tests) | reach.get(c.key, set()) != passing
+        c for c in choice.candidates if c.reason.endswith(OTHERS) and len(widened[c.key]) < most
     ]
     if not shared:
         return choice
-    nearest = min(shared, key=lambda c: (c.depth, -c.file_tests, c.key))
-    tests = set(group.tests) | reach.get(nearest.key, set())
+    nearest = min(shared, key=lambda c: (c.depth, -c.file_tests, len(widened[c.key]), c.key))
+    tests = widened[nearest.key]
     wide = units.Unit(group.file, f"{group.name}-wide", tuple(sorted(tests)))
     wider = _choose(ctx, state, wide, ask_llm)
     return wider if wider.status == "ok" else choice
