@@ -220,45 +220,10 @@ def _units_below(
         rest = [t for t in units.passing(trace) if t not in taken]
         eligible = [c for c in whole.candidates if allowed(c)]
         groups = units.group_units(whole.file, rest, trace, eligible, spec.min_test_num)
-        found += _split_down(ctx, state, whole, groups, (mode, ask_llm))
+        repeat = list(whole.tests) if mode != "group" else None  # the file, tried already
+        splits = units.Splits(trace, eligible, spec.min_test_num, repeat)
+        found += units.split_down(groups, splits, lambda u: _widened(ctx, state, u, ask_llm))
     return found
-
-
-def _split_down(
-    ctx: RunContext,
-    state: SpecState,
-    whole: UnitChoice,
-    groups: list[units.Unit],
-    how: tuple[str, bool],
-) -> list[UnitChoice]:
-    """The groups, and for those that cannot be a case as they are (or repeat the whole
-    file) their tests split again by the objects that tell them apart, ``SPLITS`` levels
-    down."""
-    mode, ask_llm = how
-    trace: FileTrace = state.values["traces"][whole.file]
-    eligible = [c for c in whole.candidates if allowed(c)]
-    found: list[UnitChoice] = []
-    for _ in range(SPLITS + 1):
-        failed: list[units.Unit] = []
-        for group in groups:
-            if mode != "group" and list(group.tests) == whole.tests:
-                failed.append(group)  # the file, tried already: only its split is new
-                continue
-            choice = _widened(ctx, state, group, ask_llm)
-            # A group that fails as it is splits even when its widened unit passes: that
-            # one can hold most of the file, and drop later in data.
-            failed += [] if choice.status == "ok" and choice.unit == group.name else [group]
-            # Split, then widened, a group can come back to the tests of a unit found already.
-            if all(set(c.tests) != set(choice.tests) for c in found):
-                found.append(choice)
-        split = (
-            units.split_group(g, trace, eligible, state.spec.settings.min_test_num) for g in failed
-        )
-        groups = [u for parts in split for u in parts]
-    return found
-
-
-SPLITS = 2  # how many times the tests of a group that fails are grouped again
 
 
 def _fallback(choice: UnitChoice) -> dict[str, Any]:

@@ -20,8 +20,9 @@ weighed against the line budget drawn for it between
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from orchestrator.extract.masking import (
     Definition,
@@ -117,6 +118,53 @@ def split_group(
     groups = group_units(unit.file, sorted(tests), trace, telling, min_tests)
     prefix = "" if unit.name == FILE_UNIT else f"{unit.name}-"
     return [Unit(g.file, prefix + g.name, g.tests) for g in groups if set(g.tests) != tests]
+
+
+SPLITS = 2  # how many times the tests of a group that fails are grouped again
+
+
+class Tried(Protocol):
+    """What ``split_down`` reads of an attempt at a unit (top's ``UnitChoice``)."""
+
+    status: str
+    unit: str
+    tests: list[str]
+
+
+Choice = TypeVar("Choice", bound=Tried)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """How a file's groups split: its trace, eligible objects, ``min_test_num``, and the
+    tests of the whole file when that unit was tried already (``None``: it was not)."""
+
+    trace: FileTrace
+    eligible: list[Candidate]
+    min_tests: int
+    whole: list[str] | None
+
+
+def split_down(groups: list[Unit], how: Splits, attempt: Callable[[Unit], Choice]) -> list[Choice]:
+    """The attempts at ``groups``, and at the tests of those that cannot be a case as
+    they are (or repeat the whole file), split again, :data:`SPLITS` levels down."""
+    found: list[Choice] = []
+    for _ in range(SPLITS + 1):
+        failed: list[Unit] = []
+        for group in groups:
+            if list(group.tests) == how.whole:
+                failed.append(group)  # only its split is new
+                continue
+            choice = attempt(group)
+            # A group that fails as it is splits even when its widened unit passes: that
+            # one can hold most of the file, and drop later in data.
+            failed += [] if choice.status == "ok" and choice.unit == group.name else [group]
+            # Split, then widened, a group can come back to the tests of a unit found already.
+            if all(set(c.tests) != set(choice.tests) for c in found):
+                found.append(choice)
+        split = (split_group(g, how.trace, how.eligible, how.min_tests) for g in failed)
+        groups = [u for parts in split for u in parts]
+    return found
 
 
 def _units(file: str, tests: dict[str, list[str]], min_tests: int) -> list[Unit]:
