@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+from collections.abc import Collection
 
 from orchestrator.extract.masking import (
     Definition,
@@ -28,10 +29,13 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 AGENT_PACKAGE = "agent_code"  # the package a level 2 agent writes
 
 
-def interface_stub(source: str, qualname: str, path: str, fallback_doc: str = "") -> str:
+def interface_stub(
+    source: str, qualname: str, path: str, fallback_doc: str = "", members: Collection[str] = ()
+) -> str:
     """The signature, decorators and docstring of ``qualname``, bodies as ``...``.
 
-    ``fallback_doc`` stands in for the docstring of an object that has none.
+    ``fallback_doc`` stands in for the docstring of an object that has none;
+    ``members`` are private members of a class shown all the same (others use them).
     """
     src = SourceText(source, path)
     found = find_definition(src.tree, qualname)
@@ -45,7 +49,7 @@ def interface_stub(source: str, qualname: str, path: str, fallback_doc: str = ""
         indent += "    "
     for node in nodes:
         lines += (
-            _class_stub(node, indent, fallback_doc)
+            _class_stub(node, indent, fallback_doc, members)
             if isinstance(node, ast.ClassDef)
             else _def_stub(node, indent, fallback_doc)
         )
@@ -71,7 +75,9 @@ def _def_stub(
     return [*lines, *_docstring(node, indent + "    ", fallback_doc), f"{indent}    ..."]
 
 
-def _class_stub(cls: ast.ClassDef, indent: str, fallback_doc: str = "") -> list[str]:
+def _class_stub(
+    cls: ast.ClassDef, indent: str, fallback_doc: str = "", members: Collection[str] = ()
+) -> list[str]:
     lines = [f"{indent}@{ast.unparse(d)}" for d in cls.decorator_list]
     lines.append(indent + _class_header(cls))
     inner = indent + "    "
@@ -79,7 +85,7 @@ def _class_stub(cls: ast.ClassDef, indent: str, fallback_doc: str = "") -> list[
     for stmt in cls.body:
         if _class_attribute(stmt):  # __slots__, fields and constants are interface too
             body.append(inner + ast.unparse(stmt))
-        elif isinstance(stmt, _DEFS) and _public(stmt.name):
+        elif isinstance(stmt, _DEFS) and (_public(stmt.name) or stmt.name in members):
             stub = (
                 _class_stub(stmt, inner)
                 if isinstance(stmt, ast.ClassDef)

@@ -41,6 +41,7 @@ from orchestrator.extract.masking import (
     parse,
     scope_statements,
 )
+from orchestrator.extract.members import Members, attributes_note, class_members, used_names
 from orchestrator.extract.raises import raised_for_tests
 from orchestrator.extract.usage import (
     calling,
@@ -69,9 +70,10 @@ class Listing:
     raises: dict[Target, list[str]] = field(default_factory=dict)  # what tests expect raised
     exercised: dict[Target, list[str]] = field(default_factory=dict)
     usage: dict[Target, list[str]] = field(default_factory=dict)  # test lines, when exercised
-    checked: dict[Target, list[str]] = field(default_factory=dict)  # test lines, documented
     callers: dict[Target, list[str]] = field(default_factory=dict)  # library lines, when none
     users: dict[Target, list[str]] = field(default_factory=dict)  # removed callers, else
+    members: dict[Target, Members] = field(default_factory=dict)  # a class's, others use
+    examples: dict[Target, list[str]] = field(default_factory=dict)  # test lines, documented
     covered: dict[str, set[int]] = field(default_factory=dict)  # path -> original lines
 
     def cover(self, path: str, start: int, end: int) -> None:
@@ -101,7 +103,13 @@ def statement_listing(
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
     listing.raises = raised_for_tests(files[test_file], masked, listed)
     listing.exercised = exercised_by(files, listed, tests)
-    _list_usage(listing, files, masked, test_file, tests, kept, listed)
+    _list_usage(listing, files, masked, test_file, tests, kept)
+    documented = exercised_by(files, listed, tests, True)
+    _list_examples(listing, files, masked, test_file, documented, kept)
+    used = used_names([*kept, files[test_file]])  # removed code's own uses need no listing
+    for target in listed:
+        source = files[target.path]
+        listing.members[target] = class_members(source, target.qualname, target.path, used)
     return listing
 
 
@@ -112,19 +120,16 @@ def _list_usage(
     test_file: str,
     tests: dict[str, TestTrace],
     kept: list[str],
-    listed: list[Target],
 ) -> None:
     """Per docstring-less interface, the F2P test lines that use it; for one no test line
     names (a helper), the calls of it in the library code that stays, or else the names
-    of the removed objects that call it. A documented interface gets its test lines too:
-    a docstring may undersell what the tests assert (isodate's duration_isoformat is
-    "just a wrapper around strftime", and also signs negative durations)."""
+    of the removed objects that call it."""
     # A quote must not hold a line the leak scan would count as the removed body's.
     body = {line for lines in distinctive_lines(masked.removed, kept).values() for line in lines}
     library = {p: t for p, t in {**files, **masked.files}.items() if not is_test_file(p)}
     for target, names in listing.exercised.items():
         reaches = interface_names(files[target.path], target)
-        ids = [n for n in tests if n.split("::", 1)[-1] in names]
+        ids = named_first([n for n in tests if n.split("::", 1)[-1] in names], target)
         listing.usage[target] = usage_lines(test_file, files[test_file], ids, reaches, body)
         name = target.qualname.rsplit(".", 1)[-1]
         plain = set() if name.startswith("__") else {name}  # Max() does not call __repr__
@@ -133,10 +138,33 @@ def _list_usage(
         if not listing.usage[target] and not listing.callers.get(target) and plain:
             others = {r.target.qualname: r.source for r in masked.removed if r.target != target}
             listing.users[target] = calling(others, plain)
-    for target, names in exercised_by(files, listed, tests, documented=True).items():
+
+
+def _list_examples(
+    listing: Listing,
+    files: dict[str, str],
+    masked: Masked,
+    test_file: str,
+    documented: dict[Target, list[str]],
+    kept: list[str],
+) -> None:
+    """Per interface whose docstring shows no example, the F2P test lines that use it: a
+    docstring says what it does, the tests pin how (exact output, edge cases); it may
+    undersell them (isodate's duration_isoformat, "a wrapper around strftime", signs
+    negative durations too)."""
+    body = {line for lines in distinctive_lines(masked.removed, kept).values() for line in lines}
+    tests = files[test_file]
+    for target, names in documented.items():
         reaches = interface_names(files[target.path], target)
-        ids = [n for n in tests if n.split("::", 1)[-1] in names]
-        listing.checked[target] = usage_lines(test_file, files[test_file], ids, reaches, body)
+        ids = named_first([f"{test_file}::{name}" for name in names], target)
+        listing.examples[target] = usage_lines(test_file, tests, ids, reaches, body)
+
+
+def named_first(nodeids: list[str], target: Target) -> list[str]:
+    """``nodeids`` with the tests named after the interface first (its own tests quote it
+    best: ``test_parse_docstring_sections`` over the hundreds of tests that reach it)."""
+    name = target.qualname.rsplit(".", 1)[-1].strip("_").lower()
+    return sorted(nodeids, key=lambda nodeid: name not in nodeid.rsplit("::", 1)[-1].lower())
 
 
 def _list_exposures(
@@ -288,14 +316,13 @@ def exercised_by(
     tests: dict[str, TestTrace],
     documented: bool = False,
 ) -> dict[Target, list[str]]:
-    """Per listed object without a docstring (with one, if ``documented``), the F2P tests
-    whose traces run it."""
+    """Per listed object without a docstring (``documented``: with one that shows no
+    ``>>>`` example), the F2P tests whose traces run it."""
     found: dict[Target, list[str]] = {}
     for target in listed:
-        source = SourceText(files[target.path], target.path)
-        if find_definition(source.tree, target.qualname) is None:
-            continue
-        if _has_docstring(source, target.qualname) != documented:
+        defined = find_definition(SourceText(files[target.path], target.path).tree, target.qualname)
+        doc = None if defined is None else ast.get_docstring(defined[0][-1])
+        if defined is None or (doc is None) == documented or ">>>" in (doc or ""):
             continue
         inside = (target.qualname, f"{target.qualname}.")
         names = sorted(
@@ -309,11 +336,6 @@ def exercised_by(
         if names:
             found[target] = names
     return found
-
-
-def _has_docstring(src: SourceText, qualname: str) -> bool:
-    found = find_definition(src.tree, qualname)
-    return found is None or ast.get_docstring(found[0][-1]) is not None
 
 
 def exercised_doc(listing: Listing, target: Target) -> str:
@@ -339,8 +361,9 @@ def stub_notes(listing: Listing, target: Target) -> list[str]:
     strings = listing.strings.get(target, [])
     said = [f"# The tests expect this exact text from it: {s}" for s in strings]
     said += [f"# The tests expect it to raise: {r}" for r in listing.raises.get(target, [])]
-    checked = listing.checked.get(target, [])
-    said += ["# The tests use it so:", *(f"#     {line}" for line in checked)] if checked else []
+    said += attributes_note(listing.members.get(target, Members()))
+    examples = listing.examples.get(target, [])
+    said += ["# The tests use it so:", *(f"#     {line}" for line in examples)] if examples else []
     return [*said, *listing.exposures.get(target, [])]
 
 

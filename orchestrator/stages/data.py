@@ -98,7 +98,8 @@ class DataStage:
     # 9: statement-faithful gold, level 2 from copies, stability reruns; 10: sdists' names;
     # 11: what the file's other tests need is kept back, or emptied when that is enough;
     # 12: a docstring-less interface's stub quotes the F2P test lines that use it;
-    # 13: order-dependent P2P tests leave PASS_TO_PASS; stubs quote raises and test lines
+    # 13: order-dependent P2P tests leave PASS_TO_PASS; stubs quote raises, test lines
+    # for documented interfaces, and the members of a class others use
     depends_on: tuple[str, ...] = ("p2p",)
     cache_key: str | None = "data_cache"
 

@@ -29,6 +29,7 @@ from orchestrator.extract.fairness import (
     stub_notes,
 )
 from orchestrator.extract.masking import Target
+from orchestrator.extract.members import Members
 from orchestrator.pipeline.traces import FileTrace
 from orchestrator.stages.data_checks import Dropped, Runner, Verdict
 
@@ -48,12 +49,15 @@ class Fairness:
         return stubs + [self._stub(h, None) for h in self.listing.helpers]
 
     def _stub(self, target: Target, given: str | None) -> str:
-        source = self.files[target.path]
-        offline = interface_stub(source, target.qualname, target.path)
+        source, where = self.files[target.path], (target.qualname, target.path)
+        members = self.listing.members.get(target, Members()).private
+        offline = interface_stub(source, *where, members=members)
+        if given == interface_stub(source, *where):  # the offline stub, less those members
+            given = offline
         tests = self.listing.exercised.get(target)
         if tests and given in (None, offline):  # not an LLM's docstring: the test names
             doc = exercised_doc(self.listing, target)
-            given = interface_stub(source, target.qualname, target.path, doc)
+            given = interface_stub(source, *where, doc, members)
         return "\n".join([given or offline, *stub_notes(self.listing, target)])
 
 

@@ -78,8 +78,9 @@ class UnitChoice(msgspec.Struct, kw_only=True):
 
 class TopStage:
     name = "top"
-    version = 11  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
+    version = 12  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
     # 8: budgets count classes whole; 9: wide classes; 10, 11: auto's fallbacks for data
+    # 12: failed groups split again, and widened by an object short of the whole file
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
@@ -220,11 +221,9 @@ def _units_below(
         rest = [t for t in units.passing(trace) if t not in taken]
         eligible = [c for c in whole.candidates if allowed(c)]
         groups = units.group_units(whole.file, rest, trace, eligible, spec.min_test_num)
-        found += [
-            _widened(ctx, state, u, ask_llm)
-            for u in groups
-            if mode == "group" or list(u.tests) != whole.tests
-        ]
+        repeat = list(whole.tests) if mode != "group" else None  # the file, tried already
+        splits = units.Splits(trace, eligible, spec.min_test_num, repeat)
+        found += units.split_down(groups, splits, lambda u: _widened(ctx, state, u, ask_llm))
     return found
 
 
@@ -240,16 +239,22 @@ def _widened(
     unit with those tests in (``name-wide``): tests that share their objects go together
     (``TestLast`` takes in the tests of functions built on ``last``)."""
     choice = _choose(ctx, state, group, ask_llm)
-    shared = [c for c in choice.candidates if c.reason.endswith(OTHERS)]
-    if choice.status == "ok" or not shared:
+    if choice.status == "ok":
         return choice
-    nearest = min(shared, key=lambda c: (c.depth, -c.file_tests, c.key))
     trace: FileTrace = state.values["traces"][group.file]
     passing = set(units.passing(trace))
     reach = tests_reaching(trace, state.spec.settings.max_depth_top, passing)
-    tests = set(group.tests) | reach.get(nearest.key, set())
-    if tests == passing:  # the whole file, tried already
+    widened = {c.key: set(group.tests) | reach.get(c.key, set()) for c in choice.candidates}
+    # Widened to the share of the file its objects must fail, a unit is the file in
+    # effect, and the file was tried: an entry point every test reaches does just that.
+    most = (1.0 - state.spec.settings.f2p_pass_rate_threshold) * len(passing)
+    shared = [
+        c for c in choice.candidates if c.reason.endswith(OTHERS) and len(widened[c.key]) < most
+    ]
+    if not shared:
         return choice
+    nearest = min(shared, key=lambda c: (c.depth, -c.file_tests, len(widened[c.key]), c.key))
+    tests = widened[nearest.key]
     wide = units.Unit(group.file, f"{group.name}-wide", tuple(sorted(tests)))
     wider = _choose(ctx, state, wide, ask_llm)
     return wider if wider.status == "ok" else choice

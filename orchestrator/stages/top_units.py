@@ -10,16 +10,19 @@ FAIL_TO_PASS; the file's other tests must keep passing and join PASS_TO_PASS.
   named after that object (``naturalsize``, ``Version-parse``).
 
 ``auto`` tries the whole file first, then its classes, then groups of the
-tests no valid class took. Units with fewer than ``min_test_num`` tests are
-not tried. Each unit's objects are weighed against the line budget drawn for
-it between ``max_code_line_lower_bound`` and ``max_code_line_upper_bound``.
+tests no valid class took, then (twice at most) the tests of a group that
+cannot be a case, grouped again without the objects all of them reach. Units
+with fewer than ``min_test_num`` tests are not tried. Each unit's objects are
+weighed against the line budget drawn for it between
+``max_code_line_lower_bound`` and ``max_code_line_upper_bound``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from orchestrator.extract.masking import (
     Definition,
@@ -93,6 +96,75 @@ def group_units(
             best = min(reached)[1][1]
             by_object.setdefault(names[best], []).append(nodeid)
     return _units(file, by_object, min_tests)
+
+
+def split_group(
+    unit: Unit, trace: FileTrace, eligible: list[Candidate], min_tests: int
+) -> list[Unit]:
+    """The tests of a unit that cannot be a case, grouped again by the objects that tell
+    them apart, each named ``{unit}-{object}``.
+
+    An object every one of the tests reaches (a library's one entry point, such as
+    ``tabulate()`` or ``docopt()``) tells none of them apart, yet it is every test's
+    nearest object: grouping by it gives back the same tests. Left out, the next
+    nearest objects split the tests by what they exercise (multi-line cells, wrapping).
+    """
+    tests = set(unit.tests)
+    reach: dict[str, set[str]] = {}
+    for nodeid in tests:
+        for row in trace.tests[nodeid].calls:
+            reach.setdefault(f"{row[0]}::{row[1]}:{row[2]}", set()).add(nodeid)
+    telling = [c for c in eligible if 0 < len(reach.get(c.key, ())) < len(tests)]
+    groups = group_units(unit.file, sorted(tests), trace, telling, min_tests)
+    prefix = "" if unit.name == FILE_UNIT else f"{unit.name}-"
+    return [Unit(g.file, prefix + g.name, g.tests) for g in groups if set(g.tests) != tests]
+
+
+SPLITS = 2  # how many times the tests of a group that fails are grouped again
+
+
+class Tried(Protocol):
+    """What ``split_down`` reads of an attempt at a unit (top's ``UnitChoice``)."""
+
+    status: str
+    unit: str
+    tests: list[str]
+
+
+Choice = TypeVar("Choice", bound=Tried)
+
+
+@dataclass(frozen=True)
+class Splits:
+    """How a file's groups split: its trace, eligible objects, ``min_test_num``, and the
+    tests of the whole file when that unit was tried already (``None``: it was not)."""
+
+    trace: FileTrace
+    eligible: list[Candidate]
+    min_tests: int
+    whole: list[str] | None
+
+
+def split_down(groups: list[Unit], how: Splits, attempt: Callable[[Unit], Choice]) -> list[Choice]:
+    """The attempts at ``groups``, and at the tests of those that cannot be a case as
+    they are (or repeat the whole file), split again, :data:`SPLITS` levels down."""
+    found: list[Choice] = []
+    for _ in range(SPLITS + 1):
+        failed: list[Unit] = []
+        for group in groups:
+            if list(group.tests) == how.whole:
+                failed.append(group)  # only its split is new
+                continue
+            choice = attempt(group)
+            # A group that fails as it is splits even when its widened unit passes: that
+            # one can hold most of the file, and drop later in data.
+            failed += [] if choice.status == "ok" and choice.unit == group.name else [group]
+            # Split, then widened, a group can come back to the tests of a unit found already.
+            if all(set(c.tests) != set(choice.tests) for c in found):
+                found.append(choice)
+        split = (split_group(g, how.trace, how.eligible, how.min_tests) for g in failed)
+        groups = [u for parts in split for u in parts]
+    return found
 
 
 def _units(file: str, tests: dict[str, list[str]], min_tests: int) -> list[Unit]:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from orchestrator.extract.fairness import faithful_files, observable_strings, statement_listing
+from orchestrator.extract.fairness import (
+    faithful_files,
+    observable_strings,
+    statement_listing,
+    stub_notes,
+)
 from orchestrator.extract.masking import Target, mask
+from orchestrator.pipeline.traces import TestTrace
 
 FILES = {
     "pkg/__init__.py": "from .sizes import naturalsize, other\n\n__all__ = ['naturalsize', 'other']\n",
@@ -95,3 +101,46 @@ def test_a_message_the_tests_see_formatted_is_listed_by_its_template() -> None:
     assert observable_strings(test, masked, [target], kept) == {
         target: ["f'called {signature} once'"]
     }
+
+
+SECTIONS = {
+    "pkg/__init__.py": "",
+    "pkg/doc.py": (
+        "def sections(text):\n"
+        '    """Split ``text`` at its ``usage:`` line: before, header, body."""\n'
+        "    head, _, rest = text.partition('usage:')\n"
+        "    return head, 'usage:', rest.strip()\n"
+        "\n\n"
+        "def shown(text):\n"
+        '    """``text`` in brackets.\n\n    >>> shown("a")\n    \'[a]\'\n    """\n'
+        "    return '[' + text + ']'\n"
+    ),
+    "tests/test_doc.py": (
+        "from pkg.doc import sections, shown\n\n\n"
+        "def test_a_lint():\n"
+        "    assert sections('usage:')[2] == ''\n\n\n"
+        "def test_sections():\n"
+        "    assert sections('x usage: p') == ('x ', 'usage:', 'p')\n\n\n"
+        "def test_shown():\n"
+        "    assert shown('b') == '[b]'\n"
+    ),
+}
+
+
+def test_a_documented_interface_without_an_example_gets_the_tests_lines() -> None:
+    """The docstring says what ``sections`` does; the test pins how. ``shown``'s docstring
+    has its own example, and is left alone."""
+    targets = [Target("pkg/doc.py", "sections"), Target("pkg/doc.py", "shown")]
+    masked = mask(SECTIONS, targets)
+    tests = {
+        f"tests/test_doc.py::test_{name}": TestTrace("passed", [["pkg/doc.py", called, 1, 1]])
+        for name, called in (("a_lint", "sections"), ("sections", "sections"), ("shown", "shown"))
+    }
+    listing = statement_listing(SECTIONS, masked, targets, [], "tests/test_doc.py", tests)
+    assert listing.exercised == {}  # both have docstrings: no test names stand in for them
+    assert stub_notes(listing, targets[0])[-3:] == [  # the test named after it first
+        "# The tests use it so:",
+        "#     assert sections('x usage: p') == ('x ', 'usage:', 'p')",
+        "#     assert sections('usage:')[2] == ''",
+    ]
+    assert stub_notes(listing, targets[1]) == []

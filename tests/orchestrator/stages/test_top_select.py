@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestrator.pipeline.traces import FileTrace, TestTrace
 from orchestrator.stages.top_select import select_top
-from orchestrator.stages.top_units import Limits, Unit, class_units, group_units
+from orchestrator.stages.top_units import Limits, Unit, class_units, group_units, split_group
 
 LIB = """\
 def alpha(x):
@@ -77,6 +77,31 @@ def test_groups_follow_the_nearest_specific_object() -> None:
     found, _ = select_top(unit, traces(), limits(), {"lib.py": LIB})
     groups = group_units(FILE, sorted(trace.tests), trace, found, min_tests=1)
     assert {g.name: len(g.tests) for g in groups} == {"alpha": 2, "beta": 1, "gamma": 1}
+
+
+def test_a_group_that_fails_splits_without_the_object_all_its_tests_reach() -> None:
+    """Every test calls ``alpha`` first (the entry point), so they all group under it;
+    split, they part by ``beta`` and ``gamma``, named after the group and the object."""
+    lines = {"alpha": 1, "beta": 5, "gamma": 11}
+    calls = {"b1": [("beta", 2)], "b2": [("beta", 2)], "g1": [("gamma", 2)]}
+    calls["g2"] = [("gamma", 2), ("beta", 3)]  # beta too, deeper: it goes with gamma
+    tests = {
+        f"{FILE}::test_{name}": TestTrace(
+            "passed", [row("alpha", 1), *(row(f, lines[f], depth) for f, depth in reached)]
+        )
+        for name, reached in calls.items()
+    }
+    trace = FileTrace(tests=tests, import_time=[])
+    unit = Unit(FILE, "file", tuple(sorted(tests)))
+    found, _ = select_top(unit, {FILE: trace}, limits(), {"lib.py": LIB})
+    (whole,) = group_units(FILE, sorted(tests), trace, found, min_tests=1)
+    assert whole.name == "alpha"
+    assert set(whole.tests) == set(tests)
+    split = split_group(whole, trace, found, min_tests=1)
+    assert {g.name: g.tests for g in split} == {
+        "alpha-beta": (f"{FILE}::test_b1", f"{FILE}::test_b2"),
+        "alpha-gamma": (f"{FILE}::test_g1", f"{FILE}::test_g2"),
+    }
 
 
 def test_objects_left_out_by_the_cap_are_not_called_not_needed() -> None:
