@@ -104,8 +104,7 @@ def statement_listing(
     listing.raises = raised_for_tests(files[test_file], masked, listed)
     listing.exercised = exercised_by(files, listed, tests)
     _list_usage(listing, files, masked, test_file, tests, kept)
-    documented = exercised_by(files, listed, tests, True)
-    _list_examples(listing, files, masked, test_file, documented, kept)
+    _list_examples(listing, files, masked, test_file, tests, kept, listed)
     used = used_names([*kept, files[test_file]])  # removed code's own uses need no listing
     for target in listed:
         source = files[target.path]
@@ -145,19 +144,19 @@ def _list_examples(
     files: dict[str, str],
     masked: Masked,
     test_file: str,
-    documented: dict[Target, list[str]],
+    tests: dict[str, TestTrace],
     kept: list[str],
+    listed: list[Target],
 ) -> None:
     """Per interface whose docstring shows no example, the F2P test lines that use it: a
     docstring says what it does, the tests pin how (exact output, edge cases); it may
     undersell them (isodate's duration_isoformat, "a wrapper around strftime", signs
     negative durations too)."""
     body = {line for lines in distinctive_lines(masked.removed, kept).values() for line in lines}
-    tests = files[test_file]
-    for target, names in documented.items():
+    for target, names in exercised_by(files, listed, tests, documented=True).items():
         reaches = interface_names(files[target.path], target)
-        ids = named_first([f"{test_file}::{name}" for name in names], target)
-        listing.examples[target] = usage_lines(test_file, tests, ids, reaches, body)
+        ids = named_first([n for n in tests if n.split("::", 1)[-1] in names], target)
+        listing.examples[target] = usage_lines(test_file, files[test_file], ids, reaches, body)
 
 
 def named_first(nodeids: list[str], target: Target) -> list[str]:

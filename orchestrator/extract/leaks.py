@@ -162,9 +162,14 @@ def third_party_marks(marks: dict[str, list[str]]) -> dict[str, list[str]]:
     }
 
 
-def top_level_modules(repo: Path) -> list[str]:
-    """The importable top-level names the repository defines (flat and ``src/`` layouts)."""
-    paths = {p.relative_to(repo).as_posix() for p in repo.rglob("*.py") if ".git" not in p.parts}
+def top_level_modules(repo: Path, skip: frozenset[str] = frozenset((".git",))) -> list[str]:
+    """The importable top-level names the repository defines (flat and ``src/`` layouts),
+    none from a folder named in ``skip``."""
+    paths = {
+        relative.as_posix()
+        for found in repo.rglob("*.py")
+        if not skip.intersection((relative := found.relative_to(repo)).parts)
+    }
     names = {name.split(".")[0] for path in paths if (name := module_name(path, paths))}
     return sorted(names)
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from orchestrator.extract.masking import Masked, Target, parse
 
 # pytest.raises(X), self.assertRaises(X) and their variants: the class is the first argument.
-_EXPECTING = frozenset(
+EXPECTING = frozenset(
     ("raises", "assertRaises", "assertRaisesRegex", "assertRaisesRegexp", "failUnlessRaises")
 )
 MAX_SHOWN = 160  # a raise expression longer than this is cut: the class and the start say it
@@ -28,10 +28,10 @@ def expected_exceptions(test_source: str) -> set[str]:
     """The exception class names (last dotted part) a test module expects to be raised."""
     names: set[str] = set()
     for node in ast.walk(parse(test_source)):
-        if isinstance(node, ast.Call) and _called(node.func) in _EXPECTING and node.args:
+        if isinstance(node, ast.Call) and called(node.func) in EXPECTING and node.args:
             first = node.args[0]
             classes = first.elts if isinstance(first, ast.Tuple) else [first]
-            names |= {n for n in map(_called, classes) if n}
+            names |= {n for n in map(called, classes) if n}
     return names
 
 
@@ -61,13 +61,13 @@ def _raises(source: str, expected: set[str]) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Raise) and node.exc is not None:
             exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
-            if _called(exc) in expected:
+            if called(exc) in expected:
                 text = ast.unparse(node.exc)
                 found.append(text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "...")
     return found
 
 
-def _called(node: ast.expr) -> str:
+def called(node: ast.expr) -> str:
     """``raises`` of ``pytest.raises``, ``ValueError`` of ``ValueError``, else ""."""
     if isinstance(node, ast.Attribute):
         return node.attr

@@ -21,6 +21,7 @@ import textwrap
 from collections.abc import Iterator
 
 from orchestrator.extract.masking import Target, blocks, find_definition, parse
+from orchestrator.extract.raises import EXPECTING, called
 
 MAX_LINES = 6  # quoted lines per interface
 MAX_LINE = 160  # characters per quoted line; longer ones are cut with " ..."
@@ -258,9 +259,7 @@ def _item(source: str, item: ast.withitem) -> str:
 
 def _raises(item: ast.withitem) -> bool:
     expr = item.context_expr
-    func = expr.func if isinstance(expr, ast.Call) else expr
-    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-    return name in ("raises", "assertRaises", "assertRaisesRegex", "warns")
+    return called(expr.func if isinstance(expr, ast.Call) else expr) in EXPECTING | {"warns"}
 
 
 def _mentions(node: ast.AST, names: set[str]) -> bool:

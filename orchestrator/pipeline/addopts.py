@@ -123,12 +123,18 @@ def _configures(path: Path) -> bool:
 def _has_table(path: Path) -> bool:
     if path.suffix == ".toml":
         return _pytest_table(path) is not None
+    return _ini_section(path) is not None
+
+
+def _ini_section(path: Path) -> configparser.SectionProxy | None:
+    """pytest's section of an ini-style file: ``[tool:pytest]`` in setup.cfg, else ``[pytest]``."""
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error:
-        return False
-    return parser.has_section("tool:pytest" if path.name == "setup.cfg" else "pytest")
+        return None
+    section = "tool:pytest" if path.name == "setup.cfg" else "pytest"
+    return parser[section] if parser.has_section(section) else None
 
 
 def _refused(output: str, tokens: list[str], repo: Path) -> tuple[list[str], list[str]] | None:
@@ -172,13 +178,8 @@ def read_addopts(config: Path) -> list[str] | None:
     """The ``addopts`` words of a pytest configuration file, as pytest reads them."""
     if config.suffix == ".toml":
         return _toml_addopts(config)
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    try:
-        parser.read(config, encoding="utf-8")
-    except configparser.Error:
-        return None
-    section = "tool:pytest" if config.name == "setup.cfg" else "pytest"
-    value = parser.get(section, "addopts", fallback=None)
+    section = _ini_section(config)
+    value = None if section is None else section.get("addopts")
     return None if value is None else shlex.split(value)
 
 

@@ -15,7 +15,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 _MISSING = re.compile(r"No module named '([^']+)'")
-_NOT_LIBRARY = {".git", "tests", "test", "testing"}  # folders whose modules are not the project
+# Folders whose modules are not the project.
+_NOT_LIBRARY = frozenset((".git", "tests", "test", "testing"))
 _SCRIPTS = {"conftest", "setup", "noxfile"}
 
 
@@ -49,12 +50,7 @@ def _last_missing(message: str) -> str | None:
 
 def own_packages(repo: Path) -> set[str]:
     """The repository's importable top-level names, its tests and build scripts left out."""
-    from orchestrator.extract.masking import module_name
+    from orchestrator.extract.leaks import top_level_modules
 
-    paths = {
-        relative.as_posix()
-        for found in repo.rglob("*.py")
-        if not _NOT_LIBRARY & set((relative := found.relative_to(repo)).parts)
-    }
-    names = {name.split(".")[0] for path in paths if (name := module_name(path, paths))}
+    names = top_level_modules(repo, _NOT_LIBRARY)
     return {name for name in names if not name.startswith("test") and name not in _SCRIPTS}

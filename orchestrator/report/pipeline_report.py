@@ -31,7 +31,6 @@ ASSETS = "pipeline_report"
 FUNNEL = ("test files", "F2P candidates", "traced", "masked", "validated", "exported")
 _BEFORE_TRACING = frozenset(("runner", "dynamic"))
 _MASKING = frozenset(("classify", "mask"))
-_MODEL_FAILED = "the model's choice failed"  # data's note on a case the offline choice made
 
 
 def write_pipeline_report(run: Path) -> Path:
@@ -124,11 +123,10 @@ def _spec_data(
             p: {"stage": f.get("stage"), "reason": f.get("reason")} for p, f in dropped.items()
         },
         "cases": {name: cases[name] for name in sorted(names) if name in cases},
-        "llm_fallbacks": {
-            path: note
+        "llm_fallbacks": {  # valid after the model's choice failed: the note says both
+            path: f["notes"][0]
             for path, f in status_files.items()
-            for note in f.get("notes", [])[:1]
-            if note.startswith(_MODEL_FAILED)
+            if f.get("status") == "valid" and f.get("attempts")
         },
     }
 

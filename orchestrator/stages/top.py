@@ -72,7 +72,6 @@ class UnitChoice(msgspec.Struct, kw_only=True):
     llm: dict[str, object] | None = None
     # In LLM mode, when the model's objects differ: the data stage tries these next.
     offline_objects: list[dict[str, object]] = []
-    keep: bool = True  # False: decided while the LLM endpoint failed, so never stored
     fallbacks: list[dict[str, Any]] = []  # auto: the smaller units, if the file drops in data
 
 
@@ -285,7 +284,7 @@ def _choose(
     if ctx.llm is None or not ask_llm:
         return _settle(state, unit, choice, found, offline, (limits, core))
     found, choice.llm = _decide_with_llm(ctx, state, unit, found)
-    choice.keep = _told_failures(ctx, state, unit, choice.llm)
+    _tell_failures(ctx, state, unit, choice.llm)
     chosen = [c for c in found if c.chosen]
     if {c.key for c in chosen} == {c.key for c in offline}:
         return _settle(state, unit, choice, found, chosen, (limits, core))
@@ -294,7 +293,7 @@ def _choose(
         model.offline_objects = top_objects(offline)
         return model
     fallback = _settle(state, unit, choice, found, offline, (limits, core))
-    if fallback.status != "ok" or fallback.llm is None:  # both attempts, as data says them
+    if fallback.status != "ok" or fallback.llm is None:  # None: typing only (set above)
         model.reason = f"llm choice: {model.reason}; offline choice: {fallback.reason}"
         return model
     fallback.llm["model_choice_failed"] = model.reason  # data's notes say it with the case
@@ -409,10 +408,10 @@ def _smaller_units(spec: RepoSpec) -> str:
     return "; case_unit = 'auto' tries classes and groups" if spec.case_unit == "file" else ""
 
 
-def _told_failures(
+def _tell_failures(
     ctx: RunContext, state: SpecState, unit: units.Unit, report: dict[str, Any]
-) -> bool:
-    """Record the endpoint's failures as the run's errors; False when there were any.
+) -> None:
+    """Record the endpoint's failures as the run's errors.
 
     A batch the offline selector decided because the endpoint failed is no verdict of
     the model: the file's result is used in this run but not stored, so it is asked
@@ -420,14 +419,13 @@ def _told_failures(
     """
     errors = [b["error"] for b in report["batches"] if b["error"]]
     if not errors:
-        return True
+        return
     state.values.setdefault("top_llm_failed", set()).add(unit.file)
     ctx.error(ctx.llm.down or f"top: {state.name} {unit.key}: {errors[0]}")
     ctx.warn(
         "top: batches the LLM endpoint failed were decided offline and are not cached;"
         " a rerun asks the model again"
     )
-    return False
 
 
 def _decide_with_llm(

@@ -103,4 +103,4 @@ def test_a_documented_interface_gets_the_test_lines_that_use_it() -> None:
         "# The tests use it so:",
         "#     assert render(-x) == '-2'",
     ]
-    assert statement_listing(files, masked, [target], [], "tests/test_fmt.py", {}).checked == {}
+    assert statement_listing(files, masked, [target], [], "tests/test_fmt.py", {}).examples == {}
