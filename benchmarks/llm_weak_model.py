@@ -115,13 +115,6 @@ def valid(entry: dict[str, Any]) -> set[str]:
     return {path for path, e in entry["files"].items() if e["status"] == "valid"}
 
 
-def top_fallbacks(run: Path, spec: str) -> int:
-    """Files where top used the offline choice because the model's could not fail enough tests."""
-    folder = run / "debug_outputs" / "llm_top_classification" / spec
-    reasons = [json.loads(p.read_text()) for p in folder.glob("*/reasons.json")]
-    return sum(1 for r in reasons if "model_choice_failed" in r.get("llm", {}))
-
-
 def noted(entry: dict[str, Any], text: str) -> int:
     return sum(1 for e in entry["files"].values() if any(text in n for n in e.get("notes", [])))
 
@@ -135,11 +128,11 @@ def report(offline: Path, llm: Path, server_calls: list[dict[str, Any]]) -> None
     for spec, entry in sorted(status(offline).items()):
         mine = llm_status.get(spec, {"files": {}})
         lost = valid(entry) - valid(mine)
-        top_noted = noted(mine, "the model's choice failed (top: ")  # counted as top's
+        top = noted(mine, "the model's choice failed (top: ")  # data's notes say where
         print(
             f"{spec:<18} {entry['f2p_candidates']:>4} {len(valid(entry)):>8} {len(valid(mine)):>5}"
-            f" {len(lost):>5} {top_fallbacks(llm, spec):>13}"
-            f" {noted(mine, 'the offline choice made the case') - top_noted:>14}"
+            f" {len(lost):>5} {top:>13}"
+            f" {noted(mine, 'the offline choice made the case') - top:>14}"
             f" {noted(mine, 'offline task statement'):>18}"
         )
     tokens = [c["usage"]["prompt_tokens"] for c in server_calls if c.get("usage")]
