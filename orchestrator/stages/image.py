@@ -48,9 +48,10 @@ class ImageStage:
             from orchestrator.environments.docker_base import docker_inputs
 
             inputs.update(docker_inputs(spec))
-        else:  # a local environment's editable install points at its checkout: keyed by it,
-            # so runs on one cache with different --repos-dir never rebuild each other's
-            inputs["checkout"] = str(state.values["checkout"].path.resolve())
+        else:  # a local environment's editable install points at its checkout: two specs
+            # of one repository (two checkouts) must not share one; the name, not the path,
+            # so a case's environment key is the same whichever cache made it
+            inputs["checkout"] = state.values["checkout"].path.name
         return [WorkItem("environment", inputs)]
 
     def run(self, ctx: RunContext, state: SpecState, item: WorkItem) -> Outcome:

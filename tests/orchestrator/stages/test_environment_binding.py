@@ -1,10 +1,8 @@
 """An environment that no longer imports its project is rebuilt, never used or cached.
 
 A ``src/`` layout project, whose tests import it only through the editable install:
-- the cache moved (``mv cache-a cache-b``): the checkout is part of a local
-  environment's key, so a new environment is built for the moved checkout, and the
-  run gives the cases the first run gave (an environment that loses its checkout
-  under one key is rebuilt: tests/orchestrator/environments/test_environment_stale.py);
+- the cache moved (``mv cache-a cache-b``): the environment is rebuilt, the log says
+  why, and the run gives the cases the first run gave;
 - an install command that leaves the project uninstalled: the run exits 1 with the
   one-line reason, and the scanner stores nothing, so a rerun scans again.
 """
@@ -114,7 +112,7 @@ def cases(run: Path) -> dict[str, Any]:
     return found
 
 
-def test_a_moved_cache_builds_an_environment_for_its_checkout_and_gives_the_same_cases(
+def test_a_moved_cache_rebuilds_its_environment_and_gives_the_same_cases(
     project: Path, tmp_path: Path
 ) -> None:
     first = run_dir(build(tmp_path, tmp_path / "cache-a", small_spec(project)))
@@ -124,8 +122,11 @@ def test_a_moved_cache_builds_an_environment_for_its_checkout_and_gives_the_same
     second = run_dir(build(tmp_path, tmp_path / "cache-b", spec))
     assert cases(first), (first / "logs" / "summary.txt").read_text()
     assert cases(second) == cases(first)
-    environments = sorted(p.name for p in (tmp_path / "cache-b" / "envs").iterdir())
-    assert len(environments) == 2, environments  # the moved one, and the one now used
+    log = (second / "logs" / "fbench.log").read_text()
+    rebuilt = [line for line in log.splitlines() if "is rebuilt" in line]
+    assert len(rebuilt) == 1, log
+    old = (tmp_path / "cache-a" / "repos").resolve()
+    assert f"it was installed from {old}/" in rebuilt[0]
 
 
 def test_an_environment_without_the_project_stops_the_run_and_caches_no_scan(
