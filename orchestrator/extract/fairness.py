@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from orchestrator.extract.leaks import distinctive_lines
@@ -103,8 +104,15 @@ def statement_listing(
     listing.strings = observable_strings(files[test_file], masked, listed, kept)
     listing.raises = raised_for_tests(files[test_file], masked, listed)
     listing.exercised = exercised_by(files, listed, tests)
-    _list_usage(listing, files, masked, test_file, tests, kept)
-    _list_examples(listing, files, masked, test_file, tests, kept, listed)
+    # A quote must not hold a line the leak scan would count as the removed body's.
+    body = {line for lines in distinctive_lines(masked.removed, kept).values() for line in lines}
+    quote = functools.partial(_test_lines, files, test_file, tests, body)
+    _list_usage(listing, files, masked, quote, body)
+    # A docstring without an example says what an interface does, the tests pin how
+    # (exact output, edge cases); it may undersell them (isodate's duration_isoformat,
+    # "a wrapper around strftime", signs negative durations too).
+    for target, names in exercised_by(files, listed, tests, documented=True).items():
+        listing.examples[target] = quote(target, names)
     used = used_names([*kept, files[test_file]])  # removed code's own uses need no listing
     for target in listed:
         source = files[target.path]
@@ -112,24 +120,33 @@ def statement_listing(
     return listing
 
 
+def _test_lines(
+    files: dict[str, str],
+    test_file: str,
+    tests: dict[str, TestTrace],
+    body: set[str],
+    target: Target,
+    names: list[str],
+) -> list[str]:
+    """The lines of the F2P tests ``names`` that use ``target``, its own tests first."""
+    reaches = interface_names(files[target.path], target)
+    ids = named_first([n for n in tests if n.split("::", 1)[-1] in names], target)
+    return usage_lines(test_file, files[test_file], ids, reaches, body)
+
+
 def _list_usage(
     listing: Listing,
     files: dict[str, str],
     masked: Masked,
-    test_file: str,
-    tests: dict[str, TestTrace],
-    kept: list[str],
+    quote: Callable[[Target, list[str]], list[str]],
+    body: set[str],
 ) -> None:
     """Per docstring-less interface, the F2P test lines that use it; for one no test line
     names (a helper), the calls of it in the library code that stays, or else the names
     of the removed objects that call it."""
-    # A quote must not hold a line the leak scan would count as the removed body's.
-    body = {line for lines in distinctive_lines(masked.removed, kept).values() for line in lines}
     library = {p: t for p, t in {**files, **masked.files}.items() if not is_test_file(p)}
     for target, names in listing.exercised.items():
-        reaches = interface_names(files[target.path], target)
-        ids = named_first([n for n in tests if n.split("::", 1)[-1] in names], target)
-        listing.usage[target] = usage_lines(test_file, files[test_file], ids, reaches, body)
+        listing.usage[target] = quote(target, names)
         name = target.qualname.rsplit(".", 1)[-1]
         plain = set() if name.startswith("__") else {name}  # Max() does not call __repr__
         if not listing.usage[target] and plain:
@@ -137,26 +154,6 @@ def _list_usage(
         if not listing.usage[target] and not listing.callers.get(target) and plain:
             others = {r.target.qualname: r.source for r in masked.removed if r.target != target}
             listing.users[target] = calling(others, plain)
-
-
-def _list_examples(
-    listing: Listing,
-    files: dict[str, str],
-    masked: Masked,
-    test_file: str,
-    tests: dict[str, TestTrace],
-    kept: list[str],
-    listed: list[Target],
-) -> None:
-    """Per interface whose docstring shows no example, the F2P test lines that use it: a
-    docstring says what it does, the tests pin how (exact output, edge cases); it may
-    undersell them (isodate's duration_isoformat, "a wrapper around strftime", signs
-    negative durations too)."""
-    body = {line for lines in distinctive_lines(masked.removed, kept).values() for line in lines}
-    for target, names in exercised_by(files, listed, tests, documented=True).items():
-        reaches = interface_names(files[target.path], target)
-        ids = named_first([n for n in tests if n.split("::", 1)[-1] in names], target)
-        listing.examples[target] = usage_lines(test_file, files[test_file], ids, reaches, body)
 
 
 def named_first(nodeids: list[str], target: Target) -> list[str]:
