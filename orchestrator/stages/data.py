@@ -248,7 +248,8 @@ def _prove_and_describe(
     trace = state.values["traces"].get(file)
     fairness = check_statement_faithful(runner, scratch, repo, files, verdict, trace)
     cached = caching_enabled(ctx, DataStage(), state)  # --debug "data=False" asks the LLM again
-    texts = case_texts(ctx, state, files, verdict, file, cached)
+    private = {t: m.private for t, m in fairness.listing.members.items()}
+    texts = case_texts(ctx, state, files, verdict, file, cached, private)
     texts.stubs = fairness.stubs(texts.stubs)
     base = _instance_base(ctx, state, runner, verdict, commit)
     base["statement_faithful_gold"] = "passed"

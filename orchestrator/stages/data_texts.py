@@ -9,9 +9,11 @@ A statement the checks reject twice leaves the offline statement and a note.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.extract.agent_views import interface_stub
+from orchestrator.extract.masking import Target
 from orchestrator.llm import cases as llm_cases
 from orchestrator.llm import statements
 from orchestrator.llm.client import LLM, LLMError
@@ -34,15 +36,22 @@ def case_texts(
     verdict: Verdict,
     file: str,
     cached: bool,
+    members: Mapping[Target, Collection[str]],
 ) -> CaseTexts:
-    """The texts of the case ``verdict`` proved valid; offline ones when the LLM fails."""
+    """The texts of the case ``verdict`` proved valid; offline ones when the LLM fails.
+    ``members``: a class's private members that code outside it uses, stubbed too."""
     features = verdict.classification.features
-    offline = CaseTexts([interface_stub(files[t.path], t.qualname, t.path) for t in features])
+    offline = CaseTexts(
+        [
+            interface_stub(files[t.path], t.qualname, t.path, members=members.get(t, ()))
+            for t in features
+        ]
+    )
     if ctx.llm is None or not state.spec.settings.llm_prompt_for_case:
         return offline
     try:
         library = state.spec.settings.library_name or state.spec.settings.repository
-        texts = _llm_texts(ctx.llm, library, files, verdict, (file, cached))
+        texts = _llm_texts(ctx.llm, library, files, verdict, (file, cached), members)
     except LLMError as exc:
         ctx.error(ctx.llm.down or f"data: {state.name} {file}: {exc}")
         ctx.warn(
@@ -56,7 +65,12 @@ def case_texts(
 
 
 def _llm_texts(
-    llm: LLM, library: str, files: dict[str, str], verdict: Verdict, asked: tuple[str, bool]
+    llm: LLM,
+    library: str,
+    files: dict[str, str],
+    verdict: Verdict,
+    asked: tuple[str, bool],
+    members: Mapping[Target, Collection[str]],
 ) -> CaseTexts:
     file, cached = asked  # the test file, and whether cached answers may be used
     features = verdict.classification.features
@@ -66,7 +80,8 @@ def _llm_texts(
             llm, library, files[target.path], target, cached
         )
         texts.docstrings |= {f"{target.path}::{n}": text for n, text in written.items()}
-        texts.stubs.append(interface_stub(source, target.qualname, target.path))
+        private = members.get(target, ())
+        texts.stubs.append(interface_stub(source, target.qualname, target.path, members=private))
     names = statements.interface_names(features)
     known = statements.known_names(files, texts.stubs)
 

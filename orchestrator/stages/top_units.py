@@ -102,7 +102,8 @@ def split_group(
     unit: Unit, trace: FileTrace, eligible: list[Candidate], min_tests: int
 ) -> list[Unit]:
     """The tests of a unit that cannot be a case, grouped again by the objects that tell
-    them apart, each named ``{unit}-{object}``.
+    them apart, each named ``{unit}--{object}`` (a double dash: ``parser--parse``, the
+    group ``parser`` split by ``parse``, is not the group of the method ``parser.parse``).
 
     An object every one of the tests reaches (a library's one entry point, such as
     ``tabulate()`` or ``docopt()``) tells none of them apart, yet it is every test's
@@ -116,7 +117,7 @@ def split_group(
             reach.setdefault(f"{row[0]}::{row[1]}:{row[2]}", set()).add(nodeid)
     telling = [c for c in eligible if 0 < len(reach.get(c.key, ())) < len(tests)]
     groups = group_units(unit.file, sorted(tests), trace, telling, min_tests)
-    prefix = "" if unit.name == FILE_UNIT else f"{unit.name}-"
+    prefix = "" if unit.name == FILE_UNIT else f"{unit.name}--"
     return [Unit(g.file, prefix + g.name, g.tests) for g in groups if set(g.tests) != tests]
 
 
@@ -159,12 +160,20 @@ def split_down(groups: list[Unit], how: Splits, attempt: Callable[[Unit], Choice
             # A group that fails as it is splits even when its widened unit passes: that
             # one can hold most of the file, and drop later in data.
             failed += [] if choice.status == "ok" and choice.unit == group.name else [group]
-            # Split, then widened, a group can come back to the tests of a unit found already.
-            if all(set(c.tests) != set(choice.tests) for c in found):
-                found.append(choice)
+            _keep_once(found, choice)
         split = (split_group(g, how.trace, how.eligible, how.min_tests) for g in failed)
         groups = [u for parts in split for u in parts]
     return found
+
+
+def _keep_once(found: list[Choice], choice: Choice) -> None:
+    """``choice`` joins ``found`` unless its tests are there already (split, then widened, a
+    group can come back to them); a valid one takes the place of one that failed."""
+    same = next((i for i, c in enumerate(found) if set(c.tests) == set(choice.tests)), None)
+    if same is None:
+        found.append(choice)
+    elif choice.status == "ok" and found[same].status != "ok":
+        found[same] = choice
 
 
 def _units(file: str, tests: dict[str, list[str]], min_tests: int) -> list[Unit]:

@@ -16,8 +16,10 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from tests.support.caseutil import instance
 from tests.support.gitrepos import commit_files, setuptools_pyproject
+from tests.support.llm_server import MODEL, serve
 
 SPEC = "SPECS_MEMBERS"
+KEY_VARIABLE = "FB_MEMBERS_LLM_KEY"
 FILES = {
     "pyproject.toml": setuptools_pyproject("htmlish"),
     "htmlish/__init__.py": "from .table import HTMLStr, Table\nfrom .words import shout\n",
@@ -29,8 +31,7 @@ class HTMLStr(str):
         return self
 
     @property
-    def str(self):
-        """The raw string."""
+    def str(self):  # no docstring: in LLM mode the model writes one into the stub
         return str.__str__(self)
 
 
@@ -94,8 +95,12 @@ def test_twice():
 }
 
 
-@pytest.fixture(scope="module")
-def statement(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+@pytest.fixture(scope="module", params=["offline", "llm"])
+def statement(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Path]:
+    """The test_table case's statement, offline, and with the model writing the task
+    statement and docstrings (its stubs must show the same members)."""
     work = tmp_path_factory.mktemp("members")
     commit_files(work / "htmlish", FILES, "htmlish", 1_650_000_000)
     spec = {
@@ -104,11 +109,21 @@ def statement(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
         "test_cmd": ["pytest", "-q", "-p", "no:cacheprovider"],
         "library_name": "htmlish",
         "min_test_num": 3,
+        "llm_prompt_for_case": request.param == "llm",
     }
     (work / "specs.py").write_text(f"{SPEC} = {spec!r}\n")
     command = ["build-cases", "--config-path", str(work / "specs.py")]
     command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache")]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
+    with serve() as server:
+        if request.param == "llm":
+            config = work / "config.toml"
+            config.write_text(
+                f'[llm]\nbase_url = "{server.url}"\nmodel = "{MODEL}"\n'
+                f'api_key_env = "{KEY_VARIABLE}"\n'
+            )
+            command += ["--global-config-path", str(config)]
+        runner = CliRunner(env={KEY_VARIABLE: "members-test-key"})
+        result = runner.invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     run = sorted((work / "out").glob("[0-9]*/*"))[-1]
     (case,) = run.glob("cases/*/test_table.*.lv1")

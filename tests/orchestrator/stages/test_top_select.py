@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from orchestrator.pipeline.traces import FileTrace, TestTrace
 from orchestrator.stages.top_select import select_top
-from orchestrator.stages.top_units import Limits, Unit, class_units, group_units, split_group
+from orchestrator.stages.top_units import (
+    Limits,
+    Splits,
+    Unit,
+    class_units,
+    group_units,
+    split_down,
+    split_group,
+)
 
 LIB = """\
 def alpha(x):
@@ -99,8 +109,8 @@ def test_a_group_that_fails_splits_without_the_object_all_its_tests_reach() -> N
     assert set(whole.tests) == set(tests)
     split = split_group(whole, trace, found, min_tests=1)
     assert {g.name: g.tests for g in split} == {
-        "alpha-beta": (f"{FILE}::test_b1", f"{FILE}::test_b2"),
-        "alpha-gamma": (f"{FILE}::test_g1", f"{FILE}::test_g2"),
+        "alpha--beta": (f"{FILE}::test_b1", f"{FILE}::test_b2"),
+        "alpha--gamma": (f"{FILE}::test_g1", f"{FILE}::test_g2"),
     }
 
 
@@ -159,3 +169,24 @@ def test_units_past_max_f2p_num_are_capped_whether_top_chose_for_them_or_not() -
     assert dropped[f"{second}::D"]["reason"] == (
         "over max_f2p_num (1 units); raise max_f2p_num (top would drop it: shared)"
     )
+
+
+@dataclass
+class Attempt:
+    status: str
+    unit: str
+    tests: list[str]
+
+
+def test_a_valid_attempt_at_tests_already_tried_takes_the_failed_ones_place() -> None:
+    """A split group, widened, can come back to a failed unit's tests: the valid one stays."""
+    tests = [f"{FILE}::TestAlpha::test_one", f"{FILE}::TestAlpha::test_two"]
+    tried = {"alpha": Attempt("failed", "alpha", tests), "beta": Attempt("ok", "beta", tests)}
+    tried["gamma"] = Attempt("failed", "gamma", tests[::-1])
+
+    def attempt(unit: Unit) -> Attempt:
+        return tried[unit.name]
+
+    groups = [Unit(FILE, name, tuple(tests)) for name in tried]
+    how = Splits(traces()[FILE], [], 1, None)
+    assert split_down(groups, how, attempt) == [tried["beta"]]

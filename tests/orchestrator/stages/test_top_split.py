@@ -172,15 +172,15 @@ def test_the_tests_of_one_entry_point_split_by_what_they_exercise(run: Path) -> 
     style's group is widened by the style's function (not by render(), which would
     widen it to the whole file)."""
     files = files_status(run)
-    for unit in ("render-_grid-wide", "render-_csv-wide", "render-_markdown-wide"):
+    for unit in ("render--_grid-wide", "render--_csv-wide", "render--_markdown-wide"):
         assert files[f"{RENDER}::{unit}"]["status"] == "valid", files
         assert files[f"{RENDER}::{unit}"]["unit"] == unit
-    assert files[f"{RENDER}::render-_cells_wrap"]["status"] == "valid", files
+    assert files[f"{RENDER}::render--_cells_wrap"]["status"] == "valid", files
 
 
 def test_each_style_case_fails_its_own_tests_and_keeps_the_others(run: Path) -> None:
     for style in STYLES:
-        (found,) = run.glob(f"cases/*/test_render.render-_{style}-wide.*.lv1")
+        (found,) = run.glob(f"cases/*/test_render.render--_{style}-wide.*.lv1")
         info = instance(found)
         mine = sorted(f"{RENDER}::test_{name}" for name in NAMES if name.startswith(style))
         assert sorted(info["FAIL_TO_PASS"]) == mine
