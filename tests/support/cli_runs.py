@@ -32,12 +32,15 @@ def small_spec(repository: Path) -> dict[str, Any]:
     }
 
 
-def build_cases(work: Path, name: str, spec: dict[str, Any]) -> Path:
-    """The run directory of ``build-cases`` for the spec ``name`` (output and cache in ``work``)."""
+def build_cases(
+    work: Path, name: str, spec: dict[str, Any], *args: str, env: dict[str, str] | None = None
+) -> Path:
+    """The run directory of ``build-cases`` for the spec ``name`` (output and cache in
+    ``work``), with more options ``args`` and variables ``env``."""
     (work / "specs.py").write_text(f"{name} = {spec!r}\n")
     command = ["build-cases", "--config-path", str(work / "specs.py")]
-    command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache")]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
+    command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache"), *args]
+    result = CliRunner(env=env).invoke(cli, command, catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return Path(result.stdout.strip().splitlines()[-1])
 

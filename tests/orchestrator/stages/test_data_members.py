@@ -11,10 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from orchestrator.cli import cli
 from tests.support.caseutil import instance
+from tests.support.cli_runs import build_cases
 from tests.support.gitrepos import commit_files, setuptools_pyproject
 from tests.support.llm_server import MODEL, serve
 
@@ -111,21 +110,13 @@ def statement(
         "min_test_num": 3,
         "llm_prompt_for_case": request.param == "llm",
     }
-    (work / "specs.py").write_text(f"{SPEC} = {spec!r}\n")
-    command = ["build-cases", "--config-path", str(work / "specs.py")]
-    command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache")]
     with serve() as server:
-        if request.param == "llm":
-            config = work / "config.toml"
-            config.write_text(
-                f'[llm]\nbase_url = "{server.url}"\nmodel = "{MODEL}"\n'
-                f'api_key_env = "{KEY_VARIABLE}"\n'
-            )
-            command += ["--global-config-path", str(config)]
-        runner = CliRunner(env={KEY_VARIABLE: "members-test-key"})
-        result = runner.invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    run = sorted((work / "out").glob("[0-9]*/*"))[-1]
+        config = work / "config.toml"
+        config.write_text(
+            f'[llm]\nbase_url = "{server.url}"\nmodel = "{MODEL}"\napi_key_env = "{KEY_VARIABLE}"\n'
+        )
+        llm = ["--global-config-path", str(config)] if request.param == "llm" else []
+        run = build_cases(work, SPEC, spec, *llm, env={KEY_VARIABLE: "members-test-key"})
     (case,) = run.glob("cases/*/test_table.*.lv1")
     return (case / "problem_statement.md").read_text(), case
 

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from orchestrator.cli import cli
 from tests.support.caseutil import instance
+from tests.support.cli_runs import build_cases
 from tests.support.gitrepos import commit_files, setuptools_pyproject
 
 SPEC = "SPECS_ENTRY"
@@ -153,12 +152,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "max_code_line_lower_bound": 9,
         "max_code_line_upper_bound": 9,
     }
-    (work / "specs.py").write_text(f"{SPEC} = {spec!r}\n")
-    command = ["build-cases", "--config-path", str(work / "specs.py")]
-    command += ["--output-dir", str(work / "out"), "--cache-dir", str(work / "cache")]
-    result = CliRunner().invoke(cli, command, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return sorted((work / "out").glob("[0-9]*/*"))[-1]
+    return build_cases(work, SPEC, spec)
 
 
 def files_status(run: Path) -> dict[str, Any]:
