@@ -77,9 +77,10 @@ class UnitChoice(msgspec.Struct, kw_only=True):
 
 class TopStage:
     name = "top"
-    version = 12  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
+    version = 13  # 2: coverage; 3: threshold; 4: dunders; 5: units, caps, budget; 6: P2P; 7: wide
     # 8: budgets count classes whole; 9: wide classes; 10, 11: auto's fallbacks for data
-    # 12: failed groups split again, and widened by an object short of the whole file
+    # 12: failed groups split again, and widened by an object short of the whole file;
+    # 13: split units named {group}--{object}; the LLM endpoint's failures per file
     depends_on: tuple[str, ...] = ("dynamic",)
     cache_key: str | None = "llm_cache"  # seed 000's key for top-selection results
 
